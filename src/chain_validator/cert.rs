@@ -1,0 +1,191 @@
+//! A borrowed view of one X.509 certificate (RFC 5280 §4.1).
+//!
+//! Only the envelope and the extensions path validation needs are decoded;
+//! everything else stays as borrowed DER so a handshake pays for no copies.
+
+use der::Decode;
+
+use super::der::{bit_string_octets, context, single, tag, DerCursor, DerError, Tlv};
+use super::extensions::Extensions;
+
+/// The certificate's `version` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Version {
+    V1,
+    V2,
+    V3,
+}
+
+/// A parsed certificate borrowing from its DER encoding.
+#[derive(Clone, Debug)]
+pub(crate) struct Cert<'a> {
+    pub(crate) der: &'a [u8],
+    /// The whole `tbsCertificate` encoding: what the signature covers.
+    pub(crate) tbs: &'a [u8],
+    pub(crate) version: Version,
+    /// Contents of the serial INTEGER (two's complement, sign byte kept).
+    pub(crate) serial: &'a [u8],
+    /// Contents of the TBS `signature` AlgorithmIdentifier.
+    pub(crate) tbs_signature_alg: &'a [u8],
+    /// The full encoding of the issuer Name.
+    pub(crate) issuer: &'a [u8],
+    /// The full encoding of the subject Name.
+    pub(crate) subject: &'a [u8],
+    /// `notBefore`, seconds since the Unix epoch.
+    pub(crate) not_before: u64,
+    /// `notAfter`, seconds since the Unix epoch.
+    pub(crate) not_after: u64,
+    /// The full SubjectPublicKeyInfo encoding.
+    pub(crate) spki: &'a [u8],
+    /// Contents of the SPKI AlgorithmIdentifier.
+    pub(crate) spki_alg: &'a [u8],
+    /// The `subjectPublicKey` BIT STRING octets.
+    pub(crate) public_key: &'a [u8],
+    /// Contents of the outer `signatureAlgorithm`.
+    pub(crate) signature_alg: &'a [u8],
+    /// The signature octets.
+    pub(crate) signature: &'a [u8],
+    pub(crate) extensions: Extensions<'a>,
+}
+
+/// Why a certificate could not be parsed; the `&'static str` names the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CertParseError(pub(crate) &'static str);
+
+impl From<DerError> for CertParseError {
+    fn from(e: DerError) -> Self {
+        Self(e.0)
+    }
+}
+
+impl<'a> Cert<'a> {
+    /// Parses a DER certificate; trailing data is an error.
+    pub(crate) fn parse(der: &'a [u8]) -> Result<Self, CertParseError> {
+        let outer = single(der, tag::SEQUENCE, "Certificate")?;
+        let mut body = DerCursor::new(outer.value);
+        let tbs = body.expect(tag::SEQUENCE, "tbsCertificate")?;
+        let signature_alg = body.expect(tag::SEQUENCE, "signatureAlgorithm")?.value;
+        let signature = bit_string_octets(
+            body.expect(tag::BIT_STRING, "signatureValue")?,
+            "signatureValue",
+        )?;
+        body.finish("Certificate (trailing data)")?;
+
+        let mut t = DerCursor::new(tbs.value);
+        let version = match t.optional(context(0, true), "version")? {
+            None => Version::V1,
+            Some(v) => {
+                let int = single(v.value, tag::INTEGER, "version")?;
+                match int.value {
+                    // DER forbids encoding the DEFAULT v1 explicitly.
+                    [1] => Version::V2,
+                    [2] => Version::V3,
+                    _ => return Err(CertParseError("version")),
+                }
+            }
+        };
+        let serial = t.expect(tag::INTEGER, "serialNumber")?.value;
+        check_integer_encoding(serial).ok_or(CertParseError("serialNumber"))?;
+        let tbs_signature_alg = t.expect(tag::SEQUENCE, "signature")?.value;
+        let issuer = t.expect(tag::SEQUENCE, "issuer")?.full;
+        let validity = t.expect(tag::SEQUENCE, "validity")?;
+        let (not_before, not_after) = parse_validity(validity)?;
+        let subject = t.expect(tag::SEQUENCE, "subject")?.full;
+        let spki_tlv = t.expect(tag::SEQUENCE, "subjectPublicKeyInfo")?;
+        let mut s = DerCursor::new(spki_tlv.value);
+        let spki_alg = s
+            .expect(tag::SEQUENCE, "subjectPublicKeyInfo.algorithm")?
+            .value;
+        let public_key = bit_string_octets(
+            s.expect(tag::BIT_STRING, "subjectPublicKey")?,
+            "subjectPublicKey",
+        )?;
+        s.finish("subjectPublicKeyInfo")?;
+
+        if t.optional(context(1, false), "issuerUniqueID")?.is_some() && version == Version::V1 {
+            return Err(CertParseError("issuerUniqueID in a v1 certificate"));
+        }
+        if t.optional(context(2, false), "subjectUniqueID")?.is_some() && version == Version::V1 {
+            return Err(CertParseError("subjectUniqueID in a v1 certificate"));
+        }
+        let extensions = match t.optional(context(3, true), "extensions")? {
+            None => Extensions::default(),
+            Some(_) if version != Version::V3 => {
+                return Err(CertParseError("extensions in a non-v3 certificate"))
+            }
+            Some(wrapper) => {
+                let seq = single(wrapper.value, tag::SEQUENCE, "extensions")?;
+                Extensions::parse(seq.value)?
+            }
+        };
+        t.finish("tbsCertificate (trailing data)")?;
+
+        Ok(Self {
+            der,
+            tbs: tbs.full,
+            version,
+            serial,
+            tbs_signature_alg,
+            issuer,
+            subject,
+            not_before,
+            not_after,
+            spki: spki_tlv.full,
+            spki_alg,
+            public_key,
+            signature_alg,
+            signature,
+            extensions,
+        })
+    }
+
+    /// Subject and issuer are the same name (RFC 5280 §6.1 "self-issued").
+    pub(crate) fn is_self_issued(&self) -> bool {
+        self.subject == self.issuer
+    }
+
+    /// The subject Name contents (the RDNSequence without its header).
+    pub(crate) fn subject_is_empty(&self) -> bool {
+        matches!(single(self.subject, tag::SEQUENCE, "subject"), Ok(t) if t.value.is_empty())
+    }
+}
+
+/// DER INTEGER contents must be minimal and non-empty (X.690 §8.3.2).
+pub(crate) fn check_integer_encoding(bytes: &[u8]) -> Option<()> {
+    match bytes {
+        [] => None,
+        [0x00, next, ..] if next & 0x80 == 0 => None,
+        [0xff, next, ..] if next & 0x80 != 0 => None,
+        _ => Some(()),
+    }
+}
+
+fn parse_validity(validity: Tlv<'_>) -> Result<(u64, u64), CertParseError> {
+    let mut v = DerCursor::new(validity.value);
+    let not_before = parse_time(v.any("notBefore")?, "notBefore")?;
+    let not_after = parse_time(v.any("notAfter")?, "notAfter")?;
+    v.finish("validity")?;
+    Ok((not_before, not_after))
+}
+
+/// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, both in `Z`.
+pub(crate) fn parse_time(tlv: Tlv<'_>, what: &'static str) -> Result<u64, CertParseError> {
+    let secs = match tlv.tag {
+        tag::UTC_TIME => der::asn1::UtcTime::from_der(tlv.full)
+            .map_err(|_| CertParseError(what))?
+            .to_unix_duration()
+            .as_secs(),
+        tag::GENERALIZED_TIME => {
+            let t =
+                der::asn1::GeneralizedTime::from_der(tlv.full).map_err(|_| CertParseError(what))?;
+            if t.to_date_time().year() < 2050 {
+                return Err(CertParseError(
+                    "GeneralizedTime used for a date before 2050 (RFC 5280 §4.1.2.5)",
+                ));
+            }
+            t.to_unix_duration().as_secs()
+        }
+        _ => return Err(CertParseError(what)),
+    };
+    Ok(secs)
+}

@@ -1,0 +1,524 @@
+//! RFC 5280 path validation for client certificates.
+//!
+//! [`ChainValidator`] builds a path from the leaf through the client-sent
+//! intermediates to an anchor of the current [`TrustStore`](crate::TrustStore)
+//! and checks signatures (through the rustls `CryptoProvider`), validity
+//! (unless `ignore_expiration`), basicConstraints and pathLen, keyUsage,
+//! extendedKeyUsage, name constraints, unknown critical extensions, the depth
+//! limit and the key policy. X.509 v1 leaves are accepted (OpenSSL 3.0's
+//! `x509 -req` makes them) but never as issuers unless configured as anchors.
+
+mod cache;
+pub(crate) mod cert;
+pub(crate) mod der;
+mod error;
+pub(crate) mod extensions;
+mod info;
+mod name_constraints;
+mod path;
+mod signature;
+pub mod subject_name;
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+use crate::trust_store::TrustStoreHandle;
+use cache::VerifiedChainCache;
+use cert::{Cert, Version};
+use extensions::{oid, KeyUsage};
+use path::{check_profile, Node, PathBuilder, Role};
+
+pub use error::{CertPosition, ValidationError};
+pub use info::{ClientCertInfo, SubjectAltName};
+pub use path::Budget;
+pub use signature::KeyPolicy;
+
+/// The hard ceiling for `max_chain_depth` (certificates including the anchor).
+pub const MAX_DEPTH_LIMIT: usize = 16;
+
+/// A key purpose the leaf must allow (extendedKeyUsage, RFC 5280 §4.2.1.12).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// `id-kp-clientAuth` (the default for client certificates).
+    ClientAuth,
+    /// `id-kp-serverAuth`.
+    ServerAuth,
+    /// Another purpose, as encoded OID contents.
+    Other(const_oid::ObjectIdentifier),
+}
+
+impl KeyPurpose {
+    pub(crate) fn oid_bytes(&self) -> &[u8] {
+        match self {
+            Self::ClientAuth => oid::KP_CLIENT_AUTH,
+            Self::ServerAuth => oid::KP_SERVER_AUTH,
+            Self::Other(o) => o.as_bytes(),
+        }
+    }
+}
+
+impl fmt::Display for KeyPurpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientAuth => f.write_str("clientAuth (1.3.6.1.5.5.7.3.2)"),
+            Self::ServerAuth => f.write_str("serverAuth (1.3.6.1.5.5.7.3.1)"),
+            Self::Other(o) => write!(f, "{o}"),
+        }
+    }
+}
+
+/// What a [`ChainValidator`] checks; set through [`ChainValidatorBuilder`].
+#[derive(Clone, Debug)]
+pub(crate) struct ValidationOptions {
+    pub(crate) ignore_expiration: bool,
+    pub(crate) max_chain_depth: usize,
+    pub(crate) required_eku: Option<KeyPurpose>,
+    pub(crate) leaf_key_usage: u16,
+    pub(crate) require_v3: bool,
+    pub(crate) budget: Budget,
+    pub(crate) key_policy: KeyPolicy,
+    pub(crate) max_intermediates: usize,
+    pub(crate) max_chain_bytes: usize,
+}
+
+impl Default for ValidationOptions {
+    fn default() -> Self {
+        Self {
+            ignore_expiration: false,
+            max_chain_depth: 4,
+            required_eku: Some(KeyPurpose::ClientAuth),
+            leaf_key_usage: KeyUsage::DIGITAL_SIGNATURE,
+            require_v3: false,
+            budget: Budget::default(),
+            key_policy: KeyPolicy::default(),
+            max_intermediates: 8,
+            max_chain_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// A configuration error caught by [`ChainValidatorBuilder::build`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValidatorBuildError {
+    /// `max_chain_depth` must be between 2 (leaf + anchor) and [`MAX_DEPTH_LIMIT`].
+    #[error("max_chain_depth {0} is outside 2..={MAX_DEPTH_LIMIT}")]
+    InvalidMaxChainDepth(usize),
+    /// The crypto provider offers no signature verification algorithm.
+    #[error("the crypto provider has no signature verification algorithms")]
+    NoSignatureAlgorithms,
+}
+
+/// Builds a [`ChainValidator`].
+#[derive(Clone, Debug)]
+pub struct ChainValidatorBuilder {
+    store: TrustStoreHandle,
+    provider: Arc<CryptoProvider>,
+    options: ValidationOptions,
+    cache_capacity: usize,
+}
+
+impl ChainValidatorBuilder {
+    /// Do not enforce validity dates of any certificate in the chain
+    /// (CloudFront's `ignoreCertificateExpiry`); everything else still is.
+    pub fn ignore_expiration(mut self, yes: bool) -> Self {
+        self.options.ignore_expiration = yes;
+        self
+    }
+
+    /// The longest accepted path, in certificates including the anchor (default 4).
+    pub fn max_chain_depth(mut self, depth: usize) -> Self {
+        self.options.max_chain_depth = depth;
+        self
+    }
+
+    /// The key purpose the leaf (and any intermediate carrying EKU) must allow;
+    /// `None` disables the check. Default: clientAuth.
+    pub fn required_eku(mut self, purpose: Option<KeyPurpose>) -> Self {
+        self.options.required_eku = purpose;
+        self
+    }
+
+    /// keyUsage bits the leaf must assert when it carries keyUsage (bit `n` of
+    /// the BIT STRING as `1 << n`). Default: digitalSignature (`1`).
+    pub fn leaf_key_usage(mut self, bits: u16) -> Self {
+        self.options.leaf_key_usage = bits;
+        self
+    }
+
+    /// Refuse X.509 v1 leaves (ALB's strictness). Default: accept them.
+    pub fn require_v3(mut self, yes: bool) -> Self {
+        self.options.require_v3 = yes;
+        self
+    }
+
+    /// Work limits for hostile input.
+    pub fn budget(mut self, budget: Budget) -> Self {
+        self.options.budget = budget;
+        self
+    }
+
+    /// Key types and sizes accepted anywhere in the chain.
+    pub fn key_policy(mut self, policy: KeyPolicy) -> Self {
+        self.options.key_policy = policy;
+        self
+    }
+
+    /// Limits on what a client may send: intermediates and total bytes
+    /// (defaults 8 and 64 KiB).
+    pub fn max_presented(mut self, intermediates: usize, bytes: usize) -> Self {
+        self.options.max_intermediates = intermediates;
+        self.options.max_chain_bytes = bytes;
+        self
+    }
+
+    /// Entries of the verified-chain cache; 0 disables it. Default 4096.
+    pub fn cache_capacity(mut self, entries: usize) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<ChainValidator, ValidatorBuildError> {
+        let depth = self.options.max_chain_depth;
+        if !(2..=MAX_DEPTH_LIMIT).contains(&depth) {
+            return Err(ValidatorBuildError::InvalidMaxChainDepth(depth));
+        }
+        let algorithms = self.provider.signature_verification_algorithms;
+        if algorithms.all.is_empty() {
+            return Err(ValidatorBuildError::NoSignatureAlgorithms);
+        }
+        Ok(ChainValidator {
+            store: self.store,
+            algorithms,
+            options: self.options,
+            cache: (self.cache_capacity > 0).then(|| VerifiedChainCache::new(self.cache_capacity)),
+        })
+    }
+}
+
+/// Validates client certificate chains against a trust store.
+pub struct ChainValidator {
+    store: TrustStoreHandle,
+    algorithms: WebPkiSupportedAlgorithms,
+    pub(crate) options: ValidationOptions,
+    cache: Option<VerifiedChainCache>,
+}
+
+impl fmt::Debug for ChainValidator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChainValidator")
+            .field("options", &self.options)
+            .field("cache", &self.cache.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The outcome of a successful validation: which certificates form the path.
+///
+/// Small and `Copy`: the handshake path keeps only indices; owned data is
+/// built on demand with [`VerifiedPath::to_chain`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifiedPath {
+    len: u8,
+    intermediates: [u16; MAX_DEPTH_LIMIT],
+    anchor: usize,
+    not_before: u64,
+    not_after: u64,
+    generation: u64,
+}
+
+impl VerifiedPath {
+    /// Indices (into the presented intermediates) of the path's intermediates,
+    /// from the leaf's issuer towards the anchor.
+    pub fn intermediate_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.intermediates
+            .iter()
+            .take(usize::from(self.len))
+            .map(|i| usize::from(*i))
+    }
+
+    /// Index of the trust anchor in the trust store generation that verified it.
+    pub fn anchor_index(&self) -> usize {
+        self.anchor
+    }
+
+    /// The trust-store generation that verified the path.
+    pub fn trust_store_generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The earliest `notAfter` of the path (Unix seconds).
+    pub fn not_after(&self) -> u64 {
+        self.not_after
+    }
+
+    /// Whether any certificate of the path is outside its validity at `now`
+    /// (only possible with `ignore_expiration`; CloudFront's `expired: true`).
+    pub fn is_expired_at(&self, now: UnixTime) -> bool {
+        let now = now.as_secs();
+        now > self.not_after || now < self.not_before
+    }
+
+    /// Builds the owned chain from the certificates that were validated.
+    pub fn to_chain(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        validator: &ChainValidator,
+    ) -> VerifiedChain {
+        let store = validator.store.load();
+        let anchor = store
+            .anchor_der(self.anchor)
+            .filter(|_| store.generation() == self.generation)
+            .map(|d| CertificateDer::from(d.to_vec()));
+        VerifiedChain {
+            end_entity: end_entity.clone().into_owned(),
+            intermediates: self
+                .intermediate_indices()
+                .filter_map(|i| intermediates.get(i))
+                .map(|c| c.clone().into_owned())
+                .collect(),
+            anchor,
+            path: *self,
+        }
+    }
+}
+
+/// A verified chain with owned certificates, for use after the handshake.
+#[derive(Clone, Debug)]
+pub struct VerifiedChain {
+    end_entity: CertificateDer<'static>,
+    intermediates: Vec<CertificateDer<'static>>,
+    anchor: Option<CertificateDer<'static>>,
+    path: VerifiedPath,
+}
+
+impl VerifiedChain {
+    /// The leaf certificate.
+    pub fn end_entity(&self) -> &CertificateDer<'static> {
+        &self.end_entity
+    }
+
+    /// The intermediates of the path, leaf's issuer first.
+    pub fn intermediates(&self) -> &[CertificateDer<'static>] {
+        &self.intermediates
+    }
+
+    /// The trust anchor (absent when the store was replaced meanwhile).
+    pub fn anchor(&self) -> Option<&CertificateDer<'static>> {
+        self.anchor.as_ref()
+    }
+
+    /// The path indices and dates.
+    pub fn path(&self) -> &VerifiedPath {
+        &self.path
+    }
+
+    /// Parses the leaf into a [`ClientCertInfo`].
+    pub fn client_cert_info(&self) -> Option<ClientCertInfo> {
+        ClientCertInfo::from_der(&self.end_entity)
+    }
+}
+
+impl ChainValidator {
+    /// A builder validating against `store` with `provider`'s algorithms.
+    pub fn builder(
+        store: TrustStoreHandle,
+        provider: Arc<CryptoProvider>,
+    ) -> ChainValidatorBuilder {
+        ChainValidatorBuilder {
+            store,
+            provider,
+            options: ValidationOptions::default(),
+            cache_capacity: 4096,
+        }
+    }
+
+    /// The trust store this validator reads.
+    pub fn trust_store(&self) -> &TrustStoreHandle {
+        &self.store
+    }
+
+    /// Whether validity dates are ignored.
+    pub fn ignores_expiration(&self) -> bool {
+        self.options.ignore_expiration
+    }
+
+    /// The signature algorithms of the provider (also used for CertificateVerify).
+    pub fn algorithms(&self) -> &WebPkiSupportedAlgorithms {
+        &self.algorithms
+    }
+
+    /// Validates `end_entity` with the client-sent `intermediates` at `now`,
+    /// answering from the verified-chain cache when it can.
+    pub fn validate(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[&[u8]],
+        now: UnixTime,
+    ) -> Result<VerifiedPath, ValidationError> {
+        let secs = now.as_secs();
+        let store = self.store.load_guard();
+        let key = self
+            .cache
+            .as_ref()
+            .map(|_| cache::key(end_entity, intermediates));
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            if let Some(hit) = cache.get(
+                key,
+                store.generation(),
+                secs,
+                self.options.ignore_expiration,
+            ) {
+                return Ok(hit);
+            }
+        }
+        let path = self.validate_uncached(end_entity, intermediates, secs, &store)?;
+        if let (Some(cache), Some(key)) = (&self.cache, key) {
+            cache.insert(key, path, secs);
+        }
+        Ok(path)
+    }
+
+    fn validate_uncached(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[&[u8]],
+        now: u64,
+        store: &crate::trust_store::TrustStore,
+    ) -> Result<VerifiedPath, ValidationError> {
+        let total: usize = end_entity.len() + intermediates.iter().map(|c| c.len()).sum::<usize>();
+        if intermediates.len() > self.options.max_intermediates {
+            return Err(ValidationError::ChainTooLarge {
+                detail: format!(
+                    "{} intermediates (limit {})",
+                    intermediates.len(),
+                    self.options.max_intermediates
+                ),
+            });
+        }
+        if total > self.options.max_chain_bytes {
+            return Err(ValidationError::ChainTooLarge {
+                detail: format!("{total} bytes (limit {})", self.options.max_chain_bytes),
+            });
+        }
+
+        let leaf = Cert::parse(end_entity).map_err(|e| ValidationError::BadEncoding {
+            position: CertPosition::Leaf,
+            detail: e.0,
+        })?;
+        self.check_leaf(&leaf, now)?;
+
+        let mut presented = Vec::with_capacity(intermediates.len());
+        for (i, der) in intermediates.iter().enumerate() {
+            presented.push(Cert::parse(der).map_err(|e| ValidationError::BadEncoding {
+                position: CertPosition::Intermediate(i),
+                detail: e.0,
+            })?);
+        }
+
+        let mut builder = PathBuilder {
+            validator: self,
+            store,
+            presented: &presented,
+            now,
+            budget: self.options.budget,
+            best: None,
+            aborted: false,
+        };
+        let mut path = Vec::with_capacity(self.options.max_chain_depth);
+        path.push(Node {
+            cert: leaf,
+            position: CertPosition::Leaf,
+        });
+        match builder.build(&mut path) {
+            Some(found) => Ok(found),
+            None => Err(builder.best.unwrap_or(ValidationError::UnknownIssuer {
+                position: CertPosition::Leaf,
+            })),
+        }
+    }
+
+    fn check_leaf(&self, leaf: &Cert<'_>, now: u64) -> Result<(), ValidationError> {
+        let position = CertPosition::Leaf;
+        match leaf.version {
+            Version::V3 => {}
+            Version::V1 if !self.options.require_v3 => {}
+            Version::V1 => {
+                return Err(ValidationError::UnsupportedVersion {
+                    position,
+                    detail: "v1 certificate and require_v3 is set",
+                })
+            }
+            Version::V2 => {
+                return Err(ValidationError::UnsupportedVersion {
+                    position,
+                    detail: "v2 certificate",
+                })
+            }
+        }
+        check_profile(leaf, position, Role::Leaf)?;
+        if let Some(ku) = leaf.extensions.key_usage {
+            if !ku.has(self.options.leaf_key_usage) {
+                return Err(ValidationError::LeafKeyUsageInvalid {
+                    required: self.options.leaf_key_usage,
+                });
+            }
+        }
+        if let Some(required) = &self.options.required_eku {
+            if leaf.extensions.eku_contains(required.oid_bytes()) == Some(false) {
+                return Err(ValidationError::RequiredEkuNotFound {
+                    position,
+                    required: required.to_string(),
+                });
+            }
+        }
+        self.check_common(leaf, position, now)
+    }
+
+    /// Checks every certificate of a path gets: validity, critical
+    /// extensions, key policy.
+    fn check_common(
+        &self,
+        cert: &Cert<'_>,
+        position: CertPosition,
+        now: u64,
+    ) -> Result<(), ValidationError> {
+        if !self.options.ignore_expiration {
+            if now < cert.not_before {
+                return Err(ValidationError::NotYetValid {
+                    position,
+                    not_before: cert.not_before,
+                    now,
+                });
+            }
+            if now > cert.not_after {
+                return Err(ValidationError::Expired {
+                    position,
+                    not_after: cert.not_after,
+                    now,
+                });
+            }
+        }
+        if let Some(id) = cert.extensions.unsupported_critical {
+            return Err(ValidationError::UnsupportedCriticalExtension {
+                position,
+                oid: const_oid::ObjectIdentifier::from_bytes(id)
+                    .map(|o| o.to_string())
+                    .unwrap_or_else(|_| "(malformed OID)".into()),
+            });
+        }
+        self.options
+            .key_policy
+            .check(cert)
+            .map_err(|e| ValidationError::UnsupportedKey {
+                position,
+                detail: e.0,
+            })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,371 @@
+//! Name constraints (RFC 5280 §4.2.1.10, §6.1.3 (b)–(c), §6.1.4 (g)).
+//!
+//! A CA's permitted and excluded subtrees apply to the subject DN and every
+//! subjectAltName of each certificate below it, except self-issued
+//! intermediates. Supported forms: dNSName, iPAddress, rfc822Name (also the
+//! subject's emailAddress attributes), uniformResourceIdentifier (its host)
+//! and directoryName. A constraint of any other form, or a name of a form
+//! that a constraint of that form cannot be evaluated for, fails closed.
+
+use super::cert::{Cert, CertParseError};
+use super::der::{context, tag, DerCursor};
+use super::extensions::{general_name, oid, GeneralName, GeneralNames};
+
+/// Why a name constraint check failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum NameConstraintFailure {
+    /// A name is outside the permitted subtrees or inside an excluded one.
+    Violation(String),
+    /// The constraint extension is malformed or uses an unsupported form.
+    Malformed(&'static str),
+    /// The comparison budget ran out.
+    BudgetExhausted,
+}
+
+impl From<CertParseError> for NameConstraintFailure {
+    fn from(e: CertParseError) -> Self {
+        Self::Malformed(e.0)
+    }
+}
+
+/// Checks every name of `cert` against the constraints of `ca_constraints`
+/// (the contents of the NameConstraints SEQUENCE).
+pub(crate) fn check(
+    ca_constraints: &[u8],
+    cert: &Cert<'_>,
+    budget: &mut usize,
+) -> Result<(), NameConstraintFailure> {
+    let mut c = DerCursor::new(ca_constraints);
+    let permitted = c
+        .optional(context(0, true), "permittedSubtrees")
+        .map_err(|_| NameConstraintFailure::Malformed("permittedSubtrees"))?
+        .map(|t| t.value);
+    let excluded = c
+        .optional(context(1, true), "excludedSubtrees")
+        .map_err(|_| NameConstraintFailure::Malformed("excludedSubtrees"))?
+        .map(|t| t.value);
+    c.finish("nameConstraints")
+        .map_err(|_| NameConstraintFailure::Malformed("nameConstraints (trailing data)"))?;
+    if permitted.is_none() && excluded.is_none() {
+        // RFC 5280 §4.2.1.10: at least one of the two MUST be present.
+        return Err(NameConstraintFailure::Malformed("nameConstraints (empty)"));
+    }
+    for subtrees in [permitted, excluded].into_iter().flatten() {
+        if subtrees.is_empty() {
+            return Err(NameConstraintFailure::Malformed("GeneralSubtrees (empty)"));
+        }
+        for subtree in Subtrees(DerCursor::new(subtrees)) {
+            subtree?;
+        }
+    }
+
+    let mut names: Vec<GeneralName<'_>> = Vec::new();
+    if !cert.subject_is_empty() {
+        names.push(GeneralName::Directory(cert.subject));
+    }
+    for email in subject_email_addresses(cert.subject) {
+        names.push(GeneralName::Email(email));
+    }
+    if let Some(san) = cert.extensions.subject_alt_name {
+        for name in GeneralNames::new(san) {
+            names.push(name?);
+        }
+    }
+
+    for name in &names {
+        if let Some(permitted) = permitted {
+            let mut any_of_kind = false;
+            let mut matched = false;
+            for subtree in Subtrees(DerCursor::new(permitted)) {
+                let base = subtree?;
+                spend(budget)?;
+                match matches(&base, name)? {
+                    Match::OtherKind => {}
+                    Match::Yes => {
+                        any_of_kind = true;
+                        matched = true;
+                        break;
+                    }
+                    Match::No => any_of_kind = true,
+                }
+            }
+            if any_of_kind && !matched {
+                return Err(NameConstraintFailure::Violation(format!(
+                    "{} is not within the permitted subtrees",
+                    describe(name)
+                )));
+            }
+        }
+        if let Some(excluded) = excluded {
+            for subtree in Subtrees(DerCursor::new(excluded)) {
+                let base = subtree?;
+                spend(budget)?;
+                if matches(&base, name)? == Match::Yes {
+                    return Err(NameConstraintFailure::Violation(format!(
+                        "{} is within an excluded subtree",
+                        describe(name)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn spend(budget: &mut usize) -> Result<(), NameConstraintFailure> {
+    *budget = budget
+        .checked_sub(1)
+        .ok_or(NameConstraintFailure::BudgetExhausted)?;
+    Ok(())
+}
+
+fn describe(name: &GeneralName<'_>) -> String {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match name {
+        GeneralName::Dns(n) => format!("DNS name {:?}", text(n)),
+        GeneralName::Email(n) => format!("email {:?}", text(n)),
+        GeneralName::Uri(n) => format!("URI {:?}", text(n)),
+        GeneralName::Ip(n) => format!("IP address {n:02x?}"),
+        GeneralName::Directory(_) => "directory name".to_string(),
+        GeneralName::Other(tag) => format!("GeneralName [{tag}]"),
+    }
+}
+
+struct Subtrees<'a>(DerCursor<'a>);
+
+impl<'a> Iterator for Subtrees<'a> {
+    type Item = Result<GeneralName<'a>, NameConstraintFailure>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(self.read())
+    }
+}
+
+impl<'a> Subtrees<'a> {
+    fn read(&mut self) -> Result<GeneralName<'a>, NameConstraintFailure> {
+        let subtree = self
+            .0
+            .expect(tag::SEQUENCE, "GeneralSubtree")
+            .map_err(|_| NameConstraintFailure::Malformed("GeneralSubtree"))?;
+        let mut c = DerCursor::new(subtree.value);
+        let base = c
+            .any("GeneralSubtree.base")
+            .map_err(|_| NameConstraintFailure::Malformed("GeneralSubtree.base"))?;
+        // RFC 5280: minimum MUST be zero (hence absent in DER), maximum MUST be absent.
+        if !c.is_empty() {
+            return Err(NameConstraintFailure::Malformed(
+                "GeneralSubtree with minimum/maximum",
+            ));
+        }
+        Ok(general_name(base)?)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Match {
+    Yes,
+    No,
+    OtherKind,
+}
+
+fn matches(base: &GeneralName<'_>, name: &GeneralName<'_>) -> Result<Match, NameConstraintFailure> {
+    let m = |b: bool| if b { Match::Yes } else { Match::No };
+    Ok(match (base, name) {
+        (GeneralName::Dns(c), GeneralName::Dns(n)) => m(dns_within(n, c)),
+        (GeneralName::Ip(c), GeneralName::Ip(n)) => m(ip_within(n, c)?),
+        (GeneralName::Email(c), GeneralName::Email(n)) => m(email_within(n, c)),
+        (GeneralName::Uri(c), GeneralName::Uri(n)) => match uri_host(n) {
+            Some(host) => m(host_within(host, c)),
+            // A URI without a host cannot satisfy a host-based constraint.
+            None => Match::No,
+        },
+        (GeneralName::Directory(c), GeneralName::Directory(n)) => m(directory_within(n, c)?),
+        (GeneralName::Other(a), GeneralName::Other(b)) if a == b => {
+            return Err(NameConstraintFailure::Malformed(
+                "name constraint of an unsupported GeneralName form",
+            ))
+        }
+        _ => Match::OtherKind,
+    })
+}
+
+/// RFC 5280: a DNS name satisfies the constraint when it is the constraint
+/// with zero or more labels added on the left. A leading-dot constraint
+/// (common in practice) only admits proper subdomains.
+fn dns_within(name: &[u8], constraint: &[u8]) -> bool {
+    if constraint.is_empty() {
+        return true;
+    }
+    let name = name.strip_prefix(b"*.").map_or(name, |rest| rest);
+    if let Some(suffix) = constraint.strip_prefix(b".") {
+        return name.len() > suffix.len() + 1 && ends_with_label(name, suffix);
+    }
+    name.eq_ignore_ascii_case(constraint) || ends_with_label(name, constraint)
+}
+
+fn ends_with_label(name: &[u8], suffix: &[u8]) -> bool {
+    if name.len() <= suffix.len() {
+        return false;
+    }
+    let split = name.len() - suffix.len();
+    name.get(split..)
+        .is_some_and(|t| t.eq_ignore_ascii_case(suffix))
+        && name.get(split - 1) == Some(&b'.')
+}
+
+/// `host` is the bare host of a URI or the domain of a mailbox.
+fn host_within(host: &[u8], constraint: &[u8]) -> bool {
+    if let Some(suffix) = constraint.strip_prefix(b".") {
+        return ends_with_label(host, suffix);
+    }
+    host.eq_ignore_ascii_case(constraint)
+}
+
+fn email_within(name: &[u8], constraint: &[u8]) -> bool {
+    let Some(at) = name.iter().rposition(|b| *b == b'@') else {
+        return false;
+    };
+    let (local, domain) = (&name[..at], &name[at + 1..]);
+    if let Some(c_at) = constraint.iter().rposition(|b| *b == b'@') {
+        // A full mailbox: local part exact, domain case-insensitive.
+        return local == &constraint[..c_at]
+            && domain.eq_ignore_ascii_case(&constraint[c_at + 1..]);
+    }
+    host_within(domain, constraint)
+}
+
+fn uri_host(uri: &[u8]) -> Option<&[u8]> {
+    let colon = uri.iter().position(|b| *b == b':')?;
+    let rest = uri.get(colon + 1..)?.strip_prefix(b"//")?;
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = rest.get(..end)?;
+    let host_port = match authority.iter().rposition(|b| *b == b'@') {
+        Some(at) => authority.get(at + 1..)?,
+        None => authority,
+    };
+    if host_port.first() == Some(&b'[') {
+        return None; // IP-literal hosts cannot match a DNS-style constraint.
+    }
+    let host = match host_port.iter().rposition(|b| *b == b':') {
+        Some(c) => host_port.get(..c)?,
+        None => host_port,
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+fn ip_within(name: &[u8], constraint: &[u8]) -> Result<bool, NameConstraintFailure> {
+    let half = constraint.len() / 2;
+    if !matches!(constraint.len(), 8 | 32) {
+        return Err(NameConstraintFailure::Malformed(
+            "iPAddress constraint length",
+        ));
+    }
+    let (addr, mask) = constraint.split_at(half);
+    // The mask must be a contiguous prefix (RFC 4632 CIDR).
+    let mut seen_zero = false;
+    for byte in mask {
+        for bit in 0..8 {
+            let set = byte & (0x80 >> bit) != 0;
+            if set && seen_zero {
+                return Err(NameConstraintFailure::Malformed(
+                    "iPAddress constraint mask",
+                ));
+            }
+            seen_zero |= !set;
+        }
+    }
+    if name.len() != half {
+        return Ok(false);
+    }
+    Ok(name
+        .iter()
+        .zip(addr.iter().zip(mask))
+        .all(|(n, (a, m))| n & m == a & m))
+}
+
+/// The RDNs of `name` begin with all the RDNs of `constraint` (byte-compared).
+fn directory_within(name: &[u8], constraint: &[u8]) -> Result<bool, NameConstraintFailure> {
+    let seq = |b| {
+        super::der::single(b, tag::SEQUENCE, "Name")
+            .map(|t| t.value)
+            .map_err(|_| NameConstraintFailure::Malformed("Name"))
+    };
+    let mut n = DerCursor::new(seq(name)?);
+    let mut c = DerCursor::new(seq(constraint)?);
+    while !c.is_empty() {
+        let want = c
+            .any("RDN")
+            .map_err(|_| NameConstraintFailure::Malformed("RDN"))?;
+        match n.any("RDN") {
+            Ok(got) if got.full == want.full => {}
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
+}
+
+/// The emailAddress attribute values of a Name (RFC 5280 §4.2.1.10: they are
+/// constrained by rfc822Name subtrees).
+fn subject_email_addresses(name: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let Ok(seq) = super::der::single(name, tag::SEQUENCE, "Name") else {
+        return out;
+    };
+    let mut rdns = DerCursor::new(seq.value);
+    while let Ok(rdn) = rdns.any("RDN") {
+        let mut atvs = DerCursor::new(rdn.value);
+        while let Ok(atv) = atvs.any("AttributeTypeAndValue") {
+            let mut f = DerCursor::new(atv.value);
+            if let (Ok(t), Ok(v)) = (f.any("type"), f.any("value")) {
+                if t.value == oid::EMAIL_ADDRESS {
+                    out.push(v.value);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_subtrees() {
+        assert!(dns_within(b"a.example.com", b"example.com"));
+        assert!(dns_within(b"example.com", b"example.com"));
+        assert!(!dns_within(b"badexample.com", b"example.com"));
+        assert!(dns_within(b"a.example.com", b".example.com"));
+        assert!(!dns_within(b"example.com", b".example.com"));
+    }
+
+    #[test]
+    fn ip_subtrees() {
+        let c = [10, 0, 0, 0, 255, 0, 0, 0];
+        assert_eq!(ip_within(&[10, 1, 2, 3], &c), Ok(true));
+        assert_eq!(ip_within(&[11, 1, 2, 3], &c), Ok(false));
+        assert!(ip_within(&[10, 1, 2, 3], &[10, 0, 0, 0, 255, 0, 255, 0]).is_err());
+    }
+
+    #[test]
+    fn email_and_uri() {
+        assert!(email_within(b"a@example.com", b"example.com"));
+        assert!(email_within(b"a@x.example.com", b".example.com"));
+        assert!(!email_within(b"a@example.com", b"b@example.com"));
+        assert_eq!(
+            uri_host(b"spiffe://td.example/ns/a"),
+            Some(&b"td.example"[..])
+        );
+        assert_eq!(uri_host(b"urn:uuid:1234"), None);
+        assert_eq!(
+            uri_host(b"https://u@h.example:8443/x"),
+            Some(&b"h.example"[..])
+        );
+    }
+}

@@ -1,0 +1,388 @@
+//! Path building and the per-certificate checks (RFC 5280 §6.1).
+//!
+//! Depth-first search from the leaf through the client-sent intermediates
+//! (any order, duplicates and extras tolerated) to a trust anchor. Anchors
+//! are tried first (shortest path), candidates whose subjectKeyIdentifier
+//! matches the child's authorityKeyIdentifier before the others, and every
+//! step spends from a [`Budget`] so a hostile chain cannot burn CPU.
+
+use super::cert::{Cert, Version};
+use super::error::{CertPosition, ValidationError};
+use super::extensions::KeyUsage;
+use super::name_constraints::{self, NameConstraintFailure};
+use super::signature::{describe_algorithm, verify_signed_by, SignatureFailure};
+use super::{ChainValidator, VerifiedPath, MAX_DEPTH_LIMIT};
+use crate::trust_store::TrustStore;
+
+/// Limits on the work one validation may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Signature verifications.
+    pub signatures: usize,
+    /// Path-building steps (candidate issuers considered).
+    pub build_chain_calls: usize,
+    /// Name-constraint comparisons.
+    pub name_constraint_comparisons: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        // webpki's defaults are 100 / 200 000 / 250 000; client chains are
+        // short, so far less is plenty and fails hostile input sooner.
+        Self {
+            signatures: 64,
+            build_chain_calls: 2_000,
+            name_constraint_comparisons: 250_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Node<'a> {
+    pub(crate) cert: Cert<'a>,
+    pub(crate) position: CertPosition,
+}
+
+pub(crate) struct PathBuilder<'v, 'a> {
+    pub(crate) validator: &'v ChainValidator,
+    pub(crate) store: &'a TrustStore,
+    pub(crate) presented: &'v [Cert<'a>],
+    pub(crate) now: u64,
+    pub(crate) budget: Budget,
+    pub(crate) best: Option<ValidationError>,
+    pub(crate) aborted: bool,
+}
+
+impl<'v, 'a> PathBuilder<'v, 'a> {
+    fn record(&mut self, error: ValidationError) {
+        let replace = match &self.best {
+            None => true,
+            Some(best) => error.rank() > best.rank(),
+        };
+        if replace {
+            self.best = Some(error);
+        }
+    }
+
+    fn abort(&mut self, what: &'static str) {
+        self.aborted = true;
+        self.best = Some(ValidationError::BudgetExceeded { what });
+    }
+
+    pub(crate) fn build(&mut self, path: &mut Vec<Node<'a>>) -> Option<VerifiedPath> {
+        let child_issuer = path.last()?.cert.issuer;
+        let child_aki = path.last()?.cert.extensions.authority_key_id;
+        let mut candidates = 0usize;
+
+        for &index in self.store.anchors_named(child_issuer) {
+            candidates += 1;
+            let Some(der) = self.store.anchor_der(index) else {
+                continue;
+            };
+            let Ok(anchor) = Cert::parse(der) else {
+                continue; // parsed successfully at load; unreachable in practice
+            };
+            if let Some(found) = self.try_issuer(path, anchor, CertPosition::TrustAnchor(index)) {
+                return Some(found);
+            }
+            if self.aborted {
+                return None;
+            }
+        }
+
+        for pass in [true, false] {
+            for (i, cand) in self.presented.iter().enumerate() {
+                if cand.subject != child_issuer {
+                    continue;
+                }
+                let key_ids_agree = match (child_aki, cand.extensions.subject_key_id) {
+                    (Some(a), Some(s)) => a == s,
+                    _ => true,
+                };
+                if key_ids_agree != pass {
+                    continue;
+                }
+                let position = CertPosition::Intermediate(i);
+                if path
+                    .iter()
+                    .any(|n| n.position == position || n.cert.der == cand.der)
+                {
+                    continue; // a loop, or a duplicate copy already on the path
+                }
+                candidates += 1;
+                if let Some(found) = self.try_issuer(path, cand.clone(), position) {
+                    return Some(found);
+                }
+                if self.aborted {
+                    return None;
+                }
+            }
+        }
+
+        if candidates == 0 {
+            let position = path.last()?.position;
+            self.record(ValidationError::UnknownIssuer { position });
+        }
+        None
+    }
+
+    fn try_issuer(
+        &mut self,
+        path: &mut Vec<Node<'a>>,
+        issuer: Cert<'a>,
+        position: CertPosition,
+    ) -> Option<VerifiedPath> {
+        let Some(calls) = self.budget.build_chain_calls.checked_sub(1) else {
+            self.abort("path-building");
+            return None;
+        };
+        self.budget.build_chain_calls = calls;
+
+        let is_anchor = matches!(position, CertPosition::TrustAnchor(_));
+        let depth = path.len() + 1;
+        let limit = self.validator.options.max_chain_depth;
+        if depth > limit || (!is_anchor && depth >= limit) || depth > MAX_DEPTH_LIMIT {
+            self.record(ValidationError::MaxChainDepthExceeded {
+                depth: depth + usize::from(!is_anchor),
+                limit,
+            });
+            return None;
+        }
+        if let Err(e) = self.check_issuer(path, &issuer, position, is_anchor) {
+            self.record(e);
+            return None;
+        }
+
+        let Some(signatures) = self.budget.signatures.checked_sub(1) else {
+            self.abort("signature");
+            return None;
+        };
+        self.budget.signatures = signatures;
+        let child = path.last()?;
+        if let Err(f) = verify_signed_by(&self.validator.algorithms, &child.cert, &issuer) {
+            let position = child.position;
+            self.record(match f {
+                SignatureFailure::Invalid => ValidationError::BadSignature { position },
+                SignatureFailure::UnsupportedAlgorithm | SignatureFailure::AlgorithmKeyMismatch => {
+                    ValidationError::UnsupportedSignatureAlgorithm {
+                        position,
+                        algorithm: describe_algorithm(child.cert.signature_alg),
+                    }
+                }
+            });
+            return None;
+        }
+
+        path.push(Node {
+            cert: issuer,
+            position,
+        });
+        let found = if is_anchor {
+            match self.check_name_constraints(path) {
+                Ok(()) => Some(self.finish(path)),
+                Err(e) => {
+                    self.record(e);
+                    None
+                }
+            }
+        } else {
+            self.build(path)
+        };
+        path.pop();
+        found
+    }
+
+    fn check_issuer(
+        &self,
+        path: &[Node<'a>],
+        issuer: &Cert<'a>,
+        position: CertPosition,
+        is_anchor: bool,
+    ) -> Result<(), ValidationError> {
+        let opts = &self.validator.options;
+        let bc = issuer.extensions.basic_constraints;
+        if !is_anchor {
+            // RFC 5280 §6.1.4 (k): v1/v2 certificates are CAs only as configured anchors.
+            if issuer.version != Version::V3 || !bc.is_some_and(|b| b.ca) {
+                return Err(ValidationError::IssuerNotCa { position });
+            }
+            check_profile(issuer, position, Role::Intermediate)?;
+        } else if issuer.version == Version::V3 && !bc.is_some_and(|b| b.ca) {
+            return Err(ValidationError::IssuerNotCa { position });
+        }
+        if let Some(limit) = bc.and_then(|b| b.path_len) {
+            let below = path
+                .iter()
+                .skip(1)
+                .filter(|n| !n.cert.is_self_issued())
+                .count();
+            let actual = u64::try_from(below).unwrap_or(u64::MAX);
+            if actual > limit {
+                return Err(ValidationError::PathLenConstraintViolated {
+                    position,
+                    limit,
+                    actual,
+                });
+            }
+        }
+        if issuer
+            .extensions
+            .key_usage
+            .is_some_and(|ku| !ku.has(KeyUsage::KEY_CERT_SIGN))
+        {
+            return Err(ValidationError::IssuerKeyUsageInvalid { position });
+        }
+        if let Some(required) = &opts.required_eku {
+            // CA EKU restricts what it may issue for (the CA/Browser Forum
+            // reading that webpki and Go apply); anyExtendedKeyUsage allows all.
+            let purpose = required.oid_bytes();
+            let allowed = issuer.extensions.eku_contains(purpose).unwrap_or(true)
+                || issuer
+                    .extensions
+                    .eku_contains(super::extensions::oid::ANY_EKU)
+                    == Some(true);
+            if !allowed {
+                return Err(ValidationError::RequiredEkuNotFound {
+                    position,
+                    required: required.to_string(),
+                });
+            }
+        }
+        self.validator.check_common(issuer, position, self.now)
+    }
+
+    fn check_name_constraints(&mut self, path: &[Node<'a>]) -> Result<(), ValidationError> {
+        for (i, ca) in path.iter().enumerate().skip(1) {
+            let Some(nc) = ca.cert.extensions.name_constraints else {
+                continue;
+            };
+            for (j, subject) in path.iter().enumerate().take(i) {
+                // §6.1.3 (b): self-issued intermediates are not constrained.
+                if j > 0 && subject.cert.is_self_issued() {
+                    continue;
+                }
+                let mut budget = self.budget.name_constraint_comparisons;
+                let result = name_constraints::check(nc, &subject.cert, &mut budget);
+                self.budget.name_constraint_comparisons = budget;
+                match result {
+                    Ok(()) => {}
+                    Err(NameConstraintFailure::BudgetExhausted) => {
+                        self.aborted = true;
+                        return Err(ValidationError::BudgetExceeded {
+                            what: "name-constraint",
+                        });
+                    }
+                    Err(NameConstraintFailure::Violation(detail)) => {
+                        return Err(ValidationError::NameConstraintViolation {
+                            position: subject.position,
+                            detail,
+                        })
+                    }
+                    Err(NameConstraintFailure::Malformed(detail)) => {
+                        return Err(ValidationError::BadEncoding {
+                            position: ca.position,
+                            detail,
+                        })
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, path: &[Node<'a>]) -> VerifiedPath {
+        let mut out = VerifiedPath {
+            len: 0,
+            intermediates: [0; MAX_DEPTH_LIMIT],
+            anchor: 0,
+            not_before: 0,
+            not_after: u64::MAX,
+            generation: self.store.generation(),
+        };
+        for node in path {
+            out.not_before = out.not_before.max(node.cert.not_before);
+            out.not_after = out.not_after.min(node.cert.not_after);
+            match node.position {
+                CertPosition::Intermediate(i) => {
+                    if let Some(slot) = out.intermediates.get_mut(usize::from(out.len)) {
+                        *slot = u16::try_from(i).unwrap_or(u16::MAX);
+                        out.len += 1;
+                    }
+                }
+                CertPosition::TrustAnchor(a) => out.anchor = a,
+                CertPosition::Leaf => {}
+            }
+        }
+        out
+    }
+}
+
+/// Which role a certificate plays in the path, for the profile rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Leaf,
+    Intermediate,
+}
+
+/// RFC 5280 structural rules that hold for every certificate a conforming CA
+/// issues. Each is a MUST in the RFC; the section is named in the message.
+pub(crate) fn check_profile(
+    cert: &Cert<'_>,
+    position: CertPosition,
+    role: Role,
+) -> Result<(), ValidationError> {
+    let violation = |rule| Err(ValidationError::ProfileViolation { position, rule });
+    if cert.tbs_signature_alg != cert.signature_alg {
+        return violation("signature algorithm differs between tbsCertificate and Certificate (RFC 5280 §4.1.1.2)");
+    }
+    if cert.serial.len() > 20 {
+        return violation("serial number longer than 20 octets (RFC 5280 §4.1.2.2)");
+    }
+    if crate::chain_validator::der::single(
+        cert.issuer,
+        crate::chain_validator::der::tag::SEQUENCE,
+        "issuer",
+    )
+    .map(|t| t.value.is_empty())
+    .unwrap_or(true)
+    {
+        return violation("empty issuer name (RFC 5280 §4.1.2.4)");
+    }
+    let ext = &cert.extensions;
+    if cert.subject_is_empty() && (ext.subject_alt_name.is_none() || !ext.subject_alt_name_critical)
+    {
+        return violation("empty subject without a critical subjectAltName (RFC 5280 §4.1.2.6)");
+    }
+    let is_ca = ext.basic_constraints.is_some_and(|b| b.ca);
+    if ext
+        .key_usage
+        .is_some_and(|ku| ku.has(KeyUsage::KEY_CERT_SIGN))
+        && !is_ca
+        && cert.version == Version::V3
+    {
+        return violation("keyCertSign asserted without basicConstraints cA (RFC 5280 §4.2.1.3)");
+    }
+    if ext
+        .basic_constraints
+        .is_some_and(|b| b.path_len.is_some() && !b.ca)
+    {
+        return violation("pathLenConstraint without cA (RFC 5280 §4.2.1.9)");
+    }
+    if ext.name_constraints.is_some() && !is_ca {
+        return violation("nameConstraints in a non-CA certificate (RFC 5280 §4.2.1.10)");
+    }
+    if role == Role::Intermediate {
+        if !ext.basic_constraints.is_some_and(|b| b.critical) {
+            return violation(
+                "basicConstraints not critical in a CA certificate (RFC 5280 §4.2.1.9)",
+            );
+        }
+        if ext.subject_key_id.is_none() {
+            return violation("CA certificate without subjectKeyIdentifier (RFC 5280 §4.2.1.2)");
+        }
+        if !ext.has_authority_key_id {
+            return violation("CA certificate without authorityKeyIdentifier (RFC 5280 §4.2.1.1)");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,57 @@
+//! # edge-mtls
+//!
+//! Client-certificate (mTLS) authentication for Rust servers, with the
+//! semantics of Amazon CloudFront viewer mTLS and the AWS Application Load
+//! Balancer: trust stores, RFC 5280 chain validation, and a rustls client
+//! certificate verifier for the `Required`, `Optional` and `Passthrough` modes.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `aws-lc-rs` | yes | aws-lc-rs as the crypto provider |
+//! | `ring` | no | ring as the crypto provider |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use edge_mtls::{ChainValidator, MtlsClientVerifier, TrustStore, TrustStoreHandle, ValidationMode};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+//! # let mut ca = ca; ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+//! # let ca_pem = ca.self_signed(&rcgen::KeyPair::generate()?)?.pem();
+//! let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+//! // Any PEM bundle of root and intermediate CAs (comments between blocks are fine).
+//! let store = TrustStoreHandle::new(TrustStore::from_pem(ca_pem.as_bytes())?);
+//! let validator = ChainValidator::builder(store, provider.clone())
+//!     .max_chain_depth(4)
+//!     .ignore_expiration(false)
+//!     .build()?;
+//! let verifier = MtlsClientVerifier::builder(Arc::new(validator))
+//!     .mode(ValidationMode::Required)
+//!     .build()?;
+//! let _config = rustls::ServerConfig::builder_with_provider(provider)
+//!     .with_safe_default_protocol_versions()?
+//!     .with_client_cert_verifier(Arc::new(verifier));
+//! // ... .with_single_cert(server_chain, server_key) and serve with tokio-rustls.
+//! # Ok(())
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(unreachable_pub)]
+
+pub mod chain_validator;
+pub mod distinguished_name;
+pub mod reason;
+pub mod rustls_verifier;
+pub mod trust_store;
+
+pub use chain_validator::{
+    Budget, CertPosition, ChainValidator, ChainValidatorBuilder, ClientCertInfo, KeyPolicy,
+    KeyPurpose, SubjectAltName, ValidationError, ValidatorBuildError, VerifiedChain, VerifiedPath,
+};
+pub use reason::{ReasonCode, TlsAlert};
+pub use rustls_verifier::{
+    MtlsClientVerifier, MtlsClientVerifierBuilder, ValidationMode, VerifierBuildError,
+};
+pub use trust_store::{TrustStore, TrustStoreError, TrustStoreHandle, TrustStoreSource};

@@ -1,0 +1,67 @@
+//! Atomic replacement of a whole trust store (ALB `ModifyTrustStore`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use super::{TrustStore, TrustStoreBuilder, TrustStoreError, TrustStoreSource};
+
+/// A shared, hot-swappable trust store.
+///
+/// Readers take a snapshot with [`load`](Self::load) (lock-free); a reload
+/// builds and validates the new store first and only then swaps it in, so a
+/// bad bundle leaves the old store serving. Every installed store gets the
+/// next generation number, which connection logs record.
+#[derive(Clone, Debug)]
+pub struct TrustStoreHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    current: ArcSwap<TrustStore>,
+    next_generation: AtomicU64,
+}
+
+impl TrustStoreHandle {
+    /// Installs `store` as generation 1.
+    pub fn new(mut store: TrustStore) -> Self {
+        store.set_generation(1);
+        Self {
+            inner: Arc::new(Inner {
+                current: ArcSwap::from_pointee(store),
+                next_generation: AtomicU64::new(2),
+            }),
+        }
+    }
+
+    /// The current store.
+    pub fn load(&self) -> Arc<TrustStore> {
+        self.inner.current.load_full()
+    }
+
+    /// The current store without touching the reference count (hot path).
+    pub(crate) fn load_guard(&self) -> arc_swap::Guard<Arc<TrustStore>> {
+        self.inner.current.load()
+    }
+
+    /// The generation of the current store.
+    pub fn generation(&self) -> u64 {
+        self.inner.current.load().generation()
+    }
+
+    /// Replaces the whole store; returns the new generation.
+    pub fn replace(&self, mut store: TrustStore) -> u64 {
+        let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
+        store.set_generation(generation);
+        self.inner.current.store(Arc::new(store));
+        generation
+    }
+
+    /// Rebuilds the store from `source`; on error the current store stays.
+    pub fn reload(&self, source: &dyn TrustStoreSource) -> Result<u64, TrustStoreError> {
+        let store = TrustStoreBuilder::default().add_source(source).build()?;
+        Ok(self.replace(store))
+    }
+}
