@@ -17,6 +17,7 @@ pub(crate) mod oid {
     pub(crate) const SUBJECT_KEY_ID: &[u8] = &[0x55, 0x1d, 0x0e];
     pub(crate) const AUTHORITY_KEY_ID: &[u8] = &[0x55, 0x1d, 0x23];
     pub(crate) const CERTIFICATE_POLICIES: &[u8] = &[0x55, 0x1d, 0x20];
+    pub(crate) const POLICY_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x24];
     pub(crate) const CRL_DISTRIBUTION_POINTS: &[u8] = &[0x55, 0x1d, 0x1f];
     pub(crate) const FRESHEST_CRL: &[u8] = &[0x55, 0x1d, 0x2e];
     pub(crate) const AUTHORITY_INFO_ACCESS: &[u8] =
@@ -73,6 +74,8 @@ pub(crate) struct Extensions<'a> {
     pub(crate) authority_info_access: Option<&'a [u8]>,
     /// The OID of the first critical extension this crate does not process.
     pub(crate) unsupported_critical: Option<&'a [u8]>,
+    /// An extension whose criticality contradicts RFC 5280 (the rule broken).
+    pub(crate) criticality_violation: Option<&'static str>,
 }
 
 impl<'a> Extensions<'a> {
@@ -122,6 +125,23 @@ impl<'a> Extensions<'a> {
         critical: bool,
         value: &'a [u8],
     ) -> Result<(), CertParseError> {
+        let must_not_be_critical = match id {
+            oid::AUTHORITY_KEY_ID => {
+                Some("authorityKeyIdentifier marked critical (RFC 5280 §4.2.1.1)")
+            }
+            oid::SUBJECT_KEY_ID => Some("subjectKeyIdentifier marked critical (RFC 5280 §4.2.1.2)"),
+            oid::AUTHORITY_INFO_ACCESS => {
+                Some("authorityInfoAccess marked critical (RFC 5280 §4.2.2.1)")
+            }
+            _ => None,
+        };
+        if critical && self.criticality_violation.is_none() {
+            self.criticality_violation = must_not_be_critical;
+        }
+        if id == oid::POLICY_CONSTRAINTS && !critical && self.criticality_violation.is_none() {
+            self.criticality_violation =
+                Some("policyConstraints not marked critical (RFC 5280 §4.2.1.11)");
+        }
         match id {
             oid::BASIC_CONSTRAINTS => {
                 self.basic_constraints = Some(parse_basic_constraints(value, critical)?);

@@ -10,6 +10,7 @@
 use super::cert::{Cert, CertParseError};
 use super::der::{context, tag, DerCursor};
 use super::extensions::{general_name, oid, GeneralName, GeneralNames};
+use super::subject_name::is_valid_dns_name;
 
 /// Why a name constraint check failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +80,7 @@ pub(crate) fn check(
             for subtree in Subtrees(DerCursor::new(permitted)) {
                 let base = subtree?;
                 spend(budget)?;
-                match matches(&base, name)? {
+                match matches(&base, name, false)? {
                     Match::OtherKind => {}
                     Match::Yes => {
                         any_of_kind = true;
@@ -100,7 +101,7 @@ pub(crate) fn check(
             for subtree in Subtrees(DerCursor::new(excluded)) {
                 let base = subtree?;
                 spend(budget)?;
-                if matches(&base, name)? == Match::Yes {
+                if matches(&base, name, true)? == Match::Yes {
                     return Err(NameConstraintFailure::Violation(format!(
                         "{} is within an excluded subtree",
                         describe(name)
@@ -171,10 +172,27 @@ enum Match {
     OtherKind,
 }
 
-fn matches(base: &GeneralName<'_>, name: &GeneralName<'_>) -> Result<Match, NameConstraintFailure> {
+/// `excluding`: the constraint is an excluded subtree, where a wildcard name
+/// matches when any name it stands for could (CVE-2025-61727).
+fn matches(
+    base: &GeneralName<'_>,
+    name: &GeneralName<'_>,
+    excluding: bool,
+) -> Result<Match, NameConstraintFailure> {
     let m = |b: bool| if b { Match::Yes } else { Match::No };
     Ok(match (base, name) {
-        (GeneralName::Dns(c), GeneralName::Dns(n)) => m(dns_within(n, c)),
+        (GeneralName::Dns(c), GeneralName::Dns(n)) => {
+            if !c.is_empty() && !is_valid_dns_name(c, false) {
+                // RFC 5280 §4.2.1.10: a dNSName constraint is a DNS name; the
+                // leading-period form is only defined for URIs.
+                return Err(NameConstraintFailure::Malformed(
+                    "dNSName constraint is not a valid DNS name",
+                ));
+            }
+            let wildcard_base = n.strip_prefix(b"*.");
+            m(dns_within(n, c)
+                || (excluding && wildcard_base.is_some_and(|b| ends_with_label(c, b))))
+        }
         (GeneralName::Ip(c), GeneralName::Ip(n)) => m(ip_within(n, c)?),
         (GeneralName::Email(c), GeneralName::Email(n)) => m(email_within(n, c)),
         (GeneralName::Uri(c), GeneralName::Uri(n)) => match uri_host(n) {
@@ -200,9 +218,6 @@ fn dns_within(name: &[u8], constraint: &[u8]) -> bool {
         return true;
     }
     let name = name.strip_prefix(b"*.").map_or(name, |rest| rest);
-    if let Some(suffix) = constraint.strip_prefix(b".") {
-        return name.len() > suffix.len() + 1 && ends_with_label(name, suffix);
-    }
     name.eq_ignore_ascii_case(constraint) || ends_with_label(name, constraint)
 }
 
@@ -341,8 +356,6 @@ mod tests {
         assert!(dns_within(b"a.example.com", b"example.com"));
         assert!(dns_within(b"example.com", b"example.com"));
         assert!(!dns_within(b"badexample.com", b"example.com"));
-        assert!(dns_within(b"a.example.com", b".example.com"));
-        assert!(!dns_within(b"example.com", b".example.com"));
     }
 
     #[test]

@@ -8,9 +8,10 @@
 
 use super::cert::{Cert, Version};
 use super::error::{CertPosition, ValidationError};
-use super::extensions::KeyUsage;
+use super::extensions::{GeneralName, GeneralNames, KeyUsage};
 use super::name_constraints::{self, NameConstraintFailure};
 use super::signature::{describe_algorithm, verify_signed_by, SignatureFailure};
+use super::subject_name::{is_valid_dns_name, is_valid_email};
 use super::{ChainValidator, VerifiedPath, MAX_DEPTH_LIMIT};
 use crate::trust_store::TrustStore;
 
@@ -207,8 +208,11 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
                 return Err(ValidationError::IssuerNotCa { position });
             }
             check_profile(issuer, position, Role::Intermediate)?;
-        } else if issuer.version == Version::V3 && !bc.is_some_and(|b| b.ca) {
-            return Err(ValidationError::IssuerNotCa { position });
+        } else {
+            if issuer.version == Version::V3 && !bc.is_some_and(|b| b.ca) {
+                return Err(ValidationError::IssuerNotCa { position });
+            }
+            check_profile(issuer, position, Role::Anchor)?;
         }
         if let Some(limit) = bc.and_then(|b| b.path_len) {
             let below = path
@@ -322,6 +326,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
 pub(crate) enum Role {
     Leaf,
     Intermediate,
+    Anchor,
 }
 
 /// RFC 5280 structural rules that hold for every certificate a conforming CA
@@ -338,6 +343,9 @@ pub(crate) fn check_profile(
     if cert.serial.len() > 20 {
         return violation("serial number longer than 20 octets (RFC 5280 §4.1.2.2)");
     }
+    if cert.serial.iter().all(|b| *b == 0) {
+        return violation("serial number is zero (RFC 5280 §4.1.2.2)");
+    }
     if crate::chain_validator::der::single(
         cert.issuer,
         crate::chain_validator::der::tag::SEQUENCE,
@@ -349,6 +357,22 @@ pub(crate) fn check_profile(
         return violation("empty issuer name (RFC 5280 §4.1.2.4)");
     }
     let ext = &cert.extensions;
+    if let Some(rule) = ext.criticality_violation {
+        return violation(rule);
+    }
+    if let Some(san) = ext.subject_alt_name {
+        for name in GeneralNames::new(san) {
+            match name {
+                Ok(GeneralName::Dns(d)) if !is_valid_dns_name(d, true) => {
+                    return violation("dNSName not in preferred name syntax (RFC 5280 §4.2.1.6)")
+                }
+                Ok(GeneralName::Email(e)) if !is_valid_email(e) => {
+                    return violation("rfc822Name is not a valid mailbox (RFC 5280 §4.2.1.6)")
+                }
+                _ => {}
+            }
+        }
+    }
     if cert.subject_is_empty() && (ext.subject_alt_name.is_none() || !ext.subject_alt_name_critical)
     {
         return violation("empty subject without a critical subjectAltName (RFC 5280 §4.1.2.6)");
@@ -370,6 +394,36 @@ pub(crate) fn check_profile(
     }
     if ext.name_constraints.is_some() && !is_ca {
         return violation("nameConstraints in a non-CA certificate (RFC 5280 §4.2.1.10)");
+    }
+    if role == Role::Leaf {
+        // RFC 5280 allows a CA certificate in leaf position, but one whose
+        // keyUsage forbids certificate signing contradicts its own cA flag.
+        if is_ca
+            && ext
+                .key_usage
+                .is_some_and(|ku| !ku.has(KeyUsage::KEY_CERT_SIGN))
+        {
+            return violation(
+                "basicConstraints cA asserted while keyUsage lacks keyCertSign (RFC 5280 §4.2.1.3)",
+            );
+        }
+        if ext.eku_contains(super::extensions::oid::ANY_EKU) == Some(true) {
+            return violation("end-entity extendedKeyUsage contains anyExtendedKeyUsage");
+        }
+    }
+    if role == Role::Anchor && cert.version == Version::V3 {
+        if ext.basic_constraints.is_some_and(|b| !b.critical) {
+            return violation(
+                "basicConstraints not critical in a CA certificate (RFC 5280 §4.2.1.9)",
+            );
+        }
+        if cert.is_self_issued() {
+            if let (Some(aki), Some(ski)) = (ext.authority_key_id, ext.subject_key_id) {
+                if aki != ski {
+                    return violation("self-issued certificate whose authorityKeyIdentifier differs from its subjectKeyIdentifier");
+                }
+            }
+        }
     }
     if role == Role::Intermediate {
         if !ext.basic_constraints.is_some_and(|b| b.critical) {

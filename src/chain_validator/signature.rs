@@ -67,6 +67,10 @@ impl KeyPolicy {
                     self.rsa_min_bits, self.rsa_max_bits
                 )))
             }
+            // CA/Browser Forum BR §6.1.5: the modulus size is a multiple of 8.
+            KeyKind::Rsa { bits } if bits % 8 != 0 => Err(KeyRejected(format!(
+                "RSA key of {bits} bits (not a multiple of 8)"
+            ))),
             KeyKind::Ed25519 if !self.allow_ed25519 => Err(KeyRejected("Ed25519 key".into())),
             k => Ok(k),
         }

@@ -25,7 +25,7 @@ pub fn is_valid_dns_name(name: &[u8], allow_wildcard: bool) -> bool {
         }
         if !label
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
         {
             return false;
         }
@@ -61,6 +61,34 @@ pub fn dns_name_matches(presented: &[u8], reference: &[u8]) -> bool {
         }
         None => presented.eq_ignore_ascii_case(reference),
     }
+}
+
+/// Whether `mailbox` is an RFC 5321 `local-part@domain` with a valid domain
+/// (the form RFC 5280 §4.2.1.6 requires of rfc822Name).
+pub fn is_valid_email(mailbox: &[u8]) -> bool {
+    let Some(at) = mailbox.iter().position(|b| *b == b'@') else {
+        return false;
+    };
+    let (local, domain) = (&mailbox[..at], &mailbox[at + 1..]);
+    !local.is_empty()
+        && local.iter().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(
+                    b,
+                    b'@' | b'('
+                        | b')'
+                        | b','
+                        | b';'
+                        | b':'
+                        | b'<'
+                        | b'>'
+                        | b'['
+                        | b']'
+                        | b'\\'
+                        | b'"'
+                )
+        })
+        && is_valid_dns_name(domain, false)
 }
 
 /// Whether the `iPAddress` SAN octets (4 or 16) equal `reference`.
