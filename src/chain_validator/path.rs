@@ -75,7 +75,14 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         let child_aki = path.last()?.cert.extensions.authority_key_id;
         let mut candidates = 0usize;
 
-        for &index in self.store.anchors_named(child_issuer) {
+        // Anchors named as the child's issuer, those whose key identifier
+        // matches its authorityKeyIdentifier first (several CA generations
+        // often share one name).
+        let named = self.store.anchors_named(child_issuer);
+        let by_key = child_aki.map_or(&[][..], |k| self.store.anchors_with_key_id(k));
+        let preferred = named.iter().filter(|i| by_key.contains(i));
+        let others = named.iter().filter(|i| !by_key.contains(i));
+        for &index in preferred.chain(others) {
             candidates += 1;
             let Some(der) = self.store.anchor_der(index) else {
                 continue;

@@ -159,6 +159,7 @@ impl TrustAnchor {
 pub struct TrustStore {
     anchors: Vec<TrustAnchor>,
     by_subject: HashMap<Box<[u8]>, Vec<usize>>,
+    by_key_id: HashMap<Box<[u8]>, Vec<usize>>,
     subjects: Vec<DistinguishedName>,
     warnings: Vec<TrustStoreWarning>,
     generation: u64,
@@ -208,6 +209,11 @@ impl TrustStore {
     /// Indices of the anchors whose subject is exactly `name_der`.
     pub(crate) fn anchors_named(&self, name_der: &[u8]) -> &[usize] {
         self.by_subject.get(name_der).map_or(&[], Vec::as_slice)
+    }
+
+    /// Indices of the anchors whose subjectKeyIdentifier is `key_id`.
+    pub(crate) fn anchors_with_key_id(&self, key_id: &[u8]) -> &[usize] {
+        self.by_key_id.get(key_id).map_or(&[], Vec::as_slice)
     }
 
     /// The anchor's DER at `index`.
@@ -331,6 +337,13 @@ impl TrustStoreBuilder {
                     .entry(cert.subject.to_vec().into_boxed_slice())
                     .or_default()
                     .push(index);
+                if let Some(ski) = cert.extensions.subject_key_id {
+                    store
+                        .by_key_id
+                        .entry(ski.to_vec().into_boxed_slice())
+                        .or_default()
+                        .push(index);
+                }
                 // The full DER Name, as rustls sends it in certificate_authorities.
                 store.subjects.push(DistinguishedName::from(subject_der));
                 drop(cert);
