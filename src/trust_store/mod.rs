@@ -346,7 +346,6 @@ impl TrustStoreBuilder {
                 }
                 // The full DER Name, as rustls sends it in certificate_authorities.
                 store.subjects.push(DistinguishedName::from(subject_der));
-                drop(cert);
                 store.anchors.push(TrustAnchor {
                     der: CertificateDer::from(der),
                     subject,
