@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{openssl, seed_pki, validator, LeafOptions, Pki};
+use common::{openssl, openssl_line, seed_pki, validator, LeafOptions, Pki};
 use edge_mtls::{CertPosition, ReasonCode, TlsAlert, TrustStore, ValidationError};
 use rustls_pki_types::UnixTime;
 
@@ -155,32 +155,12 @@ fn seed_v1_client_is_never_an_issuer() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     seed.write_to(d, &["my_client.pem", "my_client.key"]);
-    openssl(d, &["genrsa", "-out", "sub.key", "2048"]);
-    openssl(
+    openssl_line(d, "genrsa -out sub.key 2048");
+    openssl_line(d, "req -new -key sub.key -out sub.csr -subj /CN=sub");
+    openssl_line(
         d,
-        &[
-            "req", "-new", "-key", "sub.key", "-out", "sub.csr", "-subj", "/CN=sub",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "sub.csr",
-            "-CA",
-            "my_client.pem",
-            "-CAkey",
-            "my_client.key",
-            "-set_serial",
-            "07",
-            "-out",
-            "sub.pem",
-            "-days",
-            "30",
-            "-sha256",
-        ],
+        "x509 -req -in sub.csr -CA my_client.pem -CAkey my_client.key \
+         -set_serial 07 -out sub.pem -days 30 -sha256",
     );
     let sub = common::pem_cert(&std::fs::read(d.join("sub.pem")).unwrap());
 

@@ -9,7 +9,7 @@ mod common;
 use common::{
     client_config, client_config_with_versions, curl, handshake, handshake_with,
     mtls_server_config, seed_pki, self_signed_client, wire_alert, Ca, CaKind, ClientIdentity,
-    LeafOptions, Outcome, Pki, Reply, TestServer,
+    KeyAlg, LeafOptions, Outcome, Pki, Reply, TestServer,
 };
 use edge_mtls::ValidationMode;
 use rustls::pki_types::UnixTime;
@@ -559,4 +559,53 @@ async fn advertise_ca_names_sends_the_trust_store_subjects() {
             assert!(hints.is_empty(), "{hints:?}");
         }
     }
+}
+
+#[tokio::test]
+async fn every_supported_key_type_authenticates_over_tls12_and_tls13() {
+    // SPEC §3: RSA 2048–8192, ECDSA P-256/384/521, Ed25519; the CA signs
+    // with its own key type, so certificate signatures vary too.
+    for alg in KeyAlg::ALL {
+        let root = Ca::root_with_key(&format!("edge-mtls {alg:?} root"), alg);
+        let leaf = root.issue_leaf("client", &LeafOptions::with_key(alg), &[]);
+        let store = common::trust_store(root.pem().as_bytes());
+        let config = mtls_server_config(store, REQUIRED, |b| b);
+        for (version, versions) in [
+            ("TLS 1.3", &[&rustls::version::TLS13][..]),
+            ("TLS 1.2", &[&rustls::version::TLS12][..]),
+        ] {
+            let client = client_config_with_versions(Some(&leaf.identity()), versions);
+            let (outcome, served) = handshake_with(config.clone(), client).await;
+            assert!(
+                matches!(outcome, Outcome::Accepted { .. }),
+                "{alg:?} over {version}: {outcome:?}; server: {served:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn advertised_ca_names_over_the_cap_fail_the_build() {
+    let pki = Pki::new(1);
+    let bundle = format!("{}{}", pki.root.pem(), pki.intermediates[0].pem());
+    let validator = std::sync::Arc::new(common::validator(
+        common::trust_store(bundle.as_bytes()),
+        |b| b,
+    ));
+    let err = edge_mtls::MtlsClientVerifier::builder(validator.clone())
+        .advertise_ca_names(true)
+        .ca_names_limit(64)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(err, edge_mtls::VerifierBuildError::CaNamesTooLarge { limit: 64, size } if size > 64),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("advertise_ca_names"), "{err}");
+    // Without advertising, the cap is irrelevant.
+    edge_mtls::MtlsClientVerifier::builder(validator)
+        .advertise_ca_names(false)
+        .ca_names_limit(64)
+        .build()
+        .expect("no names, no cap");
 }

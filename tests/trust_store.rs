@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{openssl, validator, LeafOptions, Pki};
+use common::{openssl_line, validator, LeafOptions, Pki};
 use edge_mtls::trust_store::{BytesSource, DirectorySource, FileSource, TrustStoreWarning};
 use edge_mtls::{TrustStore, TrustStoreError, TrustStoreHandle, ValidationError};
 use rustls_pki_types::UnixTime;
@@ -189,23 +189,10 @@ fn empty_bundles_are_refused() {
 #[test]
 fn weak_rsa_ca_is_refused_as_unsupported_key() {
     let dir = tempfile::tempdir().unwrap();
-    openssl(
+    openssl_line(
         dir.path(),
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:1024",
-            "-nodes",
-            "-keyout",
-            "weak.key",
-            "-out",
-            "weak.pem",
-            "-days",
-            "30",
-            "-subj",
-            "/CN=weak-rsa-ca",
-        ],
+        "req -x509 -newkey rsa:1024 -nodes -keyout weak.key -out weak.pem \
+         -days 30 -subj /CN=weak-rsa-ca",
     );
     let pki = Pki::new(0);
     let weak = std::fs::read_to_string(dir.path().join("weak.pem")).unwrap();

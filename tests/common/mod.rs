@@ -63,6 +63,12 @@ pub enum CaKind {
     /// Used as an issuer but its basicConstraints says cA=FALSE (still has
     /// SKI and AKI, so only the cA check can reject it).
     NotCa,
+    /// A CA with this pathLenConstraint.
+    PathLen(u8),
+    /// A CA whose name constraints permit only this DNS subtree.
+    PermittedDns(&'static str),
+    /// A CA whose extendedKeyUsage allows serverAuth only.
+    ServerAuthEku,
 }
 
 /// A CA certificate with its key (root or intermediate).
@@ -75,8 +81,13 @@ pub struct Ca {
 impl Ca {
     /// A self-signed root CA.
     pub fn root(common_name: &str) -> Ca {
+        Ca::root_with_key(common_name, KeyAlg::default())
+    }
+
+    /// A self-signed root CA with a key of type `alg`.
+    pub fn root_with_key(common_name: &str, alg: KeyAlg) -> Ca {
         let params = ca_params(common_name, CaKind::Ca);
-        let key = KeyPair::generate().expect("generate root key");
+        let key = alg.generate();
         let cert = params.self_signed(&key).expect("self-sign root");
         Ca { params, key, cert }
     }
@@ -106,7 +117,7 @@ impl Ca {
         chain_above: &[CertificateDer<'static>],
     ) -> Leaf {
         let params = leaf_params(common_name, options);
-        let key = KeyPair::generate().expect("generate leaf key");
+        let key = options.key.generate();
         let cert = params.signed_by(&key, &self.issuer()).expect("sign leaf");
         let mut chain = vec![cert.der().clone()];
         chain.extend(chain_above.iter().cloned());
@@ -127,18 +138,67 @@ fn ca_params(common_name: &str, kind: CaKind) -> CertificateParams {
     params.distinguished_name = distinguished_name(common_name);
     // Roots get an AKI too; harmless, and intermediates need it (RFC 5280 §4.2.1.1).
     params.use_authority_key_identifier_extension = true;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     match kind {
-        CaKind::Ca => {
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        }
+        CaKind::Ca => {}
         CaKind::NotCa => {
             // keyCertSign without cA would be a profile violation of its own;
             // leave keyUsage out so the cA check is the one that fires.
             params.is_ca = IsCa::ExplicitNoCa;
+            params.key_usages = Vec::new();
+        }
+        CaKind::PathLen(n) => params.is_ca = IsCa::Ca(BasicConstraints::Constrained(n)),
+        CaKind::PermittedDns(subtree) => {
+            params.name_constraints = Some(rcgen::NameConstraints {
+                permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName(subtree.into())],
+                excluded_subtrees: Vec::new(),
+            });
+        }
+        CaKind::ServerAuthEku => {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         }
     }
     params
+}
+
+/// The key type of a test certificate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KeyAlg {
+    #[default]
+    EcdsaP256,
+    EcdsaP384,
+    EcdsaP521,
+    Ed25519,
+    Rsa2048,
+    Rsa4096,
+}
+
+impl KeyAlg {
+    pub const ALL: [KeyAlg; 6] = [
+        KeyAlg::EcdsaP256,
+        KeyAlg::EcdsaP384,
+        KeyAlg::EcdsaP521,
+        KeyAlg::Ed25519,
+        KeyAlg::Rsa2048,
+        KeyAlg::Rsa4096,
+    ];
+
+    pub fn generate(self) -> KeyPair {
+        let key = match self {
+            KeyAlg::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
+            KeyAlg::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+            KeyAlg::EcdsaP521 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512),
+            KeyAlg::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
+            KeyAlg::Rsa2048 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+            }
+            KeyAlg::Rsa4096 => {
+                KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA512, rcgen::RsaKeySize::_4096)
+            }
+        };
+        key.unwrap_or_else(|e| panic!("generate {self:?} key: {e}"))
+    }
 }
 
 /// Which extendedKeyUsage a test leaf carries.
@@ -157,6 +217,9 @@ pub struct LeafOptions {
     /// `(notBefore, notAfter)`; default rcgen's 1975..4096.
     pub validity: Option<(SystemTime, SystemTime)>,
     pub eku: Eku,
+    pub key: KeyAlg,
+    /// subjectAltName dNSName entries.
+    pub dns_names: Vec<String>,
     /// Adds a critical extension with an OID nobody processes.
     pub unknown_critical_extension: bool,
 }
@@ -189,6 +252,20 @@ impl LeafOptions {
         }
     }
 
+    pub fn with_key(key: KeyAlg) -> Self {
+        Self {
+            key,
+            ..Self::default()
+        }
+    }
+
+    pub fn dns(name: &str) -> Self {
+        Self {
+            dns_names: vec![name.to_string()],
+            ..Self::default()
+        }
+    }
+
     pub fn unknown_critical_extension() -> Self {
         Self {
             unknown_critical_extension: true,
@@ -202,6 +279,11 @@ fn leaf_params(common_name: &str, options: &LeafOptions) -> CertificateParams {
     params.distinguished_name = distinguished_name(common_name);
     params.use_authority_key_identifier_extension = true;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.subject_alt_names = options
+        .dns_names
+        .iter()
+        .map(|name| rcgen::SanType::DnsName(name.clone().try_into().expect("DNS name")))
+        .collect();
     params.extended_key_usages = match options.eku {
         Eku::ClientAuth => vec![ExtendedKeyUsagePurpose::ClientAuth],
         Eku::ServerAuthOnly => vec![ExtendedKeyUsagePurpose::ServerAuth],
@@ -374,6 +456,13 @@ pub fn openssl(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Runs one `openssl` command line (the part after `openssl`, split on
+/// whitespace, so arguments must not contain spaces) in `dir`.
+pub fn openssl_line(dir: &Path, line: &str) -> String {
+    let args: Vec<&str> = line.split_whitespace().collect();
+    openssl(dir, &args)
+}
+
 /// Runs a shell command line in `dir` (for the seed's `cat ... > ...`).
 pub fn shell(dir: &Path, command_line: &str) {
     let status = Command::new("sh")
@@ -456,103 +545,44 @@ fn run_seed_recipe() -> SeedPki {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
 
-    // Step 1: the private CA (seed 000, "Generate CA private key" / "Create CA
-    // certificate"); -subj answers the interactive DN prompts.
-    openssl(d, &["genrsa", "-out", "Root_CA.key", "4096"]);
-    openssl(
+    // Step 1: the private CA. `-subj` answers the interactive DN prompts.
+    openssl_line(d, "genrsa -out Root_CA.key 4096");
+    openssl_line(
         d,
-        &[
-            "req",
-            "-new",
-            "-x509",
-            "-days",
-            "3650",
-            "-key",
-            "Root_CA.key",
-            "-out",
-            "Root_CA.pem",
-            "-subj",
-            ROOT_SUBJECT,
-        ],
+        &format!(
+            "req -new -x509 -days 3650 -key Root_CA.key -out Root_CA.pem -subj {ROOT_SUBJECT}"
+        ),
     );
 
     // Step 2: the client key and CSR.
-    openssl(d, &["genrsa", "-out", "my_client.key", "2048"]);
-    openssl(
+    openssl_line(d, "genrsa -out my_client.key 2048");
+    openssl_line(
         d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "my_client.key",
-            "-out",
-            "my_client.csr",
-            "-subj",
-            CLIENT_SUBJECT,
-        ],
+        &format!("req -new -key my_client.key -out my_client.csr -subj {CLIENT_SUBJECT}"),
     );
 
     // Step 3: sign the client CSR with the root, exactly as the seed does.
-    openssl(
+    openssl_line(
         d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "my_client.csr",
-            "-CA",
-            "Root_CA.pem",
-            "-CAkey",
-            "Root_CA.key",
-            "-set_serial",
-            "01",
-            "-out",
-            "my_client.pem",
-            "-days",
-            "3650",
-            "-sha256",
-        ],
+        "x509 -req -in my_client.csr -CA Root_CA.pem -CAkey Root_CA.key \
+         -set_serial 01 -out my_client.pem -days 3650 -sha256",
     );
 
-    // Step 1a (optional in the seed): an intermediate CA signed by the root.
+    // Step 1a (optional in the seed): an intermediate CA signed by the root,
+    // and the seed's bundle of both.
     std::fs::write(d.join("v3_ca.cnf"), INTERMEDIATE_EXTENSIONS).expect("write extfile");
-    openssl(d, &["genrsa", "-out", "Intermediate_CA.key", "2048"]);
-    openssl(
+    openssl_line(d, "genrsa -out Intermediate_CA.key 2048");
+    openssl_line(
         d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "Intermediate_CA.key",
-            "-out",
-            "Intermediate_CA.csr",
-            "-subj",
-            INTERMEDIATE_SUBJECT,
-        ],
+        &format!(
+            "req -new -key Intermediate_CA.key -out Intermediate_CA.csr -subj {INTERMEDIATE_SUBJECT}"
+        ),
     );
-    openssl(
+    openssl_line(
         d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "Intermediate_CA.csr",
-            "-CA",
-            "Root_CA.pem",
-            "-CAkey",
-            "Root_CA.key",
-            "-set_serial",
-            "02",
-            "-out",
-            "Intermediate_CA.pem",
-            "-days",
-            "1825",
-            "-sha256",
-            "-extfile",
-            "v3_ca.cnf",
-            "-extensions",
-            "v3_intermediate_ca",
-        ],
+        "x509 -req -in Intermediate_CA.csr -CA Root_CA.pem -CAkey Root_CA.key \
+         -set_serial 02 -out Intermediate_CA.pem -days 1825 -sha256 \
+         -extfile v3_ca.cnf -extensions v3_intermediate_ca",
     );
     shell(
         d,
@@ -560,41 +590,20 @@ fn run_seed_recipe() -> SeedPki {
     );
 
     // A client signed by the intermediate with the seed's Step 3 command.
-    openssl(d, &["genrsa", "-out", "intermediate_client.key", "2048"]);
-    openssl(
+    openssl_line(d, "genrsa -out intermediate_client.key 2048");
+    openssl_line(
         d,
-        &[
-            "req",
-            "-new",
-            "-key",
-            "intermediate_client.key",
-            "-out",
-            "intermediate_client.csr",
-            "-subj",
-            INTERMEDIATE_CLIENT_SUBJECT,
-        ],
+        &format!(
+            "req -new -key intermediate_client.key -out intermediate_client.csr \
+             -subj {INTERMEDIATE_CLIENT_SUBJECT}"
+        ),
     );
-    openssl(
+    openssl_line(
         d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "intermediate_client.csr",
-            "-CA",
-            "Intermediate_CA.pem",
-            "-CAkey",
-            "Intermediate_CA.key",
-            "-set_serial",
-            "01",
-            "-out",
-            "intermediate_client.pem",
-            "-days",
-            "3650",
-            "-sha256",
-        ],
+        "x509 -req -in intermediate_client.csr -CA Intermediate_CA.pem \
+         -CAkey Intermediate_CA.key -set_serial 01 -out intermediate_client.pem \
+         -days 3650 -sha256",
     );
-
     let mut files = BTreeMap::new();
     for entry in std::fs::read_dir(d).expect("read seed dir") {
         let path = entry.expect("dir entry").path();

@@ -1,0 +1,566 @@
+//! Chain validation across modules (SPEC §4): path building from what
+//! clients really send, the RFC 5280 checks on issuers, the verified-chain
+//! cache against the clock, and the reason code each failure maps to.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use common::{validator, CaKind, LeafOptions, Pki};
+use edge_mtls::{CertPosition, ReasonCode, TlsAlert, ValidationError};
+use rustls_pki_types::UnixTime;
+
+fn now() -> UnixTime {
+    UnixTime::now()
+}
+
+fn at(offset_secs: i64) -> UnixTime {
+    let secs = now().as_secs().checked_add_signed(offset_secs).unwrap();
+    UnixTime::since_unix_epoch(Duration::from_secs(secs))
+}
+
+const DAY: i64 = 86_400;
+
+#[test]
+fn intermediates_in_any_order_with_duplicates_and_extras() {
+    let pki = Pki::new(2);
+    let other = Pki::new(1);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b.max_chain_depth(4));
+    // `leaf.chain` is [leaf, int2, int1].
+    let (int2, int1) = (leaf.chain[1].as_ref(), leaf.chain[2].as_ref());
+    let stray = other.intermediates[0].der().as_ref();
+
+    let cases = [
+        ("as sent", vec![int2, int1], vec![0, 1]),
+        ("reversed", vec![int1, int2], vec![1, 0]),
+        ("duplicates", vec![int2, int2, int1, int1], vec![0, 2]),
+        ("extras", vec![stray, int1, stray, int2], vec![3, 1]),
+    ];
+    for (name, sent, expected) in cases {
+        let path = v
+            .validate(leaf.der(), &sent, now())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            path.intermediate_indices().collect::<Vec<_>>(),
+            expected,
+            "{name}: the path uses the right presented certificates, leaf's issuer first"
+        );
+    }
+}
+
+#[test]
+fn intermediate_in_the_trust_store_is_an_anchor() {
+    let pki = Pki::new(1);
+    let leaf = pki.client("client", &LeafOptions::default());
+    // Only the intermediate is trusted (CloudFront: any CA in the store is an
+    // anchor, chain building stops there).
+    let v = validator(
+        common::trust_store(pki.intermediates[0].pem().as_bytes()),
+        |b| b,
+    );
+    let path = v.validate(leaf.der(), &[], now()).unwrap();
+    assert_eq!(path.intermediate_indices().count(), 0);
+    // Sending the intermediate too changes nothing.
+    let path = v
+        .validate(leaf.der(), &leaf.intermediates(), now())
+        .unwrap();
+    assert_eq!(path.intermediate_indices().count(), 0);
+}
+
+#[test]
+fn depth_limit_counts_the_anchor() {
+    let pki = Pki::new(3);
+    let leaf = pki.client("deep", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b.max_chain_depth(4));
+    let err = v
+        .validate(leaf.der(), &leaf.intermediates(), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::MaxChainDepthExceeded { depth: 5, limit: 4 }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.reason_code(),
+        ReasonCode::ClientCertMaxChainDepthExceeded
+    );
+    assert_eq!(err.tls_alert(), TlsAlert::BadCertificate);
+
+    // leaf + 2 intermediates + root = 4 fits the default.
+    let pki = Pki::new(2);
+    let leaf = pki.client("fits", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b);
+    v.validate(leaf.der(), &leaf.intermediates(), now())
+        .expect("depth 4 is within the default limit of 4");
+    let v = validator(pki.root_store(), |b| b.max_chain_depth(3));
+    assert!(v
+        .validate(leaf.der(), &leaf.intermediates(), now())
+        .is_err());
+}
+
+#[test]
+fn invalid_max_chain_depth_is_a_build_error() {
+    let pki = Pki::new(0);
+    for depth in [0, 1, 17] {
+        let built = edge_mtls::ChainValidator::builder(pki.root_store(), common::provider())
+            .max_chain_depth(depth)
+            .build();
+        assert!(built.is_err(), "max_chain_depth({depth}) must be refused");
+    }
+}
+
+#[test]
+fn non_ca_issuer_is_refused() {
+    let pki = Pki::with_kinds(&[CaKind::NotCa]);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b);
+    let err = v
+        .validate(leaf.der(), &leaf.intermediates(), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::IssuerNotCa {
+                position: CertPosition::Intermediate(0)
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn path_len_constraint_is_enforced() {
+    // root -> int1 (pathLen 0) -> int2 -> leaf: int2 is one CA too many.
+    let pki = Pki::with_kinds(&[CaKind::PathLen(0), CaKind::Ca]);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b);
+    let err = v
+        .validate(leaf.der(), &leaf.intermediates(), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::PathLenConstraintViolated {
+                limit: 0,
+                actual: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // pathLen 1 allows it; pathLen 0 directly above the leaf is fine.
+    let pki = Pki::with_kinds(&[CaKind::PathLen(1), CaKind::PathLen(0)]);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b);
+    v.validate(leaf.der(), &leaf.intermediates(), now())
+        .expect("pathLen 1 then 0 allows one CA below the first");
+}
+
+#[test]
+fn name_constraints_of_an_intermediate_apply_to_the_leaf() {
+    let pki = Pki::with_kinds(&[CaKind::PermittedDns("example.com")]);
+    let v = validator(pki.root_store(), |b| b);
+
+    let inside = pki.client("inside", &LeafOptions::dns("api.example.com"));
+    v.validate(inside.der(), &inside.intermediates(), now())
+        .expect("api.example.com is inside example.com");
+
+    let outside = pki.client("outside", &LeafOptions::dns("api.example.net"));
+    let err = v
+        .validate(outside.der(), &outside.intermediates(), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::NameConstraintViolation {
+                position: CertPosition::Leaf,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.reason_code(), ReasonCode::ClientCertRejected);
+
+    // A look-alike suffix is not inside the subtree.
+    let lookalike = pki.client("lookalike", &LeafOptions::dns("evilexample.com"));
+    assert!(v
+        .validate(lookalike.der(), &lookalike.intermediates(), now())
+        .is_err());
+}
+
+#[test]
+fn intermediate_eku_restricts_what_it_issues() {
+    let pki = Pki::with_kinds(&[CaKind::ServerAuthEku]);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b);
+    let err = v
+        .validate(leaf.der(), &leaf.intermediates(), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::RequiredEkuNotFound {
+                position: CertPosition::Intermediate(0),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.reason_code(), ReasonCode::ClientCertIntentInvalid);
+}
+
+#[test]
+fn required_eku_is_configurable() {
+    let pki = Pki::new(0);
+    let server_cert = pki.client("server", &LeafOptions::server_auth_only());
+    let default = validator(pki.root_store(), |b| b);
+    let err = default.validate(server_cert.der(), &[], now()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::RequiredEkuNotFound {
+                position: CertPosition::Leaf,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.tls_alert(), TlsAlert::UnsupportedCertificate);
+
+    let none = validator(pki.root_store(), |b| b.required_eku(None));
+    none.validate(server_cert.der(), &[], now())
+        .expect("EKU check disabled");
+    let server = validator(pki.root_store(), |b| {
+        b.required_eku(Some(edge_mtls::KeyPurpose::ServerAuth))
+    });
+    server
+        .validate(server_cert.der(), &[], now())
+        .expect("serverAuth required and present");
+}
+
+#[test]
+fn cached_verdict_never_outlives_the_validity_window() {
+    let pki = Pki::new(1);
+    let start = SystemTime::now() - Duration::from_secs(DAY as u64);
+    let end = SystemTime::now() + Duration::from_secs(DAY as u64);
+    let leaf = pki.client(
+        "short-lived",
+        &LeafOptions {
+            validity: Some((start, end)),
+            ..LeafOptions::default()
+        },
+    );
+    // One validator, cache on (the default): the first call fills the cache.
+    let v = validator(pki.root_store(), |b| b.cache_capacity(16));
+    let sent = leaf.intermediates();
+    v.validate(leaf.der(), &sent, now()).unwrap();
+    v.validate(leaf.der(), &sent, now()).unwrap();
+
+    let err = v.validate(leaf.der(), &sent, at(2 * DAY)).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::Expired {
+                position: CertPosition::Leaf,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = v.validate(leaf.der(), &sent, at(-2 * DAY)).unwrap_err();
+    assert!(
+        matches!(err, ValidationError::NotYetValid { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.reason_code(), ReasonCode::ClientCertNotYetValid);
+    // And back in the window it is valid again.
+    v.validate(leaf.der(), &sent, now()).unwrap();
+}
+
+#[test]
+fn cache_does_not_confuse_different_chains() {
+    let pki = Pki::new(1);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b);
+    v.validate(leaf.der(), &leaf.intermediates(), now())
+        .unwrap();
+    // Same leaf without its intermediate: a different chain, no cached pass.
+    let err = v.validate(leaf.der(), &[], now()).unwrap_err();
+    assert!(
+        matches!(err, ValidationError::UnknownIssuer { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn ignore_expiration_covers_every_certificate_but_nothing_else() {
+    let pki = Pki::new(1);
+    let expired = pki.client("expired", &LeafOptions::expired());
+    let lenient = validator(pki.root_store(), |b| b.ignore_expiration(true));
+    let path = lenient
+        .validate(expired.der(), &expired.intermediates(), now())
+        .unwrap();
+    assert!(
+        path.is_expired_at(now()),
+        "the policy must still see `expired`"
+    );
+
+    // Everything else is still enforced.
+    let stranger = common::self_signed_client("stranger");
+    assert!(matches!(
+        lenient.validate(stranger.der(), &[], now()),
+        Err(ValidationError::UnknownIssuer { .. })
+    ));
+    let server = pki.client("server", &LeafOptions::server_auth_only());
+    assert!(matches!(
+        lenient.validate(server.der(), &server.intermediates(), now()),
+        Err(ValidationError::RequiredEkuNotFound { .. })
+    ));
+    // Far in the future, when root and intermediate are long expired as well.
+    lenient
+        .validate(
+            expired.der(),
+            &expired.intermediates(),
+            at(3_000 * 365 * DAY),
+        )
+        .expect("ignore_expiration waives the CAs' dates too");
+}
+
+#[test]
+fn presented_chain_size_limits() {
+    let pki = Pki::new(2);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b.max_presented(1, 64 * 1024));
+    let err = v
+        .validate(leaf.der(), &leaf.intermediates(), now())
+        .unwrap_err();
+    assert!(
+        matches!(err, ValidationError::ChainTooLarge { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.reason_code(), ReasonCode::ClientCertMaxSizeExceeded);
+
+    let v = validator(pki.root_store(), |b| b.max_presented(8, 200));
+    let err = v
+        .validate(leaf.der(), &leaf.intermediates(), now())
+        .unwrap_err();
+    assert!(
+        matches!(err, ValidationError::ChainTooLarge { .. }),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn tampered_leaf_signature_is_refused() {
+    let pki = Pki::new(0);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let mut der = leaf.der().to_vec();
+    // Flip a bit in the subject CN ("client"): still well-formed DER, but the
+    // issuer's signature no longer covers these bytes.
+    let at = der
+        .windows(6)
+        .position(|w| w == b"client")
+        .expect("CN bytes");
+    der[at] ^= 0x01;
+    let v = validator(pki.root_store(), |b| b);
+    let err = v.validate(&der, &[], now()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::BadSignature {
+                position: CertPosition::Leaf
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.reason_code(), ReasonCode::ClientCertInvalid);
+}
+
+#[test]
+fn garbage_leaf_is_a_bad_encoding() {
+    let pki = Pki::new(0);
+    let v = validator(pki.root_store(), |b| b);
+    let err = v.validate(b"\x30\x03\x02\x01\x01", &[], now()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::BadEncoding {
+                position: CertPosition::Leaf,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let leaf = pki.client("client", &LeafOptions::default());
+    let err = v
+        .validate(leaf.der(), &[b"not a certificate".as_slice()], now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::BadEncoding {
+                position: CertPosition::Intermediate(0),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// Differential check against rustls-webpki (SPEC §4's oracle): on a corpus
+/// of chains both can parse, this validator never accepts what webpki
+/// rejects, and accepts what webpki accepts unless it is deliberately
+/// stricter (the depth limit).
+#[test]
+fn never_accepts_what_webpki_rejects() {
+    struct Case {
+        name: &'static str,
+        anchors: Vec<rustls_pki_types::CertificateDer<'static>>,
+        leaf: common::Leaf,
+        /// This crate checks something webpki does not (depth limit).
+        stricter: bool,
+    }
+    let mut cases = Vec::new();
+    let mut add = |name, pki: &Pki, options: &LeafOptions, stricter| {
+        cases.push(Case {
+            name,
+            anchors: vec![pki.root.der().clone()],
+            leaf: pki.client(name, options),
+            stricter,
+        });
+    };
+    let p0 = Pki::new(0);
+    let p1 = Pki::new(1);
+    let p2 = Pki::new(2);
+    let p3 = Pki::new(3);
+    add("direct", &p0, &LeafOptions::default(), false);
+    add("one intermediate", &p1, &LeafOptions::default(), false);
+    add("two intermediates", &p2, &LeafOptions::default(), false);
+    add("depth 5", &p3, &LeafOptions::default(), true);
+    add("expired", &p1, &LeafOptions::expired(), false);
+    add("not yet valid", &p1, &LeafOptions::not_yet_valid(), false);
+    add(
+        "serverAuth only",
+        &p1,
+        &LeafOptions::server_auth_only(),
+        false,
+    );
+    add(
+        "unknown critical extension",
+        &p1,
+        &LeafOptions::unknown_critical_extension(),
+        false,
+    );
+    add(
+        "with SAN",
+        &p1,
+        &LeafOptions::dns("client.example.com"),
+        false,
+    );
+    for alg in common::KeyAlg::ALL {
+        let label: &'static str = Box::leak(format!("{alg:?} leaf").into_boxed_str());
+        add(label, &p1, &LeafOptions::with_key(alg), false);
+    }
+    let non_ca = Pki::with_kinds(&[CaKind::NotCa]);
+    add(
+        "non-CA intermediate",
+        &non_ca,
+        &LeafOptions::default(),
+        false,
+    );
+    let path_len = Pki::with_kinds(&[CaKind::PathLen(0), CaKind::Ca]);
+    add(
+        "pathLen violated",
+        &path_len,
+        &LeafOptions::default(),
+        false,
+    );
+    let constrained = Pki::with_kinds(&[CaKind::PermittedDns("example.com")]);
+    add(
+        "name constraint inside",
+        &constrained,
+        &LeafOptions::dns("a.example.com"),
+        false,
+    );
+    add(
+        "name constraint outside",
+        &constrained,
+        &LeafOptions::dns("a.example.org"),
+        false,
+    );
+    let server_eku = Pki::with_kinds(&[CaKind::ServerAuthEku]);
+    add(
+        "serverAuth intermediate",
+        &server_eku,
+        &LeafOptions::default(),
+        false,
+    );
+    let stranger = common::self_signed_client("stranger");
+    cases.push(Case {
+        name: "untrusted self-signed",
+        anchors: vec![p0.root.der().clone()],
+        leaf: stranger,
+        stricter: false,
+    });
+    let missing = p1.client("missing intermediate", &LeafOptions::default());
+    cases.push(Case {
+        name: "missing intermediate",
+        anchors: vec![p1.root.der().clone()],
+        leaf: common::Leaf {
+            chain: vec![missing.chain[0].clone()],
+            ..missing
+        },
+        stricter: false,
+    });
+
+    let provider = common::provider();
+    let algs = provider.signature_verification_algorithms.all;
+    let time = now();
+    let (mut both_accept, mut both_reject) = (0, 0);
+    for case in &cases {
+        let bundle: String = case.anchors.iter().map(|a| common::der_to_pem(a)).collect();
+        let ours = validator(common::trust_store(bundle.as_bytes()), |b| b).validate(
+            case.leaf.der(),
+            &case.leaf.intermediates(),
+            time,
+        );
+
+        let anchors: Vec<_> = case
+            .anchors
+            .iter()
+            .map(|a| webpki::anchor_from_trusted_cert(a).unwrap().to_owned())
+            .collect();
+        // A leaf webpki refuses to parse counts as a webpki rejection.
+        let theirs = webpki::EndEntityCert::try_from(&case.leaf.chain[0]).and_then(|ee| {
+            ee.verify_for_usage(
+                algs,
+                &anchors,
+                &case.leaf.chain[1..],
+                time,
+                webpki::KeyUsage::client_auth(),
+                None,
+                None,
+            )
+            .map(|_| ())
+        });
+
+        match (&ours, &theirs) {
+            (Ok(_), Err(e)) => panic!("{}: accepted, but webpki rejects: {e:?}", case.name),
+            (Err(e), Ok(_)) if !case.stricter => {
+                panic!("{}: rejected ({e}), but webpki accepts", case.name)
+            }
+            (Ok(_), Ok(_)) => both_accept += 1,
+            (Err(_), Err(_)) => both_reject += 1,
+            _ => {}
+        }
+    }
+    // The corpus exercises both verdicts (a broken harness would not).
+    assert!(
+        both_accept >= 10 && both_reject >= 9,
+        "{both_accept} / {both_reject}"
+    );
+}
