@@ -196,10 +196,9 @@ pub fn rustls_error(error: &ValidationError) -> Error {
         (TlsAlert::UnknownCa, _) => CertificateError::UnknownIssuer,
         (TlsAlert::CertificateRevoked, _) => CertificateError::Revoked,
         (TlsAlert::AccessDenied, _) => CertificateError::ApplicationVerificationFailure,
-        (
-            TlsAlert::UnsupportedCertificate,
-            ValidationError::UnsupportedCriticalExtension { .. },
-        ) => CertificateError::UnhandledCriticalExtension,
+        (_, ValidationError::UnsupportedCriticalExtension { .. }) => {
+            CertificateError::UnhandledCriticalExtension
+        }
         (TlsAlert::UnsupportedCertificate, _) => CertificateError::InvalidPurpose,
         (_, ValidationError::NameConstraintViolation { .. }) => CertificateError::NotValidForName,
         _ => CertificateError::BadEncoding,

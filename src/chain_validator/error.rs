@@ -215,9 +215,7 @@ impl ValidationError {
                 (R::ClientCertIntentInvalid, A::UnsupportedCertificate)
             }
             Self::NameConstraintViolation { .. } => (R::ClientCertRejected, A::BadCertificate),
-            Self::UnsupportedCriticalExtension { .. } => {
-                (R::ClientCertInvalid, A::UnsupportedCertificate)
-            }
+            Self::UnsupportedCriticalExtension { .. } => (R::ClientCertInvalid, A::BadCertificate),
             Self::MaxChainDepthExceeded { .. } => {
                 (R::ClientCertMaxChainDepthExceeded, A::BadCertificate)
             }
