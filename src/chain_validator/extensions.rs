@@ -345,7 +345,7 @@ pub(crate) fn general_name(t: Tlv<'_>) -> Result<GeneralName<'_>, CertParseError
     let number = t.tag & 0x1f;
     let constructed = t.tag & 0x20 != 0;
     // Every string form is primitive, directoryName is constructed ([4] EXPLICIT).
-    if matches!(number, 1 | 2 | 6 | 7) == constructed || (number == 4 && !constructed) {
+    if (matches!(number, 1 | 2 | 6 | 7) && constructed) || (number == 4 && !constructed) {
         return Err(CertParseError("GeneralName (wrong constructed bit)"));
     }
     let ia5 = |v: &[u8]| -> Result<(), CertParseError> {
@@ -370,6 +370,8 @@ pub(crate) fn general_name(t: Tlv<'_>) -> Result<GeneralName<'_>, CertParseError
             GeneralName::Uri(t.value)
         }
         7 => GeneralName::Ip(t.value),
-        other => GeneralName::Other(other),
+        // otherName [0], x400Address [3], ediPartyName [5], registeredID [8].
+        other @ (0 | 3 | 5 | 8) => GeneralName::Other(other),
+        _ => return Err(CertParseError("GeneralName (unknown tag)")),
     })
 }

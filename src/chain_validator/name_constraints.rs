@@ -55,8 +55,22 @@ pub(crate) fn check(
         if subtrees.is_empty() {
             return Err(NameConstraintFailure::Malformed("GeneralSubtrees (empty)"));
         }
+        // Every subtree must be well-formed, not only those of a form the
+        // certificate happens to use (a malformed constraint fails closed).
         for subtree in Subtrees(DerCursor::new(subtrees)) {
-            subtree?;
+            match subtree? {
+                GeneralName::Dns(c) if !c.is_empty() && !is_valid_dns_name(c, false) => {
+                    return Err(NameConstraintFailure::Malformed(
+                        "dNSName constraint is not a valid DNS name",
+                    ))
+                }
+                GeneralName::Ip(c) if !matches!(c.len(), 8 | 32) => {
+                    return Err(NameConstraintFailure::Malformed(
+                        "iPAddress constraint length",
+                    ))
+                }
+                _ => {}
+            }
         }
     }
 
@@ -294,6 +308,9 @@ fn ip_within(name: &[u8], constraint: &[u8]) -> Result<bool, NameConstraintFailu
             }
             seen_zero |= !set;
         }
+    }
+    if !matches!(name.len(), 4 | 16) {
+        return Err(NameConstraintFailure::Malformed("iPAddress name length"));
     }
     if name.len() != half {
         return Ok(false);

@@ -373,6 +373,9 @@ pub(crate) fn check_profile(
                 Ok(GeneralName::Dns(d)) if !is_valid_dns_name(d, true) => {
                     return violation("dNSName not in preferred name syntax (RFC 5280 §4.2.1.6)")
                 }
+                Ok(GeneralName::Ip(ip)) if !matches!(ip.len(), 4 | 16) => {
+                    return violation("iPAddress is neither 4 nor 16 octets (RFC 5280 §4.2.1.6)")
+                }
                 Ok(GeneralName::Email(e)) if !is_valid_email(e) => {
                     return violation("rfc822Name is not a valid mailbox (RFC 5280 §4.2.1.6)")
                 }
