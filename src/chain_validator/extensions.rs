@@ -344,8 +344,10 @@ pub(crate) fn general_name(t: Tlv<'_>) -> Result<GeneralName<'_>, CertParseError
     }
     let number = t.tag & 0x1f;
     let constructed = t.tag & 0x20 != 0;
-    // Every string form is primitive, directoryName is constructed ([4] EXPLICIT).
-    if (matches!(number, 1 | 2 | 6 | 7) && constructed) || (number == 4 && !constructed) {
+    // String forms, iPAddress and registeredID are primitive; otherName,
+    // x400Address, directoryName ([4] EXPLICIT) and ediPartyName constructed.
+    let must_be_constructed = matches!(number, 0 | 3 | 4 | 5);
+    if constructed != must_be_constructed {
         return Err(CertParseError("GeneralName (wrong constructed bit)"));
     }
     let ia5 = |v: &[u8]| -> Result<(), CertParseError> {
