@@ -43,6 +43,7 @@
 pub mod chain_validator;
 pub mod distinguished_name;
 pub mod reason;
+pub mod revocation;
 pub mod rustls_verifier;
 pub mod trust_store;
 

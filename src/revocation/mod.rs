@@ -1,0 +1,127 @@
+//! Revocation: deny lists, CRLs and OCSP, composed into CloudFront's
+//! `revocationStatus` chain object.
+//!
+//! A [`RevocationSource`] answers for one certificate and its issuer. Sources
+//! that need no I/O (deny lists, CRLs, cached OCSP answers) answer
+//! synchronously through [`RevocationSource::check_now`], which the TLS
+//! verifier calls inside the handshake (stage 1); the rest answer through the
+//! asynchronous [`RevocationSource::check`] after the handshake (stage 2).
+
+use core::fmt;
+
+use rustls_pki_types::UnixTime;
+
+/// How a certificate's status was determined (CloudFront's `method`).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RevocationMethod {
+    /// A deny list of serial numbers (CloudFront KeyValueStore recipe).
+    DenyList,
+    /// A certificate revocation list.
+    Crl,
+    /// The Online Certificate Status Protocol.
+    Ocsp,
+}
+
+impl RevocationMethod {
+    /// The name used in the `revocationStatus` object.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::DenyList => "KVS",
+            Self::Crl => "CRL",
+            Self::Ocsp => "OCSP",
+        }
+    }
+}
+
+/// Why a status could not be determined (CloudFront's `errorType`).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusErrorKind {
+    /// The source itself failed (timeout, unreachable responder, stale CRL).
+    InternalError(String),
+    /// The answer was unusable (bad signature, wrong CertID, garbage).
+    Error(String),
+}
+
+impl StatusErrorKind {
+    /// `InternalError` or `Error`, as CloudFront writes it.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InternalError(_) => "InternalError",
+            Self::Error(_) => "Error",
+        }
+    }
+
+    /// What went wrong, for logs.
+    pub fn detail(&self) -> &str {
+        match self {
+            Self::InternalError(d) | Self::Error(d) => d,
+        }
+    }
+}
+
+/// The revocation status of one certificate.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CertStatus {
+    /// Not revoked.
+    Good,
+    /// Revoked.
+    Revoked {
+        /// The CRLReason code (RFC 5280 §5.3.1), when known.
+        reason: Option<u8>,
+        /// When it was revoked (Unix seconds), when known.
+        revoked_at: Option<u64>,
+    },
+    /// The source does not know the certificate (OCSP `unknown`).
+    Unknown,
+    /// The status could not be determined.
+    Error(StatusErrorKind),
+}
+
+impl CertStatus {
+    /// `Good`, `Revoked`, `Unknown` or `Error`, as CloudFront writes it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Good => "Good",
+            Self::Revoked { .. } => "Revoked",
+            Self::Unknown => "Unknown",
+            Self::Error(_) => "Error",
+        }
+    }
+}
+
+/// Where a certificate sits in the presented chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainSlot {
+    /// The leaf.
+    Leaf,
+    /// The n-th intermediate of the verified path, from the leaf's issuer up.
+    Intermediate(usize),
+}
+
+/// One certificate to check, with the certificate that issued it.
+#[derive(Clone, Copy, Debug)]
+pub struct CertToCheck<'a> {
+    /// The certificate's DER.
+    pub cert: &'a [u8],
+    /// Its issuer's DER (from the verified path, or the trust anchor).
+    pub issuer: &'a [u8],
+    /// Its place in the chain.
+    pub slot: ChainSlot,
+}
+
+/// A place revocation answers come from.
+#[async_trait::async_trait]
+pub trait RevocationSource: Send + Sync + fmt::Debug {
+    /// The method reported for answers of this source.
+    fn method(&self) -> RevocationMethod;
+
+    /// An answer available without I/O (deny list, CRL, cached OCSP), or
+    /// `None` when only [`check`](Self::check) can tell.
+    fn check_now(&self, cert: &CertToCheck<'_>, now: UnixTime) -> Option<CertStatus>;
+
+    /// The full answer, performing I/O when needed.
+    async fn check(&self, cert: &CertToCheck<'_>, now: UnixTime) -> CertStatus;
+}
