@@ -58,6 +58,25 @@ pub fn rfc2253(name_der: &[u8]) -> Option<String> {
     Some(out)
 }
 
+/// Formats a DER-encoded Name in CloudFront's connection-log style: RDNs in
+/// encoded order joined by `, ` (`C=US, ST=WA, O=Example, CN=client`).
+pub fn log_style(name_der: &[u8]) -> Option<String> {
+    let rdns = rdns(name_der)?;
+    let mut out = String::new();
+    for (i, rdn) in rdns.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        for (j, (oid, value)) in rdn.iter().enumerate() {
+            if j > 0 {
+                out.push('+');
+            }
+            push_attribute(&mut out, oid, *value);
+        }
+    }
+    Some(out)
+}
+
 type Rdn<'a> = Vec<(&'a [u8], (u8, &'a [u8], &'a [u8]))>;
 
 fn rdns(name_der: &[u8]) -> Option<Vec<Rdn<'_>>> {
@@ -163,7 +182,11 @@ fn escape_into(out: &mut String, value: &str) {
             }
             '#' if i == 0 => out.push_str("\\#"),
             ' ' if i == 0 || i == last => out.push_str("\\ "),
-            '\0' => out.push_str("\\00"),
+            // Control characters as `\XX` hex pairs: legal in RFC 4514 and
+            // keeps the string usable as an HTTP header value.
+            c if c.is_control() && (c as u32) < 0x80 => {
+                out.push_str(&format!("\\{:02X}", c as u32));
+            }
             c => out.push(c),
         }
     }

@@ -40,8 +40,11 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+pub mod cert_fields;
 pub mod chain_validator;
+pub mod connection_log;
 pub mod distinguished_name;
+pub mod header_builder;
 pub mod reason;
 pub mod revocation;
 pub mod rustls_verifier;

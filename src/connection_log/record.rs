@@ -1,0 +1,114 @@
+//! The connection-log record (CloudFront's field names).
+
+use core::fmt;
+use std::net::IpAddr;
+
+use base64::Engine as _;
+
+use crate::cert_fields::CertFields;
+use crate::reason::ReasonCode;
+
+/// `Success` or `Failed:<ReasonCode>`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ConnectionStatus {
+    /// The connection was accepted.
+    #[default]
+    Success,
+    /// The connection was refused for this reason.
+    Failed(ReasonCode),
+}
+
+impl fmt::Display for ConnectionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Success => f.write_str("Success"),
+            Self::Failed(code) => write!(f, "Failed:{code}"),
+        }
+    }
+}
+
+/// A connection id: 40 random bytes, base64url with padding (56 characters),
+/// shared by the connection log and the connection-id request header.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionId(String);
+
+impl ConnectionId {
+    /// A fresh id from `rng` (pass the crypto provider's `secure_random`).
+    pub fn random(
+        rng: &dyn rustls::crypto::SecureRandom,
+    ) -> Result<Self, rustls::crypto::GetRandomFailed> {
+        let mut bytes = [0u8; 40];
+        rng.fill(&mut bytes)?;
+        Ok(Self(
+            base64::engine::general_purpose::URL_SAFE.encode(bytes),
+        ))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ConnectionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One connection attempt. Empty optional fields render as `null` (JSON)
+/// or `-` (W3C, ALB).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionLogRecord {
+    /// When the attempt ended, Unix epoch milliseconds.
+    pub event_timestamp: u64,
+    /// The connection id.
+    pub connection_id: String,
+    /// Success or the reason for failure.
+    pub connection_status: ConnectionStatus,
+    /// The client's address.
+    pub client_ip: Option<IpAddr>,
+    /// The client's port.
+    pub client_port: Option<u16>,
+    /// The server's address.
+    pub server_ip: Option<IpAddr>,
+    /// The server's (listener's) port.
+    pub server_port: Option<u16>,
+    /// The listener id (CloudFront's distribution id).
+    pub distribution_id: String,
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub tls_protocol: Option<String>,
+    /// The negotiated cipher suite.
+    pub tls_cipher: Option<String>,
+    /// The key-exchange group (ALB's `tls_keyexchange`).
+    pub tls_key_exchange: Option<String>,
+    /// Handshake duration in milliseconds.
+    pub tls_handshake_duration: Option<u64>,
+    /// The SNI host name the client sent.
+    pub tls_sni: Option<String>,
+    /// Leaf serial, CloudFront style (`00:b1:43:…`).
+    pub client_leaf_cert_serial_number: Option<String>,
+    /// Leaf subject, CloudFront log style.
+    pub client_leaf_cert_subject: Option<String>,
+    /// Leaf issuer, CloudFront log style.
+    pub client_leaf_cert_issuer: Option<String>,
+    /// Leaf validity, `NotBefore=…;NotAfter=…`.
+    pub client_leaf_cert_validity: Option<String>,
+    /// Leaf SHA-256, lowercase hex.
+    pub client_leaf_cert_sha256: Option<String>,
+    /// Up to 800 bytes from the connection policy.
+    pub connection_log_custom_data: Option<String>,
+    /// The trust-store generation that judged the connection.
+    pub trust_store_generation: Option<u64>,
+}
+
+impl ConnectionLogRecord {
+    /// Fills the leaf-certificate fields.
+    pub fn set_leaf(&mut self, cert: &CertFields) {
+        self.client_leaf_cert_serial_number = Some(cert.serial_cloudfront.clone());
+        self.client_leaf_cert_subject = Some(cert.subject_log.clone());
+        self.client_leaf_cert_issuer = Some(cert.issuer_log.clone());
+        self.client_leaf_cert_validity = Some(cert.validity.clone());
+        self.client_leaf_cert_sha256 = Some(cert.sha256_hex.clone());
+    }
+}

@@ -1,0 +1,407 @@
+//! HTTP headers that describe the client certificate to the application.
+//!
+//! A [`HeaderBuilder`] is configured once per listener with the dialects the
+//! application understands (CloudFront, ALB verify, ALB passthrough, RFC 9440,
+//! Envoy XFCC, or a custom prefix). Per connection it renders
+//! [`ConnectionHeaders`] once; per request, [`ConnectionHeaders::apply`]
+//! removes every client-sent copy of every header any profile could emit and
+//! appends the prebuilt values, which are `bytes::Bytes`-backed, so attaching
+//! them costs a reference-count increment each.
+
+mod sanitize;
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::cert_fields::CertFields;
+
+pub use sanitize::{is_reserved_header, sanitize};
+
+/// Envoy's `forward_client_cert_details` modes that are safe at the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum XfccMode {
+    /// Remove any client-sent `x-forwarded-client-cert` and add none.
+    Sanitize,
+    /// Remove any client-sent `x-forwarded-client-cert` and set it from the
+    /// verified connection.
+    SanitizeSet,
+}
+
+/// One header dialect.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HeaderProfile {
+    /// `CloudFront-Viewer-Cert-*`.
+    CloudFront,
+    /// `X-Amzn-Mtls-Clientcert-*` (ALB verify mode).
+    AlbVerify,
+    /// `X-Amzn-Mtls-Clientcert` with the whole presented chain (ALB passthrough).
+    AlbPassthrough,
+    /// RFC 9440 `Client-Cert` and `Client-Cert-Chain`.
+    Rfc9440,
+    /// Envoy's `x-forwarded-client-cert`.
+    EnvoyXfcc(XfccMode),
+    /// CloudFront's formats under another prefix, e.g. `X-Client-Cert-` gives
+    /// `X-Client-Cert-Serial-Number`, `X-Client-Cert-Subject`, …
+    Custom {
+        /// The prefix, including its trailing separator.
+        prefix: String,
+    },
+}
+
+/// A configuration error caught by [`HeaderBuilderBuilder::build`].
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderConfigError {
+    /// A configured header name is not a valid HTTP field name.
+    #[error("`{0}` is not a valid header name")]
+    InvalidName(String),
+}
+
+/// What a connection contributes to its headers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnectionFacts<'a> {
+    /// The presented certificate, formatted; `None` when none was presented.
+    pub cert: Option<&'a CertFields>,
+    /// The connection id shared with the connection log.
+    pub connection_id: Option<&'a str>,
+    /// The negotiated protocol, e.g. `TLSv1.3`.
+    pub tls_version: Option<&'a str>,
+    /// The negotiated cipher suite, e.g. `TLS13_AES_128_GCM_SHA256`.
+    pub tls_cipher: Option<&'a str>,
+}
+
+/// Configures a [`HeaderBuilder`].
+#[derive(Clone, Debug)]
+pub struct HeaderBuilderBuilder {
+    profiles: Vec<HeaderProfile>,
+    renames: Vec<(String, String)>,
+    connection_id_header: Option<String>,
+    tls_headers: bool,
+    max_value_bytes: usize,
+    too_large_header: String,
+}
+
+impl HeaderBuilderBuilder {
+    /// Adds a dialect (several may be combined).
+    pub fn profile(mut self, profile: HeaderProfile) -> Self {
+        self.profiles.push(profile);
+        self
+    }
+
+    /// Emits the header `from` under the name `to` instead.
+    pub fn rename(mut self, from: &str, to: &str) -> Self {
+        self.renames
+            .push((from.to_ascii_lowercase(), to.to_string()));
+        self
+    }
+
+    /// Adds the connection id under this header name (e.g. `X-Edge-Connection-Id`).
+    pub fn connection_id_header(mut self, name: &str) -> Self {
+        self.connection_id_header = Some(name.to_string());
+        self
+    }
+
+    /// Adds ALB's `X-Amzn-Tls-Version` and `X-Amzn-Tls-Cipher-Suite`.
+    pub fn tls_headers(mut self, yes: bool) -> Self {
+        self.tls_headers = yes;
+        self
+    }
+
+    /// Largest value of one header; larger values are not sent and their
+    /// names are listed in the "too large" header instead (default 32 KiB).
+    pub fn max_value_bytes(mut self, bytes: usize) -> Self {
+        self.max_value_bytes = bytes;
+        self
+    }
+
+    /// The name of the "too large" marker header (default `X-Edge-Mtls-Too-Large`).
+    pub fn too_large_header(mut self, name: &str) -> Self {
+        self.too_large_header = name.to_string();
+        self
+    }
+
+    /// Validates every name.
+    pub fn build(self) -> Result<HeaderBuilder, HeaderConfigError> {
+        let name = |s: &str| {
+            HeaderName::from_bytes(s.as_bytes())
+                .map_err(|_| HeaderConfigError::InvalidName(s.to_string()))
+        };
+        let mut extra_reserved = Vec::new();
+        let mut renames = Vec::new();
+        for (from, to) in &self.renames {
+            let to_name = name(to)?;
+            extra_reserved.push(to_name.as_str().to_string());
+            renames.push((name(from)?, to_name));
+        }
+        let connection_id_header = match &self.connection_id_header {
+            Some(n) => {
+                let n = name(n)?;
+                extra_reserved.push(n.as_str().to_string());
+                Some(n)
+            }
+            None => None,
+        };
+        let too_large_header = name(&self.too_large_header)?;
+        extra_reserved.push(too_large_header.as_str().to_string());
+        let mut extra_prefixes = Vec::new();
+        for p in &self.profiles {
+            if let HeaderProfile::Custom { prefix } = p {
+                name(&format!("{prefix}Present"))?;
+                extra_prefixes.push(prefix.to_ascii_lowercase().replace('_', "-"));
+            }
+        }
+        let extra_reserved = extra_reserved
+            .into_iter()
+            .map(|n| n.replace('_', "-"))
+            .collect();
+        Ok(HeaderBuilder {
+            profiles: self.profiles,
+            renames,
+            connection_id_header,
+            tls_headers: self.tls_headers,
+            max_value_bytes: self.max_value_bytes,
+            too_large_header,
+            reserved: sanitize::Reserved {
+                names: extra_reserved,
+                prefixes: extra_prefixes,
+            },
+        })
+    }
+}
+
+/// Renders per-connection headers for the configured dialects.
+#[derive(Clone, Debug)]
+pub struct HeaderBuilder {
+    profiles: Vec<HeaderProfile>,
+    renames: Vec<(HeaderName, HeaderName)>,
+    connection_id_header: Option<HeaderName>,
+    tls_headers: bool,
+    max_value_bytes: usize,
+    too_large_header: HeaderName,
+    reserved: sanitize::Reserved,
+}
+
+impl HeaderBuilder {
+    /// A builder with no profile yet.
+    pub fn builder() -> HeaderBuilderBuilder {
+        HeaderBuilderBuilder {
+            profiles: Vec::new(),
+            renames: Vec::new(),
+            connection_id_header: None,
+            tls_headers: false,
+            max_value_bytes: 32 * 1024,
+            too_large_header: "X-Edge-Mtls-Too-Large".to_string(),
+        }
+    }
+
+    /// Renders the headers of one connection (call once per connection).
+    pub fn render(&self, facts: &ConnectionFacts<'_>) -> ConnectionHeaders {
+        let mut out = Render {
+            builder: self,
+            entries: Vec::with_capacity(12),
+            too_large: Vec::new(),
+        };
+        for profile in &self.profiles {
+            out.profile(profile, facts);
+        }
+        if let (Some(name), Some(id)) = (&self.connection_id_header, facts.connection_id) {
+            out.push_named(name.clone(), id.to_string());
+        }
+        if self.tls_headers {
+            if let Some(v) = facts.tls_version {
+                out.push("x-amzn-tls-version", v.to_string());
+            }
+            if let Some(c) = facts.tls_cipher {
+                out.push("x-amzn-tls-cipher-suite", c.to_string());
+            }
+        }
+        let Render {
+            mut entries,
+            too_large,
+            ..
+        } = out;
+        if !too_large.is_empty() {
+            if let Ok(v) = HeaderValue::from_maybe_shared(Bytes::from(too_large.join(", "))) {
+                entries.push((self.too_large_header.clone(), v));
+            }
+        }
+        ConnectionHeaders {
+            entries,
+            reserved: self.reserved.clone(),
+        }
+    }
+}
+
+struct Render<'b> {
+    builder: &'b HeaderBuilder,
+    entries: Vec<(HeaderName, HeaderValue)>,
+    too_large: Vec<String>,
+}
+
+impl Render<'_> {
+    fn push(&mut self, name: &'static str, value: String) {
+        self.push_named(HeaderName::from_static(name), value);
+    }
+
+    fn push_named(&mut self, name: HeaderName, value: String) {
+        let name = self
+            .builder
+            .renames
+            .iter()
+            .find(|(from, _)| *from == name)
+            .map_or(name, |(_, to)| to.clone());
+        if value.len() > self.builder.max_value_bytes {
+            self.too_large.push(name.as_str().to_string());
+            return;
+        }
+        match HeaderValue::from_maybe_shared(Bytes::from(value)) {
+            Ok(v) => self.entries.push((name, v)),
+            // A value no field can carry (a control character): withheld and flagged.
+            Err(_) => self.too_large.push(name.as_str().to_string()),
+        }
+    }
+
+    fn profile(&mut self, profile: &HeaderProfile, facts: &ConnectionFacts<'_>) {
+        let cert = facts.cert;
+        match profile {
+            HeaderProfile::CloudFront => match cert {
+                Some(c) => {
+                    self.push(
+                        "cloudfront-viewer-cert-serial-number",
+                        c.serial_cloudfront.clone(),
+                    );
+                    self.push("cloudfront-viewer-cert-issuer", c.issuer.clone());
+                    self.push("cloudfront-viewer-cert-subject", c.subject.clone());
+                    self.push("cloudfront-viewer-cert-validity", c.validity.clone());
+                    self.push("cloudfront-viewer-cert-pem", c.leaf_pem_urlencoded.clone());
+                    self.push("cloudfront-viewer-cert-present", "1".into());
+                    self.push("cloudfront-viewer-cert-sha256", c.sha256_hex.clone());
+                }
+                None => self.push("cloudfront-viewer-cert-present", "0".into()),
+            },
+            HeaderProfile::AlbVerify => {
+                if let Some(c) = cert {
+                    self.push("x-amzn-mtls-clientcert-serial-number", c.serial_alb.clone());
+                    self.push("x-amzn-mtls-clientcert-issuer", c.issuer.clone());
+                    self.push("x-amzn-mtls-clientcert-subject", c.subject.clone());
+                    self.push("x-amzn-mtls-clientcert-validity", c.validity.clone());
+                    self.push("x-amzn-mtls-clientcert-leaf", c.leaf_pem_urlencoded.clone());
+                }
+            }
+            HeaderProfile::AlbPassthrough => {
+                if let Some(c) = cert {
+                    self.push("x-amzn-mtls-clientcert", c.chain_pem_urlencoded.clone());
+                }
+            }
+            HeaderProfile::Rfc9440 => {
+                if let Some(c) = cert {
+                    self.push("client-cert", format!(":{}:", c.leaf_der_base64));
+                    if !c.chain_der_base64.is_empty() {
+                        let chain: Vec<String> = c
+                            .chain_der_base64
+                            .iter()
+                            .map(|b| format!(":{b}:"))
+                            .collect();
+                        self.push("client-cert-chain", chain.join(", "));
+                    }
+                }
+            }
+            HeaderProfile::EnvoyXfcc(XfccMode::Sanitize) => {}
+            HeaderProfile::EnvoyXfcc(XfccMode::SanitizeSet) => {
+                if let Some(c) = cert {
+                    self.push("x-forwarded-client-cert", xfcc(c));
+                }
+            }
+            HeaderProfile::Custom { prefix } => {
+                let mut custom = |suffix: &str, value: String| {
+                    if let Ok(name) = HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes())
+                    {
+                        self.push_named(name, value);
+                    }
+                };
+                match cert {
+                    Some(c) => {
+                        custom("Serial-Number", c.serial_cloudfront.clone());
+                        custom("Issuer", c.issuer.clone());
+                        custom("Subject", c.subject.clone());
+                        custom("Validity", c.validity.clone());
+                        custom("Pem", c.leaf_pem_urlencoded.clone());
+                        custom("Present", "1".into());
+                        custom("SHA256", c.sha256_hex.clone());
+                        custom("SAN", c.san.clone());
+                    }
+                    None => custom("Present", "0".into()),
+                }
+            }
+        }
+    }
+}
+
+/// Envoy's XFCC element: `Hash=…;Cert="…";Chain="…";Subject="…";URI=…;DNS=…`.
+fn xfcc(c: &CertFields) -> String {
+    let quote = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = format!(
+        "Hash={};Cert={};Chain={};Subject={}",
+        c.sha256_hex,
+        quote(&c.leaf_pem_urlencoded),
+        quote(&c.chain_pem_urlencoded),
+        quote(&c.subject)
+    );
+    for entry in c.san.split(',') {
+        let (key, value) = match entry.split_once(':') {
+            Some(("URI", v)) => ("URI", v),
+            Some(("DNS", v)) => ("DNS", v),
+            _ => continue,
+        };
+        out.push(';');
+        out.push_str(key);
+        out.push('=');
+        if value.contains([',', ';', '=', '"']) {
+            out.push_str(&quote(value));
+        } else {
+            out.push_str(value);
+        }
+    }
+    out
+}
+
+/// The headers of one connection, ready to attach to each of its requests.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionHeaders {
+    entries: Vec<(HeaderName, HeaderValue)>,
+    reserved: sanitize::Reserved,
+}
+
+impl ConnectionHeaders {
+    /// Removes every client-sent copy of every header any profile could emit,
+    /// then appends this connection's headers (reference-counted clones).
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        sanitize::sanitize_with(headers, &self.reserved);
+        headers.reserve(self.entries.len());
+        for (name, value) in &self.entries {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+
+    /// The rendered headers, for servers on other `http` crate versions
+    /// (actix-web): names are lowercase, values are the raw bytes.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))
+    }
+
+    /// Whether a (lowercased) header name must be stripped from requests.
+    pub fn is_reserved(&self, name: &str) -> bool {
+        sanitize::is_reserved_with(name, &self.reserved)
+    }
+
+    /// How many headers a request receives.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no header is added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
