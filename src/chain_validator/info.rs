@@ -110,7 +110,8 @@ impl ClientCertInfo {
 /// id-ad-ocsp 1.3.6.1.5.5.7.48.1
 const AD_OCSP: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
 
-fn ocsp_url(aia: &[u8]) -> Option<String> {
+/// The first id-ad-ocsp URI of an AuthorityInfoAccess value (its SEQUENCE contents).
+pub(crate) fn ocsp_url(aia: &[u8]) -> Option<String> {
     let mut c = DerCursor::new(aia);
     while !c.is_empty() {
         let desc = c.expect(tag::SEQUENCE, "AccessDescription").ok()?;

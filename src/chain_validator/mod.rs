@@ -13,10 +13,10 @@ pub(crate) mod cert;
 pub(crate) mod der;
 mod error;
 pub(crate) mod extensions;
-mod info;
+pub(crate) mod info;
 mod name_constraints;
 mod path;
-mod signature;
+pub(crate) mod signature;
 pub mod subject_name;
 
 use std::fmt;

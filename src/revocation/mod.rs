@@ -11,6 +11,10 @@ use core::fmt;
 
 use rustls_pki_types::UnixTime;
 
+pub mod ocsp;
+
+pub use ocsp::{OcspError, OcspSource, OcspSourceBuilder, OcspTransport};
+
 /// How a certificate's status was determined (CloudFront's `method`).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -1,0 +1,44 @@
+//! OCSP (RFC 6960, with the RFC 5019 lightweight profile's GET): the
+//! [`OcspSource`] revocation source and its HTTP seam, [`OcspTransport`].
+//!
+//! CloudFront's behaviour is the model: the responder comes from each
+//! certificate's authorityInfoAccess, answers are cached about 30 minutes,
+//! and (optionally) every certificate must carry an OCSP URL. Whether an
+//! undetermined answer denies (hard-fail, CloudFront's default) is decided
+//! by the checker composing sources.
+//!
+//! | file | concept |
+//! |---|---|
+//! | `source.rs` | [`OcspSource`]: cache, single-flight, deadline |
+//! | `builder.rs` | [`OcspSourceBuilder`] and its defaults |
+//! | `cert_id.rs` | the CertID: request content and cache key |
+//! | `request.rs` | request encoding (`x509-ocsp`), GET URLs |
+//! | `response.rs` | response parsing and verification |
+//! | `responder.rs` | who may sign a response |
+//! | `cache.rs` | the answer cache |
+//! | `single_flight.rs` | one request per certificate at a time |
+//! | `transport.rs`, `hyper_transport.rs` | HTTP |
+//! | `error.rs` | [`OcspError`], [`OcspBuildError`] |
+
+mod builder;
+mod cache;
+mod cert_id;
+mod error;
+mod hyper_transport;
+mod request;
+mod responder;
+mod response;
+mod single_flight;
+mod source;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+pub use builder::OcspSourceBuilder;
+pub use cert_id::CertIdHash;
+pub use error::{OcspBuildError, OcspError};
+pub use hyper_transport::{HyperTransport, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TRANSPORT_TIMEOUT};
+pub use response::OcspAnswer;
+pub use source::OcspSource;
+pub use transport::{OcspTransport, TransportError};
