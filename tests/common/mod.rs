@@ -9,6 +9,8 @@
 // Each test binary compiles this module on its own and uses a different part.
 #![allow(dead_code)]
 
+pub mod openssl_ca;
+
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;

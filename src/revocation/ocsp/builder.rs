@@ -202,7 +202,12 @@ impl OcspSourceBuilder {
                 return Err(OcspBuildError::InvalidNonceLength(n));
             }
         }
-        if self.provider.signature_verification_algorithms.all.is_empty() {
+        if self
+            .provider
+            .signature_verification_algorithms
+            .all
+            .is_empty()
+        {
             return Err(OcspBuildError::NoSignatureAlgorithms);
         }
         let transport = self.transport.unwrap_or_else(|| {
@@ -211,7 +216,11 @@ impl OcspSourceBuilder {
                 self.max_response_size,
             ))
         });
-        Ok(OcspSource::from_parts(self.provider, transport, self.config))
+        Ok(OcspSource::from_parts(
+            self.provider,
+            transport,
+            self.config,
+        ))
     }
 }
 

@@ -155,9 +155,7 @@ impl OcspError {
             Self::NoResponderUrl | Self::InvalidResponderUrl { .. } => {
                 StatusErrorKind::Error(self.to_string())
             }
-            _ => StatusErrorKind::Error(format!(
-                "OCSP response verification failed: {self}"
-            )),
+            _ => StatusErrorKind::Error(format!("OCSP response verification failed: {self}")),
         }
     }
 }

@@ -37,9 +37,8 @@ pub(crate) fn encode_request(
     let encoding = |e: der::Error| OcspError::RequestEncoding(e.to_string());
     let cert_id = CertId {
         hash_algorithm: AlgorithmIdentifierOwned {
-            oid: ObjectIdentifier::from_bytes(key.hash.oid()).map_err(|e| {
-                OcspError::RequestEncoding(format!("hash algorithm OID: {e}"))
-            })?,
+            oid: ObjectIdentifier::from_bytes(key.hash.oid())
+                .map_err(|e| OcspError::RequestEncoding(format!("hash algorithm OID: {e}")))?,
             parameters: Some(Null.into()),
         },
         issuer_name_hash: OctetString::new(key.name_hash()).map_err(encoding)?,

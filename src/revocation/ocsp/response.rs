@@ -128,14 +128,18 @@ fn basic_response_bytes(der: &[u8]) -> Result<&[u8], OcspError> {
     let bytes = c
         .expect(context(0, true), "responseBytes")
         .map_err(|_| m("responseBytes"))?;
-    c.finish("OCSPResponse").map_err(|_| m("OCSPResponse (trailing data)"))?;
+    c.finish("OCSPResponse")
+        .map_err(|_| m("OCSPResponse (trailing data)"))?;
     let rb = single(bytes.value, tag::SEQUENCE, "ResponseBytes").map_err(|_| m("ResponseBytes"))?;
     let mut r = DerCursor::new(rb.value);
-    let kind = r.expect(tag::OID, "responseType").map_err(|_| m("responseType"))?;
+    let kind = r
+        .expect(tag::OID, "responseType")
+        .map_err(|_| m("responseType"))?;
     let response = r
         .expect(tag::OCTET_STRING, "response")
         .map_err(|_| m("response"))?;
-    r.finish("ResponseBytes").map_err(|_| m("ResponseBytes (trailing data)"))?;
+    r.finish("ResponseBytes")
+        .map_err(|_| m("ResponseBytes (trailing data)"))?;
     if kind.value != OCSP_BASIC {
         return Err(OcspError::UnsupportedResponseType {
             oid: describe_oid(kind.value),
@@ -335,7 +339,8 @@ fn find_single(expect: &Expectation<'_>, responses: &[u8]) -> Result<Single, Ocs
             .expect(tag::INTEGER, "serialNumber")
             .map_err(|_| m("certID.serialNumber"))?
             .value;
-        id.finish("certID").map_err(|_| m("certID (trailing data)"))?;
+        id.finish("certID")
+            .map_err(|_| m("certID (trailing data)"))?;
 
         let Some(hash) = CertIdHash::from_algorithm(alg.value) else {
             continue; // an algorithm we never ask with: not our entry
@@ -346,10 +351,9 @@ fn find_single(expect: &Expectation<'_>, responses: &[u8]) -> Result<Single, Ocs
         };
         let (want_name, want_key) = match hashes.get_mut(slot) {
             Some(Some(h)) => *h,
-            Some(entry) => *entry.insert((
-                hash.digest(issuer.subject),
-                hash.digest(issuer.public_key),
-            )),
+            Some(entry) => {
+                *entry.insert((hash.digest(issuer.subject), hash.digest(issuer.public_key)))
+            }
             None => continue,
         };
         let len = hash.len();

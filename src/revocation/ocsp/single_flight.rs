@@ -37,11 +37,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
     /// Joins the lookup of `key`. `ready` runs under the lock first so a
     /// caller that missed the cache just before a leader published cannot
     /// start a second lookup.
-    pub(crate) fn join(
-        self: &Arc<Self>,
-        key: &K,
-        ready: impl FnOnce() -> Option<V>,
-    ) -> Join<K, V> {
+    pub(crate) fn join(self: &Arc<Self>, key: &K, ready: impl FnOnce() -> Option<V>) -> Join<K, V> {
         let mut flights = self.flights.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(value) = ready() {
             return Join::Ready(value);

@@ -116,7 +116,8 @@ impl OcspSource {
         response: &[u8],
         now: UnixTime,
     ) -> Result<OcspAnswer, OcspError> {
-        self.inner.verify(cert.cert, cert.issuer, response, None, now.as_secs())
+        self.inner
+            .verify(cert.cert, cert.issuer, response, None, now.as_secs())
     }
 
     /// How many answers are cached.
@@ -142,10 +143,11 @@ impl Inner {
             which: "certificate",
             field: e.0,
         })?;
-        let issuer = TbsFields::locate(cert.issuer).map_err(|e| OcspError::CertificateUnreadable {
-            which: "issuer",
-            field: e.0,
-        })?;
+        let issuer =
+            TbsFields::locate(cert.issuer).map_err(|e| OcspError::CertificateUnreadable {
+                which: "issuer",
+                field: e.0,
+            })?;
         let key = CertIdKey::new(self.config.cert_id_hash, &issuer, leaf.serial.value);
         Ok((key, leaf))
     }
@@ -260,7 +262,9 @@ impl Lookup {
                     .provider
                     .secure_random
                     .fill(&mut bytes)
-                    .map_err(|_| OcspError::RequestEncoding("no randomness for the nonce".into()))?;
+                    .map_err(|_| {
+                        OcspError::RequestEncoding("no randomness for the nonce".into())
+                    })?;
                 Some(bytes)
             }
             None => None,

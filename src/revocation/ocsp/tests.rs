@@ -250,7 +250,9 @@ fn good_revoked_and_unknown_map_to_statuses() {
     let leaf = ca.leaf(42, None);
     let src = source();
     let good = respond(&ca, &leaf, Spec::default());
-    let answer = src.verify_response(&check(&leaf, &ca), &good, now()).unwrap();
+    let answer = src
+        .verify_response(&check(&leaf, &ca), &good, now())
+        .unwrap();
     assert_eq!(answer.status, CertStatus::Good);
     assert_eq!(answer.this_update, NOW - HOUR);
     assert_eq!(answer.next_update, Some(NOW + HOUR));
@@ -267,7 +269,9 @@ fn good_revoked_and_unknown_map_to_statuses() {
             ..Spec::default()
         },
     );
-    let answer = src.verify_response(&check(&leaf, &ca), &revoked, now()).unwrap();
+    let answer = src
+        .verify_response(&check(&leaf, &ca), &revoked, now())
+        .unwrap();
     assert_eq!(
         answer.status,
         CertStatus::Revoked {
@@ -284,7 +288,9 @@ fn good_revoked_and_unknown_map_to_statuses() {
             ..Spec::default()
         },
     );
-    let answer = src.verify_response(&check(&leaf, &ca), &unknown, now()).unwrap();
+    let answer = src
+        .verify_response(&check(&leaf, &ca), &unknown, now())
+        .unwrap();
     assert_eq!(answer.status, CertStatus::Unknown);
 }
 
@@ -322,7 +328,9 @@ fn a_delegated_responder_needs_ocsp_signing_and_the_issuer() {
             ..Spec::default()
         },
     );
-    let answer = src.verify_response(&check(&leaf, &ca), &resp, now()).unwrap();
+    let answer = src
+        .verify_response(&check(&leaf, &ca), &resp, now())
+        .unwrap();
     assert_eq!(answer.status, CertStatus::Good);
 
     let (no_eku, key) = ca.responder(false);
@@ -562,7 +570,11 @@ async fn answers_are_fetched_once_then_served_from_the_cache() {
     assert_eq!(src.check_now(&cert, now()), Some(CertStatus::Good));
     assert_eq!(src.check(&cert, now()).await, CertStatus::Good);
     assert_eq!(transport.calls(), 1);
-    assert_eq!(transport.gets.load(Ordering::SeqCst), 1, "short requests use GET");
+    assert_eq!(
+        transport.gets.load(Ordering::SeqCst),
+        1,
+        "short requests use GET"
+    );
     assert!(transport.urls.lock().unwrap()[0].starts_with("http://ocsp.test/ca/M"));
 
     // Cached until nextUpdate (10 min here), before the 30-minute TTL.

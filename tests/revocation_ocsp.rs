@@ -1,0 +1,358 @@
+//! OCSP against the real `openssl ocsp` responder: certificates issued and
+//! revoked with `openssl ca` (an `index.txt` database), responders signing
+//! as the CA or as a delegated responder, plus responders that are down,
+//! slow or answer garbage, and a burst of 1,000 concurrent checks.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::openssl_ca::{client_extensions, free_port, responder_extensions, OpensslCa};
+use edge_mtls::revocation::ocsp::{HyperTransport, OcspTransport, TransportError};
+use edge_mtls::revocation::{
+    CertStatus, CertToCheck, ChainSlot, OcspSource, OcspSourceBuilder, RevocationSource,
+};
+use rustls_pki_types::UnixTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn now() -> UnixTime {
+    UnixTime::now()
+}
+
+fn leaf<'a>(cert: &'a [u8], ca: &'a [u8]) -> CertToCheck<'a> {
+    CertToCheck {
+        cert,
+        issuer: ca,
+        slot: ChainSlot::Leaf,
+    }
+}
+
+/// A CA with a responder port chosen up front, so certificates can name
+/// `http://127.0.0.1:PORT` in authorityInfoAccess before it starts.
+struct Fixture {
+    ca: OpensslCa,
+    port: u16,
+    ca_der: Vec<u8>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let ca = OpensslCa::new("OCSP Test CA");
+        let ca_der = ca.der();
+        Fixture {
+            ca,
+            port: free_port(),
+            ca_der,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn client(&self, name: &str) -> Vec<u8> {
+        self.ca
+            .issue(name, name, &client_extensions(Some(&self.url())))
+    }
+}
+
+fn source() -> OcspSourceBuilder {
+    OcspSource::builder(common::provider())
+}
+
+fn error_detail(status: &CertStatus) -> (&'static str, String) {
+    match status {
+        CertStatus::Error(kind) => (kind.error_type(), kind.detail().to_string()),
+        other => panic!("expected an Error status, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn good_revoked_and_unknown_from_the_real_responder() {
+    let f = Fixture::new();
+    let good = f.client("good");
+    let revoked = f.client("revoked");
+    f.ca.revoke("revoked", "keyCompromise");
+    let stranger =
+        f.ca.issue_outside_database("stranger", "stranger", "0x7777");
+    let _responder = f.ca.start_responder(f.port, "ca");
+
+    for use_get in [true, false] {
+        let src = source().use_get(use_get).build().unwrap();
+        let status = src.check(&leaf(&good, &f.ca_der), now()).await;
+        assert_eq!(status, CertStatus::Good, "GET {use_get}");
+        // Now cached: stage 1 answers without I/O.
+        assert_eq!(
+            src.check_now(&leaf(&good, &f.ca_der), now()),
+            Some(CertStatus::Good)
+        );
+
+        let status = src.check(&leaf(&revoked, &f.ca_der), now()).await;
+        let CertStatus::Revoked { reason, revoked_at } = status else {
+            panic!("expected Revoked, got {status:?}");
+        };
+        assert_eq!(reason, Some(1), "keyCompromise");
+        let at = revoked_at.expect("revocation time");
+        assert!(at.abs_diff(now().as_secs()) < 600, "revoked just now: {at}");
+
+        // A serial the CA's database has never seen (and no OCSP URL of its
+        // own: asked through the override).
+        let src = source()
+            .use_get(use_get)
+            .responder_override(f.url())
+            .build()
+            .unwrap();
+        assert_eq!(
+            src.check(&leaf(&stranger, &f.ca_der), now()).await,
+            CertStatus::Unknown
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nonce_is_echoed_by_the_real_responder() {
+    let f = Fixture::new();
+    let good = f.client("good");
+    let _responder = f.ca.start_responder(f.port, "ca");
+    let src = source().nonce(true).build().unwrap();
+    assert_eq!(
+        src.check(&leaf(&good, &f.ca_der), now()).await,
+        CertStatus::Good
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegated_responder_with_ocsp_signing_is_accepted() {
+    let f = Fixture::new();
+    let good = f.client("good");
+    let revoked = f.client("revoked");
+    f.ca.revoke("revoked", "superseded");
+    f.ca.issue("responder", "OCSP Responder", &responder_extensions(true));
+    let _responder = f.ca.start_responder(f.port, "responder");
+
+    let src = source().build().unwrap();
+    assert_eq!(
+        src.check(&leaf(&good, &f.ca_der), now()).await,
+        CertStatus::Good
+    );
+    assert!(matches!(
+        src.check(&leaf(&revoked, &f.ca_der), now()).await,
+        CertStatus::Revoked {
+            reason: Some(4),
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delegated_responder_without_ocsp_signing_is_refused() {
+    let f = Fixture::new();
+    let good = f.client("good");
+    f.ca.issue("impostor", "Not A Responder", &responder_extensions(false));
+    let _responder = f.ca.start_responder(f.port, "impostor");
+
+    let status = source()
+        .build()
+        .unwrap()
+        .check(&leaf(&good, &f.ca_der), now())
+        .await;
+    let (kind, detail) = error_detail(&status);
+    assert_eq!(kind, "Error");
+    assert!(detail.contains("OCSPSigning"), "{detail}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_of_another_ca_is_refused() {
+    let f = Fixture::new();
+    let good = f.client("good");
+    let other = OpensslCa::new("Other CA");
+    let _responder = other.start_responder(f.port, "ca");
+    let status = source()
+        .build()
+        .unwrap()
+        .check(&leaf(&good, &f.ca_der), now())
+        .await;
+    let (kind, detail) = error_detail(&status);
+    assert_eq!(kind, "Error");
+    assert!(
+        detail.contains("not issued by the certificate's issuer"),
+        "{detail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_must_carry_an_ocsp_url_when_required() {
+    let f = Fixture::new();
+    let bare = f.ca.issue("bare", "bare", &client_extensions(None));
+    let lenient = source().build().unwrap();
+    assert_eq!(
+        lenient.check_now(&leaf(&bare, &f.ca_der), now()),
+        Some(CertStatus::Unknown)
+    );
+    let strict = source().require_responder_url(true).build().unwrap();
+    let status = strict.check(&leaf(&bare, &f.ca_der), now()).await;
+    let (kind, detail) = error_detail(&status);
+    assert_eq!(kind, "Error");
+    assert!(detail.contains("no OCSP responder URL"), "{detail}");
+}
+
+// ---------------------------------------------------------------------------
+// Responders that fail: every check ends in Error within the deadline.
+// ---------------------------------------------------------------------------
+
+const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+const DEADLINE: Duration = Duration::from_millis(1500);
+/// Scheduling slack on a shared 2-core machine.
+const MARGIN: Duration = Duration::from_millis(500);
+
+fn failing_source() -> OcspSource {
+    source()
+        .request_timeout(REQUEST_TIMEOUT)
+        .deadline(DEADLINE)
+        .build()
+        .unwrap()
+}
+
+/// Checks `cert`, asserting it ends in an Error within the deadline;
+/// returns the error type and detail and the time taken.
+async fn check_fails_in_time(cert: &[u8], ca: &[u8]) -> (&'static str, String, Duration) {
+    let started = Instant::now();
+    let status = failing_source().check(&leaf(cert, ca), now()).await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < DEADLINE + MARGIN,
+        "took {elapsed:?} (deadline {DEADLINE:?})"
+    );
+    let (kind, detail) = error_detail(&status);
+    eprintln!("{kind}: {detail} after {elapsed:?}");
+    (kind, detail, elapsed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_that_is_down_is_an_internal_error() {
+    let f = Fixture::new();
+    let good = f.client("good"); // nothing listens on f.port
+    let (kind, detail, _) = check_fails_in_time(&good, &f.ca_der).await;
+    assert_eq!(kind, "InternalError");
+    assert!(
+        detail.contains("connection to the OCSP responder failed"),
+        "{detail}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_that_never_answers_times_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts and holds connections without ever answering.
+    let server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let ca = OpensslCa::new("OCSP Test CA");
+    let cert = ca.issue(
+        "good",
+        "good",
+        &client_extensions(Some(&format!("http://127.0.0.1:{port}"))),
+    );
+    let (kind, detail, elapsed) = check_fails_in_time(&cert, &ca.der()).await;
+    server.abort();
+    assert_eq!(kind, "InternalError");
+    assert!(detail.contains("did not answer within 500 ms"), "{detail}");
+    assert!(elapsed >= REQUEST_TIMEOUT, "{elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_answering_garbage_is_an_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            let body = b"this is not an OCSP response";
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body).await;
+            let _ = socket.shutdown().await;
+        }
+    });
+    let ca = OpensslCa::new("OCSP Test CA");
+    let cert = ca.issue(
+        "good",
+        "good",
+        &client_extensions(Some(&format!("http://127.0.0.1:{port}"))),
+    );
+    let (kind, detail, _) = check_fails_in_time(&cert, &ca.der()).await;
+    server.abort();
+    assert_eq!(kind, "Error");
+    assert!(
+        detail.starts_with("OCSP response verification failed: malformed OCSP response"),
+        "{detail}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Single flight
+// ---------------------------------------------------------------------------
+
+/// The default transport, counting the requests that reach it.
+#[derive(Debug)]
+struct CountingTransport {
+    inner: HyperTransport,
+    requests: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl OcspTransport for CountingTransport {
+    async fn post(&self, url: &http::Uri, body: Bytes) -> Result<Bytes, TransportError> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.inner.post(url, body).await
+    }
+
+    async fn get(&self, url: &http::Uri) -> Result<Bytes, TransportError> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(url).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_checks_send_one_request() {
+    let f = Fixture::new();
+    let good: Arc<[u8]> = f.client("good").into();
+    let ca: Arc<[u8]> = f.ca_der.clone().into();
+    let _responder = f.ca.start_responder(f.port, "ca");
+    let transport = Arc::new(CountingTransport {
+        inner: HyperTransport::default(),
+        requests: AtomicUsize::new(0),
+    });
+    let src = source().transport(transport.clone()).build().unwrap();
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (src, good, ca) = (src.clone(), good.clone(), ca.clone());
+            tokio::spawn(async move { src.check(&leaf(&good, &ca), now()).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), CertStatus::Good);
+    }
+    let requests = transport.requests.load(Ordering::SeqCst);
+    eprintln!(
+        "1000 concurrent checks: {requests} OCSP request(s) in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(requests, 1);
+    assert_eq!(src.lookups_in_flight(), 0);
+    assert_eq!(src.cached_entries(), 1);
+}
