@@ -6,10 +6,58 @@
 //! synchronously through [`RevocationSource::check_now`], which the TLS
 //! verifier calls inside the handshake (stage 1); the rest answer through the
 //! asynchronous [`RevocationSource::check`] after the handshake (stage 2).
+//!
+//! A [`RevocationChecker`] composes sources in a declared order, each with a
+//! [`FailurePolicy`], over a [`RevocationScope`], and produces CloudFront's
+//! [`RevocationStatus`] object. The sources here: [`DenyListSource`] over a
+//! [`KeyValueStore`](kvs::KeyValueStore) (CloudFront's KeyValueStore
+//! recipe) and [`CrlSource`](crl::CrlSource) (ALB trust-store revocations).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use edge_mtls::revocation::kvs::{ImportOptions, MemoryKeyValueStore};
+//! use edge_mtls::revocation::{DenyListSource, RevocationChecker, RevocationScope};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(MemoryKeyValueStore::for_serial_numbers());
+//! store.import_kvs_json(
+//!     br#"{"data":[{"key":"ABC123DEF456","value":""}]}"#,
+//!     ImportOptions::default(),
+//! )?;
+//! let checker = RevocationChecker::builder()
+//!     .source(Arc::new(DenyListSource::new(store)))
+//!     .scope(RevocationScope::WholeChain)
+//!     .build()?;
+//! # let _ = checker;
+//! # Ok(())
+//! # }
+//! ```
+
+mod chain;
+mod checker;
+pub mod crl;
+mod deny_list;
+mod error;
+pub mod kvs;
+mod serial;
+mod status;
 
 use core::fmt;
 
 use rustls_pki_types::UnixTime;
+
+pub use chain::RevocationChain;
+pub use checker::{
+    CheckerBuildError, FailurePolicy, ImmediateCheck, RevocationChecker, RevocationCheckerBuilder,
+    RevocationOutcome, RevocationScope,
+};
+pub use deny_list::{issuer_id, scoped_key, DenyListSource, IssuerScoping};
+pub use error::{crl_reason_name, RevocationError};
+pub use serial::{cloudfront_format, SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
+pub use status::{
+    CertificateRevocationStatus, ChainRevocationStatuses, ChainValidity, MethodName,
+    RevocationStatus, StatusName,
+};
 
 pub mod ocsp;
 
@@ -121,6 +169,14 @@ pub struct CertToCheck<'a> {
 pub trait RevocationSource: Send + Sync + fmt::Debug {
     /// The method reported for answers of this source.
     fn method(&self) -> RevocationMethod;
+
+    /// Whether this source has anything to say about `cert` (a CRL source
+    /// has nothing for a CA that publishes no CRL). A certificate no source
+    /// applies to is reported `Unknown` and does not deny. Default: always.
+    fn applies_to(&self, cert: &CertToCheck<'_>) -> bool {
+        let _ = cert;
+        true
+    }
 
     /// An answer available without I/O (deny list, CRL, cached OCSP), or
     /// `None` when only [`check`](Self::check) can tell.
