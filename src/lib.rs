@@ -55,6 +55,12 @@ pub use chain_validator::{
     KeyPurpose, SubjectAltName, ValidationError, ValidatorBuildError, VerifiedChain, VerifiedPath,
 };
 pub use reason::{ReasonCode, TlsAlert};
+pub use revocation::crl::{CrlError, CrlSource};
+pub use revocation::kvs::{KeyValueStore, KvsError, MemoryKeyValueStore};
+pub use revocation::{
+    DenyListSource, FailurePolicy, RevocationChecker, RevocationError, RevocationScope,
+    RevocationStatus,
+};
 pub use rustls_verifier::{
     MtlsClientVerifier, MtlsClientVerifierBuilder, ValidationMode, VerifierBuildError,
 };

@@ -2,6 +2,17 @@
 //!
 //! This is the only module that implements the rustls verifier trait, so the
 //! core stays independent of its signature (rustls 0.24 renames it).
+//!
+//! Revocation runs in two stages (SPEC §9). With a [`RevocationChecker`]
+//! configured, stage 1 runs inside `verify_client_cert`, right after chain
+//! validation, on the verified path: deny lists, CRLs and cached OCSP
+//! answers; a revoked certificate ends the handshake with
+//! `certificate_revoked`, an undetermined status under hard-fail with
+//! `unknown_ca` (as OpenSSL, BoringSSL and rustls do). Certificates that need
+//! I/O (OCSP fetches, remote stores) are left to stage 2,
+//! [`MtlsClientVerifier::check_connection`], which the acceptor calls after
+//! the handshake and before serving — on every connection, resumed sessions
+//! included, since rustls does not re-verify a resumed client certificate.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,8 +23,11 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, 
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 
 use crate::chain_validator::cert::Cert;
-use crate::chain_validator::{ChainValidator, ValidationError};
+use crate::chain_validator::{ChainValidator, ValidationError, VerifiedPath};
 use crate::reason::TlsAlert;
+use crate::revocation::{
+    ImmediateCheck, RevocationChain, RevocationChecker, RevocationError, RevocationOutcome,
+};
 
 /// How a listener treats client certificates (SPEC §2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -51,6 +65,7 @@ pub struct MtlsClientVerifierBuilder {
     mode: ValidationMode,
     advertise_ca_names: bool,
     ca_names_limit: usize,
+    revocation: Option<Arc<RevocationChecker>>,
 }
 
 impl MtlsClientVerifierBuilder {
@@ -73,6 +88,14 @@ impl MtlsClientVerifierBuilder {
     /// TLS field itself cannot exceed 65 535 bytes).
     pub fn ca_names_limit(mut self, bytes: usize) -> Self {
         self.ca_names_limit = bytes.min(65_535);
+        self
+    }
+
+    /// Checks revocation of verified chains with `checker` (stage 1 in the
+    /// handshake, stage 2 through [`MtlsClientVerifier::check_connection`]).
+    /// Not applied in `Passthrough` mode, which validates nothing.
+    pub fn revocation(mut self, checker: Arc<RevocationChecker>) -> Self {
+        self.revocation = Some(checker);
         self
     }
 
@@ -105,6 +128,7 @@ impl MtlsClientVerifierBuilder {
             mode: self.mode,
             hints,
             schemes,
+            revocation: self.revocation,
         })
     }
 }
@@ -115,6 +139,7 @@ pub struct MtlsClientVerifier {
     mode: ValidationMode,
     hints: Vec<DistinguishedName>,
     schemes: Vec<SignatureScheme>,
+    revocation: Option<Arc<RevocationChecker>>,
 }
 
 impl fmt::Debug for MtlsClientVerifier {
@@ -122,6 +147,7 @@ impl fmt::Debug for MtlsClientVerifier {
         f.debug_struct("MtlsClientVerifier")
             .field("mode", &self.mode)
             .field("hints", &self.hints.len())
+            .field("revocation", &self.revocation.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +160,7 @@ impl MtlsClientVerifier {
             mode: ValidationMode::Required,
             advertise_ca_names: false,
             ca_names_limit: 16 * 1024,
+            revocation: None,
         }
     }
 
@@ -145,6 +172,92 @@ impl MtlsClientVerifier {
     /// The validator.
     pub fn validator(&self) -> &Arc<ChainValidator> {
         &self.validator
+    }
+
+    /// The revocation checker, when configured.
+    pub fn revocation(&self) -> Option<&Arc<RevocationChecker>> {
+        self.revocation.as_ref()
+    }
+
+    /// Stage 2 of revocation, after the handshake: validates the presented
+    /// chain again (a cache hit for a fresh handshake; a real check for a
+    /// resumed session or a changed trust store) and runs every source,
+    /// performing I/O where needed.
+    ///
+    /// `peer_certificates` is what the TLS connection reports: leaf first,
+    /// then the intermediates as sent. Returns `Ok(None)` when nothing is to
+    /// be checked (no checker, `Passthrough` mode, no certificate in
+    /// `Optional` mode); otherwise the outcome, whose
+    /// [`error`](RevocationOutcome::error) says whether to deny (a connection
+    /// policy may still see the status first, as CloudFront connection
+    /// functions do). `Err` when the chain no longer validates.
+    pub async fn check_connection(
+        &self,
+        peer_certificates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<Option<RevocationOutcome>, RevocationError> {
+        let Some(checker) = &self.revocation else {
+            return Ok(None);
+        };
+        if self.mode == ValidationMode::Passthrough {
+            return Ok(None);
+        }
+        let Some((end_entity, intermediates)) = peer_certificates.split_first() else {
+            return Ok(None);
+        };
+        let refs: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
+        for _ in 0..3 {
+            let path = self
+                .validator
+                .validate(end_entity, &refs, now)
+                .map_err(RevocationError::PathRevalidation)?;
+            let chain = path.to_chain(end_entity, intermediates, &self.validator);
+            // No anchor: the store was replaced between the two loads; the
+            // next validation runs against the new one.
+            let Ok(revocation_chain) = RevocationChain::from_verified(&chain) else {
+                continue;
+            };
+            return Ok(Some(checker.check(&revocation_chain, now).await));
+        }
+        Err(RevocationError::AnchorUnavailable)
+    }
+
+    /// Stage 1: revocation answers available without I/O, on the verified path.
+    fn check_revocation_now(
+        &self,
+        checker: &RevocationChecker,
+        end_entity: &[u8],
+        intermediates: &[&[u8]],
+        mut path: VerifiedPath,
+        now: UnixTime,
+    ) -> Result<(), Error> {
+        for _ in 0..3 {
+            let store = self.validator.trust_store().load_guard();
+            if store.generation() != path.trust_store_generation() {
+                // Replaced since validation: validate against the new store
+                // so the anchor index means what it says.
+                path = self
+                    .validator
+                    .validate(end_entity, intermediates, now)
+                    .map_err(|e| rustls_error(&e))?;
+                continue;
+            }
+            let anchor = store
+                .anchor_der(path.anchor_index())
+                .ok_or_else(|| rustls_revocation_error(&RevocationError::AnchorUnavailable))?;
+            let chain = RevocationChain::new(
+                end_entity,
+                path.intermediate_indices()
+                    .filter_map(|i| intermediates.get(i).copied()),
+                anchor,
+            );
+            return match checker.check_now(&chain, now) {
+                ImmediateCheck::Denied(e) => Err(rustls_revocation_error(&e)),
+                // Allowed, or pending: stage 2 decides after the handshake.
+                _ => Ok(()),
+            };
+        }
+        Err(rustls_revocation_error(&RevocationError::AnchorUnavailable))
     }
 
     fn verify_handshake_signature(
@@ -206,6 +319,20 @@ pub fn rustls_error(error: &ValidationError) -> Error {
     Error::InvalidCertificate(cert_error)
 }
 
+/// The rustls error whose alert is the one the revocation error calls for.
+pub fn rustls_revocation_error(error: &RevocationError) -> Error {
+    if let RevocationError::PathRevalidation(e) = error {
+        return rustls_error(e);
+    }
+    let cert_error = match error.tls_alert() {
+        TlsAlert::CertificateRevoked => CertificateError::Revoked,
+        TlsAlert::UnknownCa => CertificateError::UnknownRevocationStatus,
+        TlsAlert::BadCertificate => CertificateError::BadEncoding,
+        _ => CertificateError::Other(rustls::OtherError(Arc::new(error.clone()))),
+    };
+    Error::InvalidCertificate(cert_error)
+}
+
 impl ClientCertVerifier for MtlsClientVerifier {
     fn offer_client_auth(&self) -> bool {
         true
@@ -232,10 +359,14 @@ impl ClientCertVerifier for MtlsClientVerifier {
             return Ok(ClientCertVerified::assertion());
         }
         let refs: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
-        self.validator
+        let path = self
+            .validator
             .validate(end_entity, &refs, now)
-            .map(|_| ClientCertVerified::assertion())
-            .map_err(|e| rustls_error(&e))
+            .map_err(|e| rustls_error(&e))?;
+        if let Some(checker) = &self.revocation {
+            self.check_revocation_now(checker, end_entity, &refs, path, now)?;
+        }
+        Ok(ClientCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::{ChainSlot, RevocationMethod};
+use crate::chain_validator::ValidationError;
 use crate::reason::{ReasonCode, TlsAlert};
 
 impl fmt::Display for ChainSlot {
@@ -87,6 +88,10 @@ pub enum RevocationError {
     /// between validation and the revocation check).
     #[error("the trust anchor of the verified path is no longer in the trust store")]
     AnchorUnavailable,
+    /// After the handshake (a later check, or a resumed session) the
+    /// presented chain no longer validates, so there is no path to check.
+    #[error("the presented chain no longer validates: {0}")]
+    PathRevalidation(ValidationError),
 }
 
 fn method_label(m: RevocationMethod) -> &'static str {
@@ -141,7 +146,7 @@ impl RevocationError {
             | Self::CrlProcessing { slot, .. }
             | Self::DenyListUnavailable { slot, .. }
             | Self::UnreadableCertificate { slot, .. } => Some(*slot),
-            Self::AnchorUnavailable => None,
+            Self::AnchorUnavailable | Self::PathRevalidation(_) => None,
         }
     }
 
@@ -161,7 +166,8 @@ impl RevocationError {
             Self::CrlProcessing { .. } => (R::ClientCertCrlProcessingError, A::UnknownCa),
             Self::DenyListUnavailable { .. } => (R::Internal, A::UnknownCa),
             Self::UnreadableCertificate { .. } => (R::ClientCertInvalid, A::BadCertificate),
-            Self::AnchorUnavailable => (R::Internal, A::InternalError),
+            Self::AnchorUnavailable => (R::Internal, A::CertificateUnknown),
+            Self::PathRevalidation(e) => (e.reason_code(), e.tls_alert()),
         }
     }
 }
