@@ -9,7 +9,9 @@
 // Each test binary compiles this module on its own and uses a different part.
 #![allow(dead_code)]
 
+pub mod crl_der;
 pub mod openssl_ca;
+pub mod revocation;
 
 use std::collections::BTreeMap;
 use std::io;
