@@ -226,6 +226,9 @@ pub struct LeafOptions {
     pub dns_names: Vec<String>,
     /// Adds a critical extension with an OID nobody processes.
     pub unknown_critical_extension: bool,
+    /// The serial number's magnitude, big-endian (rcgen adds the DER sign
+    /// byte when the first bit is set); default a hash of the public key.
+    pub serial: Option<Vec<u8>>,
 }
 
 impl LeafOptions {
@@ -295,6 +298,9 @@ fn leaf_params(common_name: &str, options: &LeafOptions) -> CertificateParams {
     if let Some((not_before, not_after)) = options.validity {
         params.not_before = not_before.into();
         params.not_after = not_after.into();
+    }
+    if let Some(serial) = &options.serial {
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(serial));
     }
     if options.unknown_critical_extension {
         // 1.3.6.1.4.1.55555.1 (a private arc), contents: NULL.
