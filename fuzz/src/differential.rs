@@ -236,27 +236,13 @@ fn allow_known() -> bool {
 /// (what `smoke.sh` sets), so a run can look past them. Remove an entry once
 /// the bug is fixed; the reproducer then guards against a regression.
 ///
-/// Fixed so far (src commit b4b1817): `san-generalname-tag-10` (GeneralName
-/// tag [10] accepted as "other"), `san-ip-length-0-escapes-excluded-ip-subtree`
-/// (a 0-octet iPAddress SAN never matched an excluded iPAddress subtree) and
+/// None open. Fixed so far: `san-generalname-tag-10` (GeneralName tag [10]
+/// accepted as "other"), `san-ip-length-0-escapes-excluded-ip-subtree` (a
+/// 0-octet iPAddress SAN never matched an excluded iPAddress subtree),
 /// `nc-malformed-dns-subtree-ignored` (a dNSName subtree `example.c\0m` was
-/// used instead of failing closed).
-pub fn known_open_bug(path: &[Inspected<'_>]) -> Option<&'static str> {
-    // `san-x400address-primitive-tag`: extensions.rs `general_name` checks the
-    // constructed bit only for [1] [2] [4] [6] [7], so a primitive [3]
-    // x400Address (0x83), primitive [0]/[5] or constructed [8] is accepted as
-    // "other"; webpki (and X.509) know only the exact tags below.
-    if path.iter().any(|c| {
-        c.san_tags()
-            .iter()
-            .chain(c.name_constraint_tags().iter())
-            .any(|t| !GENERAL_NAME_TAGS.contains(t))
-    }) {
-        return Some("known: GeneralName with a wrong constructed bit accepted");
-    }
+/// used instead of failing closed) — src commit b4b1817 — and
+/// `san-x400address-primitive-tag` (a primitive [3] x400Address accepted) —
+/// src commit 9a93494.
+pub fn known_open_bug(_path: &[Inspected<'_>]) -> Option<&'static str> {
     None
 }
-
-/// GeneralName tags RFC 5280 §4.2.1.6 defines (IMPLICIT tagging: otherName,
-/// x400Address, directoryName and ediPartyName constructed; the rest primitive).
-const GENERAL_NAME_TAGS: &[u8] = &[0xa0, 0x81, 0x82, 0xa3, 0xa4, 0xa5, 0x86, 0x87, 0x88];

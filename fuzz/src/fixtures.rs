@@ -93,6 +93,8 @@ enum K {
     Leaf5,
     Inter6,
     Leaf6,
+    Inter7,
+    Leaf7,
 }
 
 fn all_keys() -> &'static [KeyPair] {
@@ -114,6 +116,8 @@ fn all_keys() -> &'static [KeyPair] {
             keys::LEAF_5,
             keys::INTER_6,
             keys::LEAF_6,
+            keys::INTER_7,
+            keys::LEAF_7,
         ]
         .iter()
         .map(|pem| KeyPair::from_pem(pem).expect("fixture key"))
@@ -386,6 +390,22 @@ fn generate() -> Fixtures {
             leaf,
             intermediates: vec![inter],
             signers: vec![key(K::Inter6), key(K::RootA)],
+        });
+    }
+
+    // 7: an RSA-2048 intermediate (leaf edits are re-signed with RSA, slower).
+    {
+        let i_params = ca_params("Fuzz Intermediate 7 (RSA)", 18, Some(0));
+        let inter = sign(&i_params, K::Inter7, &root_a_issuer);
+        let i_issuer = Issuer::from_params(&i_params, key(K::Inter7));
+        let mut l = leaf_params("client-7", 107);
+        l.subject_alt_names = vec![SanType::DnsName(ia5("rsa.example.com"))];
+        let leaf = sign(&l, K::Leaf7, &i_issuer);
+        chains.push(BaseChain {
+            name: "rsa-intermediate",
+            leaf,
+            intermediates: vec![inter],
+            signers: vec![key(K::Inter7), key(K::RootA)],
         });
     }
 
