@@ -14,6 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edge_mtls::chain_validator::subject_name::{dns_name_matches, ip_address_matches};
+use edge_mtls::revocation::crl::{CrlError, CrlSource};
+use edge_mtls::revocation::{ImmediateCheck, RevocationChain, RevocationChecker};
 use edge_mtls::{
     ChainValidator, ClientCertInfo, KeyPurpose, SubjectAltName, TrustStore, TrustStoreHandle,
 };
@@ -152,11 +154,6 @@ fn run_case(case: &Value, provider: &Arc<rustls::crypto::CryptoProvider>) -> Out
             })
             .unwrap_or_default()
     };
-    if !strings("crls").is_empty() {
-        return Outcome::Skip(
-            "CRL revocation is evaluated by the revocation module, not the path validator".into(),
-        );
-    }
     if !strings("signature_algorithms").is_empty() {
         return Outcome::Skip(
             "per-testcase signature algorithm restrictions are not configurable".into(),
@@ -236,8 +233,29 @@ fn run_case(case: &Value, provider: &Arc<rustls::crypto::CryptoProvider>) -> Out
         }
     }
     let refs: Vec<&[u8]> = intermediates.iter().map(Vec::as_slice).collect();
-    if let Err(e) = validator.validate(&leaf, &refs, now) {
-        return Outcome::Reject(e.to_string());
+    let path = match validator.validate(&leaf, &refs, now) {
+        Ok(path) => path,
+        Err(e) => return Outcome::Reject(e.to_string()),
+    };
+
+    let crls = strings("crls");
+    if !crls.is_empty() {
+        let trusted: Vec<Vec<u8>> = strings("trusted_certs")
+            .iter()
+            .filter_map(|p| pem_der(p))
+            .collect();
+        if let Err(why) = check_crls(
+            &crls,
+            &trusted,
+            &leaf,
+            &intermediates,
+            path,
+            &validator,
+            provider,
+            now,
+        ) {
+            return Outcome::Reject(why);
+        }
     }
 
     let mut names: Vec<Value> = case["expected_peer_names"]
@@ -268,6 +286,50 @@ fn run_case(case: &Value, provider: &Arc<rustls::crypto::CryptoProvider>) -> Out
         }
     }
     Outcome::Accept
+}
+
+/// Revocation of the verified path with the testcase's CRLs: each is added
+/// to a `CrlSource` (verified against the testcase's CA certificates; a CRL
+/// whose issuer is none of them cannot speak for the path and is left out),
+/// then the whole chain is checked hard-fail at the validation time.
+#[allow(clippy::too_many_arguments)]
+fn check_crls(
+    crls: &[String],
+    trusted: &[Vec<u8>],
+    leaf: &[u8],
+    intermediates: &[Vec<u8>],
+    path: edge_mtls::VerifiedPath,
+    validator: &ChainValidator,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+    now: UnixTime,
+) -> Result<(), String> {
+    let source = CrlSource::builder(provider).build();
+    let issuers: Vec<&[u8]> = trusted
+        .iter()
+        .chain(intermediates)
+        .map(Vec::as_slice)
+        .collect();
+    for (i, crl) in crls.iter().enumerate() {
+        match source.add(crl.as_bytes(), &issuers) {
+            Ok(_) | Err(CrlError::IssuerNotFound { .. }) => {}
+            Err(e) => return Err(format!("crls[{i}]: {e}")),
+        }
+    }
+    let checker = RevocationChecker::builder()
+        .source(Arc::new(source))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let presented: Vec<CertificateDer<'_>> = intermediates
+        .iter()
+        .map(|d| CertificateDer::from(d.as_slice()))
+        .collect();
+    let chain = path.to_chain(&CertificateDer::from(leaf), &presented, validator);
+    let chain = RevocationChain::from_verified(&chain).map_err(|e| e.to_string())?;
+    match checker.check_now(&chain, now) {
+        ImmediateCheck::Allowed(_) => Ok(()),
+        ImmediateCheck::Denied(e) => Err(e.to_string()),
+        other => Err(format!("unexpected revocation outcome {other:?}")),
+    }
 }
 
 fn octets(ip: IpAddr) -> Vec<u8> {
