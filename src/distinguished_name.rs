@@ -42,30 +42,30 @@ const SHORT_NAMES: &[(&[u8], &str)] = &[
 ///
 /// Returns `None` when the encoding is malformed.
 pub fn rfc2253(name_der: &[u8]) -> Option<String> {
-    let rdns = rdns(name_der)?;
-    let mut out = String::new();
-    for (i, rdn) in rdns.iter().rev().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        for (j, (oid, value)) in rdn.iter().enumerate() {
-            if j > 0 {
-                out.push('+');
-            }
-            push_attribute(&mut out, oid, *value);
-        }
-    }
-    Some(out)
+    format(name_der, true, ",")
 }
 
 /// Formats a DER-encoded Name in CloudFront's connection-log style: RDNs in
 /// encoded order joined by `, ` (`C=US, ST=WA, O=Example, CN=client`).
 pub fn log_style(name_der: &[u8]) -> Option<String> {
-    let rdns = rdns(name_der)?;
+    format(name_der, false, ", ")
+}
+
+/// Formats a DER-encoded Name as CloudFront's connection object does:
+/// RFC 2253 order joined by `, ` (`CN=client.example.com, O=Example Org`).
+pub fn connection_style(name_der: &[u8]) -> Option<String> {
+    format(name_der, true, ", ")
+}
+
+fn format(name_der: &[u8], reverse: bool, separator: &str) -> Option<String> {
+    let mut rdns = rdns(name_der)?;
+    if reverse {
+        rdns.reverse();
+    }
     let mut out = String::new();
     for (i, rdn) in rdns.iter().enumerate() {
         if i > 0 {
-            out.push_str(", ");
+            out.push_str(separator);
         }
         for (j, (oid, value)) in rdn.iter().enumerate() {
             if j > 0 {

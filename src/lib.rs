@@ -45,6 +45,7 @@ pub mod chain_validator;
 pub mod connection_log;
 pub mod distinguished_name;
 pub mod header_builder;
+pub mod policy;
 pub mod reason;
 pub mod revocation;
 pub mod rustls_verifier;

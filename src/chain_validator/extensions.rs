@@ -64,6 +64,8 @@ pub(crate) struct Extensions<'a> {
     /// Contents of the SAN SEQUENCE OF GeneralName.
     pub(crate) subject_alt_name: Option<&'a [u8]>,
     pub(crate) subject_alt_name_critical: bool,
+    /// The whole subjectAltName extension value (its GeneralNames SEQUENCE).
+    pub(crate) subject_alt_name_der: Option<&'a [u8]>,
     /// Contents of the NameConstraints SEQUENCE.
     pub(crate) name_constraints: Option<&'a [u8]>,
     pub(crate) subject_key_id: Option<&'a [u8]>,
@@ -167,6 +169,7 @@ impl<'a> Extensions<'a> {
                     name?;
                 }
                 self.subject_alt_name = Some(seq.value);
+                self.subject_alt_name_der = Some(value);
                 self.subject_alt_name_critical = critical;
             }
             oid::NAME_CONSTRAINTS => {

@@ -52,6 +52,8 @@ pub struct ClientCertInfo {
     pub spki: Vec<u8>,
     /// subjectAltName entries in certificate order.
     pub subject_alt_names: Vec<SubjectAltName>,
+    /// The subjectAltName extension value (DER), when present.
+    pub subject_alt_name_der: Option<Vec<u8>>,
     /// The first OCSP responder URL from authorityInfoAccess.
     pub ocsp_url: Option<String>,
     /// X.509 version (1 or 3).
@@ -97,6 +99,7 @@ impl ClientCertInfo {
             sha256: Sha256::digest(der).into(),
             spki: cert.spki.to_vec(),
             subject_alt_names: sans,
+            subject_alt_name_der: cert.extensions.subject_alt_name_der.map(<[u8]>::to_vec),
             ocsp_url: cert.extensions.authority_info_access.and_then(ocsp_url),
             version: match cert.version {
                 super::cert::Version::V1 => 1,
