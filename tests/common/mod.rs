@@ -9,9 +9,13 @@
 // Each test binary compiles this module on its own and uses a different part.
 #![allow(dead_code)]
 
+pub mod awkward_names;
 pub mod crl_der;
+pub mod header_echo;
 pub mod openssl_ca;
+pub mod python;
 pub mod revocation;
+pub mod structured_fields;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -471,6 +475,65 @@ pub fn openssl(dir: &Path, args: &[&str]) -> String {
 pub fn openssl_line(dir: &Path, line: &str) -> String {
     let args: Vec<&str> = line.split_whitespace().collect();
     openssl(dir, &args)
+}
+
+/// `openssl x509 <args>` on the PEM file `file`, with the `label=` prefix
+/// and the one trailing newline removed (a value may end in an escaped space,
+/// so nothing else is trimmed).
+pub fn openssl_x509_print(dir: &Path, file: &str, args: &[&str], label: &str) -> String {
+    let mut all = vec!["x509", "-in", file, "-noout"];
+    all.extend_from_slice(args);
+    let out = openssl(dir, &all);
+    let line = out.strip_suffix('\n').unwrap_or(&out);
+    line.strip_prefix(label)
+        .unwrap_or_else(|| panic!("openssl printed {line:?}, expected a {label:?} line"))
+        .to_string()
+}
+
+/// Writes a fresh P-256 key made by `openssl ecparam` to `dir/name`.
+pub fn openssl_ec_key(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            name,
+        ],
+    );
+}
+
+/// A self-signed certificate from `openssl req -x509` over the key file
+/// `key`, with `subj` in `-subj` syntax (`/`, `+` and `\` inside values
+/// escaped with `\`; an unescaped `+` joins a multi-valued RDN) read as
+/// UTF-8, and `serial` as `-set_serial` takes it (`0x…` or decimal). Writes
+/// `dir/out` and returns the PEM text exactly as OpenSSL wrote it.
+pub fn openssl_self_signed(dir: &Path, key: &str, subj: &str, serial: &str, out: &str) -> String {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            key,
+            "-subj",
+            subj,
+            "-utf8",
+            "-multivalue-rdn",
+            "-set_serial",
+            serial,
+            "-days",
+            "30",
+            "-sha256",
+            "-out",
+            out,
+        ],
+    );
+    std::fs::read_to_string(dir.join(out)).expect("read the certificate openssl wrote")
 }
 
 /// Runs a shell command line in `dir` (for the seed's `cat ... > ...`).
