@@ -1,7 +1,8 @@
 //! OCSP against the real `openssl ocsp` responder: certificates issued and
 //! revoked with `openssl ca` (an `index.txt` database), responders signing
 //! as the CA or as a delegated responder, plus responders that are down,
-//! slow or answer garbage, and a burst of 1,000 concurrent checks.
+//! slow or answer garbage, a burst of 1,000 concurrent checks, and the
+//! source composed into the `RevocationChecker` under hard- and soft-fail.
 
 mod common;
 
@@ -13,8 +14,11 @@ use bytes::Bytes;
 use common::openssl_ca::{client_extensions, free_port, responder_extensions, OpensslCa};
 use edge_mtls::revocation::ocsp::{HyperTransport, OcspTransport, TransportError};
 use edge_mtls::revocation::{
-    CertStatus, CertToCheck, ChainSlot, OcspSource, OcspSourceBuilder, RevocationSource,
+    CertStatus, CertToCheck, ChainSlot, ChainValidity, FailurePolicy, ImmediateCheck, OcspSource,
+    OcspSourceBuilder, RevocationChain, RevocationChecker, RevocationError, RevocationScope,
+    RevocationSource, StatusName,
 };
+use edge_mtls::ReasonCode;
 use rustls_pki_types::UnixTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -355,4 +359,244 @@ async fn a_thousand_concurrent_checks_send_one_request() {
     assert_eq!(requests, 1);
     assert_eq!(src.lookups_in_flight(), 0);
     assert_eq!(src.cached_entries(), 1);
+}
+
+// ---------------------------------------------------------------------------
+// Composed into the RevocationChecker: hard-fail and soft-fail outcomes
+// ---------------------------------------------------------------------------
+
+fn checker(source: OcspSource, policy: FailurePolicy, scope: RevocationScope) -> RevocationChecker {
+    RevocationChecker::builder()
+        .source_with_policy(Arc::new(source), policy)
+        .scope(scope)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_denies_under_hard_fail_and_is_allowed_under_soft_fail() {
+    let f = Fixture::new();
+    let stranger =
+        f.ca.issue_outside_database("stranger", "stranger", "0x7777");
+    let _responder = f.ca.start_responder(f.port, "ca");
+    let chain = RevocationChain::new(&stranger, [], &f.ca_der);
+    let ocsp = || source().responder_override(f.url()).build().unwrap();
+
+    let hard = checker(ocsp(), FailurePolicy::HardFail, RevocationScope::LeafOnly);
+    let outcome = hard.check(&chain, now()).await;
+    assert!(!outcome.is_allowed());
+    let error = outcome.error().unwrap();
+    assert!(
+        matches!(
+            error,
+            RevocationError::OcspDenied {
+                status: "Unknown",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.reason_code(), ReasonCode::ClientCertOcspDenied);
+    assert_eq!(outcome.status().chain_validity, ChainValidity::Unknown);
+    assert_eq!(
+        outcome.status().certificates.leaf.status,
+        StatusName::Unknown
+    );
+
+    let soft = checker(ocsp(), FailurePolicy::SoftFail, RevocationScope::LeafOnly);
+    let outcome = soft.check(&chain, now()).await;
+    assert!(outcome.is_allowed(), "{:?}", outcome.error());
+    assert_eq!(
+        outcome.status().certificates.leaf.status,
+        StatusName::Unknown
+    );
+    assert_eq!(outcome.status().chain_validity, ChainValidity::Unknown);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_responder_denies_under_hard_fail_only() {
+    let f = Fixture::new();
+    let good = f.client("good"); // nothing listens on f.port
+    let chain = RevocationChain::new(&good, [], &f.ca_der);
+
+    let hard = checker(
+        failing_source(),
+        FailurePolicy::HardFail,
+        RevocationScope::LeafOnly,
+    );
+    let outcome = hard.check(&chain, now()).await;
+    let error = outcome.error().expect("hard-fail denies");
+    assert!(
+        matches!(error, RevocationError::OcspProcessing { .. }),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.reason_code(),
+        ReasonCode::ClientCertOcspProcessingError
+    );
+    let leaf = &outcome.status().certificates.leaf;
+    assert_eq!(leaf.status, StatusName::Error);
+    assert_eq!(leaf.error_type.as_deref(), Some("InternalError"));
+
+    let soft = checker(
+        failing_source(),
+        FailurePolicy::SoftFail,
+        RevocationScope::LeafOnly,
+    );
+    let outcome = soft.check(&chain, now()).await;
+    assert!(outcome.is_allowed(), "{:?}", outcome.error());
+    assert_eq!(outcome.status().certificates.leaf.status, StatusName::Error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_denies_under_both_policies() {
+    let f = Fixture::new();
+    let revoked = f.client("revoked");
+    f.ca.revoke("revoked", "keyCompromise");
+    let _responder = f.ca.start_responder(f.port, "ca");
+    let chain = RevocationChain::new(&revoked, [], &f.ca_der);
+    for policy in [FailurePolicy::HardFail, FailurePolicy::SoftFail] {
+        let c = checker(source().build().unwrap(), policy, RevocationScope::LeafOnly);
+        let outcome = c.check(&chain, now()).await;
+        let error = outcome.error().expect("revoked denies");
+        assert!(
+            matches!(
+                error,
+                RevocationError::OcspDenied {
+                    status: "Revoked",
+                    reason: Some(1),
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert_eq!(error.tls_alert(), edge_mtls::TlsAlert::CertificateRevoked);
+        assert_eq!(outcome.status().chain_validity, ChainValidity::Invalid);
+    }
+}
+
+/// CloudFront checks the leaf and every intermediate against their own
+/// responders, never the root; answers then serve stage 1 from the cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_chain_is_checked_except_the_root() {
+    let root = OpensslCa::new("OCSP Test Root");
+    let (root_port, inter_port) = (free_port(), free_port());
+    let inter = root.issue_intermediate(
+        "inter",
+        "OCSP Test Intermediate",
+        Some(&format!("http://127.0.0.1:{root_port}")),
+    );
+    let leaf = inter.issue(
+        "leaf",
+        "leaf",
+        &client_extensions(Some(&format!("http://127.0.0.1:{inter_port}"))),
+    );
+    let (root_der, inter_der) = (root.der(), inter.der());
+    let root_responder = root.start_responder(root_port, "ca");
+    let _inter_responder = inter.start_responder(inter_port, "ca");
+    let chain = RevocationChain::new(&leaf, [inter_der.as_slice()], &root_der);
+
+    let c = checker(
+        source().build().unwrap(),
+        FailurePolicy::HardFail,
+        RevocationScope::WholeChain,
+    );
+    assert!(
+        matches!(c.check_now(&chain, now()), ImmediateCheck::Pending(ref slots) if slots.len() == 2),
+        "nothing cached: both certificates wait for stage 2"
+    );
+    let outcome = c.check(&chain, now()).await;
+    assert!(outcome.is_allowed(), "{:?}", outcome.error());
+    let status = outcome.status();
+    assert_eq!(status.chain_validity, ChainValidity::Valid);
+    assert_eq!(status.certificates.leaf.status, StatusName::Good);
+    assert_eq!(status.certificates.intermediates.len(), 1);
+    assert_eq!(
+        status.certificates.intermediates[0].status,
+        StatusName::Good
+    );
+    let ImmediateCheck::Allowed(cached) = c.check_now(&chain, now()) else {
+        panic!("stage 1 answers from the cache");
+    };
+    assert_eq!(&cached, status);
+
+    // The root revokes the intermediate: the chain is invalid. (The
+    // responder is restarted: it notices index.txt changes only at
+    // one-second mtime granularity.)
+    drop(root_responder);
+    root.revoke("inter", "cACompromise");
+    let _root_responder = root.start_responder(root_port, "ca");
+    let fresh = checker(
+        source().build().unwrap(),
+        FailurePolicy::HardFail,
+        RevocationScope::WholeChain,
+    );
+    let outcome = fresh.check(&chain, now()).await;
+    assert_eq!(outcome.status().chain_validity, ChainValidity::Invalid);
+    assert_eq!(
+        outcome.status().certificates.intermediates[0].status,
+        StatusName::Revoked
+    );
+    assert!(matches!(
+        outcome.error(),
+        Some(RevocationError::OcspDenied {
+            slot: ChainSlot::Intermediate(0),
+            status: "Revoked",
+            reason: Some(2),
+            ..
+        })
+    ));
+}
+
+/// An intermediate without an OCSP URL is not OCSP's business unless every
+/// certificate must carry one (CloudFront's rule), which then denies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intermediate_without_an_ocsp_url() {
+    let root = OpensslCa::new("OCSP Test Root");
+    let inter_port = free_port();
+    let inter = root.issue_intermediate("inter", "OCSP Test Intermediate", None);
+    let leaf = inter.issue(
+        "leaf",
+        "leaf",
+        &client_extensions(Some(&format!("http://127.0.0.1:{inter_port}"))),
+    );
+    let (root_der, inter_der) = (root.der(), inter.der());
+    let _responder = inter.start_responder(inter_port, "ca");
+    let chain = RevocationChain::new(&leaf, [inter_der.as_slice()], &root_der);
+
+    let lenient = checker(
+        source().build().unwrap(),
+        FailurePolicy::HardFail,
+        RevocationScope::WholeChain,
+    );
+    let outcome = lenient.check(&chain, now()).await;
+    assert!(outcome.is_allowed(), "{:?}", outcome.error());
+    assert_eq!(outcome.status().certificates.leaf.status, StatusName::Good);
+    let entry = &outcome.status().certificates.intermediates[0];
+    assert_eq!(entry.status, StatusName::Unknown);
+    assert_eq!(entry.error_type, None);
+
+    let strict = checker(
+        source().require_responder_url(true).build().unwrap(),
+        FailurePolicy::HardFail,
+        RevocationScope::WholeChain,
+    );
+    let outcome = strict.check(&chain, now()).await;
+    let entry = &outcome.status().certificates.intermediates[0];
+    assert_eq!(entry.status, StatusName::Error);
+    assert!(
+        entry
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("no OCSP responder URL"),
+        "{entry:?}"
+    );
+    assert!(matches!(
+        outcome.error(),
+        Some(RevocationError::OcspProcessing {
+            slot: ChainSlot::Intermediate(0),
+            ..
+        })
+    ));
 }

@@ -184,6 +184,36 @@ impl OpensslCa {
         self.cert_der(name)
     }
 
+    /// Issues an intermediate CA `/CN=common_name` (recorded in this CA's
+    /// database, authorityInfoAccess naming `ocsp_url` when given) and
+    /// returns it as a CA of its own, with an empty database.
+    pub fn issue_intermediate(
+        &self,
+        name: &str,
+        common_name: &str,
+        ocsp_url: Option<&str>,
+    ) -> OpensslCa {
+        let mut ext = String::from(
+            "basicConstraints = critical, CA:TRUE, pathlen:0\n\
+             keyUsage = critical, keyCertSign, cRLSign\n\
+             subjectKeyIdentifier = hash\n\
+             authorityKeyIdentifier = keyid\n",
+        );
+        if let Some(url) = ocsp_url {
+            ext.push_str(&format!("authorityInfoAccess = OCSP;URI:{url}\n"));
+        }
+        self.issue(name, common_name, &ext);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        std::fs::copy(self.path(&format!("{name}.pem")), d.join("ca.pem")).expect("copy cert");
+        std::fs::copy(self.path(&format!("{name}.key")), d.join("ca.key")).expect("copy key");
+        std::fs::write(d.join("ca.cnf"), CA_CONFIG).expect("write ca.cnf");
+        std::fs::write(d.join("index.txt"), "").expect("write index.txt");
+        std::fs::write(d.join("serial"), "2000\n").expect("write serial");
+        std::fs::create_dir(d.join("newcerts")).expect("mkdir newcerts");
+        OpensslCa { dir }
+    }
+
     /// Signs `name.pem` with the CA key through `openssl x509 -req` with
     /// serial `serial`, bypassing `index.txt`: a certificate the responder
     /// has never heard of.

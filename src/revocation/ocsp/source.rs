@@ -316,6 +316,17 @@ impl RevocationSource for OcspSource {
         RevocationMethod::Ocsp
     }
 
+    /// With an override responder or CloudFront's "every certificate has an
+    /// OCSP URL" rule, every certificate; otherwise only those whose
+    /// authorityInfoAccess names a responder (an unreadable one too, so the
+    /// error is reported).
+    fn applies_to(&self, cert: &CertToCheck<'_>) -> bool {
+        let c = &self.inner.config;
+        c.responder_override.is_some()
+            || c.require_responder_url
+            || !matches!(self.responder_url(cert.cert), Ok(None))
+    }
+
     fn check_now(&self, cert: &CertToCheck<'_>, now: UnixTime) -> Option<CertStatus> {
         let key = match self.inner.locate(cert) {
             Ok((key, _)) => key,

@@ -479,10 +479,13 @@ fn responder_errors_and_garbage_are_errors() {
 // The source: requests, cache, single-flight, deadlines
 // ---------------------------------------------------------------------------
 
+/// How a [`Scripted`] transport answers a request DER.
+type Answer = Box<dyn Fn(&[u8]) -> Result<Bytes, TransportError> + Send + Sync>;
+
 /// A transport answering every request with `answer(request DER)`, after
 /// `delay`, counting calls.
 struct Scripted {
-    answer: Box<dyn Fn(&[u8]) -> Result<Bytes, TransportError> + Send + Sync>,
+    answer: Answer,
     delay: Duration,
     gets: AtomicUsize,
     posts: AtomicUsize,
@@ -734,8 +737,10 @@ async fn certificates_without_a_responder_url() {
     let transport = Scripted::new(move |_| Ok(response.clone()));
     let cert = check(&leaf, &ca);
 
-    // Nothing to ask: Unknown, answered without I/O.
+    // Nothing to ask: the source does not apply; asked anyway, Unknown
+    // without I/O.
     let src = source_with(transport.clone()).build().unwrap();
+    assert!(!src.applies_to(&cert));
     assert_eq!(src.check_now(&cert, now()), Some(CertStatus::Unknown));
     assert_eq!(src.check(&cert, now()).await, CertStatus::Unknown);
 
@@ -744,6 +749,7 @@ async fn certificates_without_a_responder_url() {
         .require_responder_url(true)
         .build()
         .unwrap();
+    assert!(strict.applies_to(&cert));
     let status = strict.check(&cert, now()).await;
     assert!(
         matches!(&status, CertStatus::Error(StatusErrorKind::Error(d)) if d.contains("no OCSP responder URL")),
@@ -756,6 +762,7 @@ async fn certificates_without_a_responder_url() {
         .responder_override("http://127.0.0.1:1/ocsp")
         .build()
         .unwrap();
+    assert!(overridden.applies_to(&cert));
     assert_eq!(overridden.check(&cert, now()).await, CertStatus::Good);
     assert_eq!(transport.calls(), 1);
     assert!(transport.urls.lock().unwrap()[0].starts_with("http://127.0.0.1:1/ocsp/"));
