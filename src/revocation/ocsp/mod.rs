@@ -7,6 +7,34 @@
 //! undetermined answer denies (hard-fail, CloudFront's default) is decided
 //! by the checker composing sources.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use edge_mtls::revocation::{FailurePolicy, OcspSource, RevocationChecker, RevocationScope};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+//! let ocsp = OcspSource::builder(provider)
+//!     .request_timeout(Duration::from_secs(2)) // one HTTP exchange
+//!     .deadline(Duration::from_secs(4)) // a whole check
+//!     .cache_ttl(Duration::from_secs(30 * 60)) // CloudFront's cache time
+//!     .build()?;
+//! // CloudFront's behaviour: leaf and intermediates (never the root), and an
+//! // undetermined status denies. `FailurePolicy::SoftFail` lets `Unknown`
+//! // and unreachable responders through.
+//! let checker = RevocationChecker::builder()
+//!     .source_with_policy(Arc::new(ocsp), FailurePolicy::HardFail)
+//!     .scope(RevocationScope::WholeChain)
+//!     .build()?;
+//! # let _ = checker;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! A delegated responder's own revocation status is not checked (most
+//! carry id-pkix-ocsp-nocheck, and checking it would need the responder it
+//! speaks for).
+//!
 //! | file | concept |
 //! |---|---|
 //! | `source.rs` | [`OcspSource`]: cache, single-flight, deadline |
