@@ -1,8 +1,9 @@
 //! OCSP against the real `openssl ocsp` responder: certificates issued and
 //! revoked with `openssl ca` (an `index.txt` database), responders signing
 //! as the CA or as a delegated responder, plus responders that are down,
-//! slow or answer garbage, a burst of 1,000 concurrent checks, and the
-//! source composed into the `RevocationChecker` under hard- and soft-fail.
+//! slow or answer garbage, a burst of 1,000 concurrent checks, the source
+//! composed into the `RevocationChecker` under hard- and soft-fail, and in
+//! real TLS handshakes (stage 2 fetches, stage 1 answers from the cache).
 
 mod common;
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::openssl_ca::{client_extensions, free_port, responder_extensions, OpensslCa};
+use common::revocation::{openssl_identity, revocation_verifier};
 use edge_mtls::revocation::ocsp::{HyperTransport, OcspTransport, TransportError};
 use edge_mtls::revocation::{
     CertStatus, CertToCheck, ChainSlot, ChainValidity, FailurePolicy, ImmediateCheck, OcspSource,
@@ -19,6 +21,7 @@ use edge_mtls::revocation::{
     RevocationSource, StatusName,
 };
 use edge_mtls::ReasonCode;
+use rustls::AlertDescription;
 use rustls_pki_types::UnixTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -599,4 +602,63 @@ async fn an_intermediate_without_an_ocsp_url() {
             ..
         })
     ));
+}
+
+// ---------------------------------------------------------------------------
+// In real TLS handshakes (§9): stage 1 uses cached answers, stage 2 fetches
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshakes_fetch_in_stage_2_then_answer_from_the_cache_in_stage_1() {
+    let f = Fixture::new();
+    f.client("good");
+    f.client("revoked");
+    f.ca.revoke("revoked", "keyCompromise");
+    let _responder = f.ca.start_responder(f.port, "ca");
+    let checker = Arc::new(checker(
+        source().build().unwrap(),
+        FailurePolicy::HardFail,
+        RevocationScope::WholeChain,
+    ));
+    let store = common::trust_store(&f.ca.pem());
+    let config = common::server_config(revocation_verifier(store.clone(), checker.clone(), |b| b));
+    // The acceptor's view: the same checker (and OCSP cache) after the handshake.
+    let verifier = revocation_verifier(store, checker.clone(), |b| b);
+
+    for name in ["good", "revoked"] {
+        let identity = openssl_identity(&f.ca, name);
+        let chain = RevocationChain::new(&identity.chain[0], [], &f.ca_der);
+        assert!(matches!(
+            checker.check_now(&chain, now()),
+            ImmediateCheck::Pending(_)
+        ));
+
+        // First connection: nothing cached, the handshake completes and
+        // stage 2 asks the responder.
+        let (outcome, served) = common::handshake(config.clone(), Some(&identity)).await;
+        outcome.expect_accepted();
+        let peer = served.expect("served").peer_certificates.expect("peer");
+        let stage2 = verifier
+            .check_connection(&peer, now())
+            .await
+            .expect("the chain validates")
+            .expect("revocation is configured");
+
+        // Second connection: stage 1 answers from the cache.
+        let (outcome, served) = common::handshake(config.clone(), Some(&identity)).await;
+        if name == "good" {
+            assert!(stage2.is_allowed(), "{:?}", stage2.error());
+            assert_eq!(stage2.status().certificates.leaf.status, StatusName::Good);
+            outcome.expect_accepted();
+            assert!(matches!(
+                checker.check_now(&chain, now()),
+                ImmediateCheck::Allowed(_)
+            ));
+        } else {
+            let error = stage2.error().expect("stage 2 denies");
+            assert_eq!(error.reason_code(), ReasonCode::ClientCertOcspDenied);
+            outcome.expect_alert(AlertDescription::CertificateRevoked);
+            assert!(served.unwrap_err().contains("Revoked"));
+        }
+    }
 }
