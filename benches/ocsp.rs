@@ -194,6 +194,20 @@ fn cache_hit(c: &mut Criterion) {
             b.iter(|| black_box(source.check_now(black_box(&cert), now)))
         });
     }
+    // What the checker does per certificate in stage 1: ask whether the
+    // source applies (parses the certificate for its OCSP URL), then answer.
+    let source = warmed(&p256);
+    let cert = CertToCheck {
+        cert: &p256.leaf,
+        issuer: &p256.issuer,
+        slot: ChainSlot::Leaf,
+    };
+    group.bench_function("ocsp_cache_hit/with-applies-to", |b| {
+        b.iter(|| {
+            let cert = black_box(&cert);
+            black_box(source.applies_to(cert) && source.check_now(cert, now).is_some())
+        })
+    });
     group.finish();
 }
 
