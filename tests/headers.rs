@@ -274,14 +274,15 @@ fn every_profile_renders_the_documented_formats_for_a_real_chain() {
         &["-issuer", "-nameopt", "RFC2253"],
         "issuer=",
     );
-    let sha256 = openssl_x509_print(
+    let fingerprint = openssl_x509_print(
         d,
         "leaf.pem",
         &["-fingerprint", "-sha256"],
         "sha256 Fingerprint=",
-    )
-    .replace(':', "")
-    .to_ascii_lowercase();
+    );
+    // CloudFront's `sha256Fingerprint` is OpenSSL's form: uppercase pairs and `:`.
+    assert_eq!(fields.sha256_colon, fingerprint);
+    let sha256 = fingerprint.replace(':', "").to_ascii_lowercase();
     assert_eq!(subject, "CN=client.example.com,O=edge-mtls tests");
     assert!(
         issuer.starts_with("CN=edge-mtls test intermediate CA "),
@@ -380,6 +381,51 @@ fn every_profile_renders_the_documented_formats_for_a_real_chain() {
         format!(
             "Hash={sha256};Cert=\"{leaf_enc}\";Chain=\"{chain_enc}\";Subject=\"{subject}\";DNS=client.example.com"
         )
+    );
+}
+
+#[test]
+fn subject_alt_names_in_openssl_print_form() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    openssl_ec_key(d, "key.pem");
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "key.pem",
+            "-subj",
+            "/CN=san",
+            "-addext",
+            "subjectAltName=DNS:client.example.com,URI:spiffe://example.com/ns/a/sa/b,\
+             IP:192.0.2.1,IP:2001:db8::1,email:ops@example.com,DNS:*.example.net",
+            "-days",
+            "1",
+            "-out",
+            "san.pem",
+        ],
+    );
+    let pem = std::fs::read_to_string(d.join("san.pem")).expect("read");
+    let fields = fields_of(&pem_cert(pem.as_bytes()));
+    // OpenSSL separates entries with `, `; each entry's form is the same.
+    let printed = openssl(
+        d,
+        &["x509", "-in", "san.pem", "-noout", "-ext", "subjectAltName"],
+    );
+    let entries = printed
+        .lines()
+        .nth(1)
+        .expect("the extension's value line")
+        .trim()
+        .replace(", ", ",");
+    assert_eq!(fields.san, entries);
+    assert_eq!(
+        fields.san,
+        "DNS:client.example.com,URI:spiffe://example.com/ns/a/sa/b,IP Address:192.0.2.1,\
+         IP Address:2001:DB8:0:0:0:0:0:1,email:ops@example.com,DNS:*.example.net"
     );
 }
 
