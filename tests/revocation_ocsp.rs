@@ -275,37 +275,74 @@ async fn a_responder_that_never_answers_times_out() {
     assert!(elapsed >= REQUEST_TIMEOUT, "{elapsed:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_responder_answering_garbage_is_an_error() {
+/// A one-trick HTTP server on 127.0.0.1: reads a request, writes `head`
+/// then `body_chunks`, closes. Returns its URL and task.
+async fn raw_http_server(
+    head: String,
+    body_chunks: Vec<Vec<u8>>,
+) -> (String, tokio::task::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = tokio::spawn(async move {
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let mut buf = [0u8; 4096];
             let _ = socket.read(&mut buf).await;
-            let body = b"this is not an OCSP response";
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
             let _ = socket.write_all(head.as_bytes()).await;
-            let _ = socket.write_all(body).await;
+            for chunk in &body_chunks {
+                if socket.write_all(chunk).await.is_err() {
+                    break;
+                }
+            }
             let _ = socket.shutdown().await;
         }
     });
+    (url, task)
+}
+
+/// Issues a client certificate naming `url` as its responder and checks it.
+async fn check_against(url: &str) -> (&'static str, String, Duration) {
     let ca = OpensslCa::new("OCSP Test CA");
-    let cert = ca.issue(
-        "good",
-        "good",
-        &client_extensions(Some(&format!("http://127.0.0.1:{port}"))),
+    let cert = ca.issue("client", "client", &client_extensions(Some(url)));
+    check_fails_in_time(&cert, &ca.der()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_answering_garbage_is_an_error() {
+    let body = b"this is not an OCSP response".to_vec();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
     );
-    let (kind, detail, _) = check_fails_in_time(&cert, &ca.der()).await;
+    let (url, server) = raw_http_server(head, vec![body]).await;
+    let (kind, detail, _) = check_against(&url).await;
     server.abort();
     assert_eq!(kind, "Error");
     assert!(
         detail.starts_with("OCSP response verification failed: malformed OCSP response"),
         "{detail}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_responses_are_cut_off() {
+    // Declared too large: refused from the headers.
+    let head = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n";
+    let (url, server) = raw_http_server(head.into(), vec![vec![0x30; 4096]]).await;
+    let (kind, detail, _) = check_against(&url).await;
+    server.abort();
+    assert_eq!(kind, "InternalError");
+    assert!(detail.contains("exceeds 65536 bytes"), "{detail}");
+
+    // Chunked without a length: cut off while streaming.
+    let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    let mut chunk = b"4000\r\n".to_vec();
+    chunk.extend_from_slice(&[0x30u8; 0x4000]);
+    chunk.extend_from_slice(b"\r\n");
+    let (url, server) = raw_http_server(head.into(), vec![chunk; 8]).await;
+    let (kind, detail, _) = check_against(&url).await;
+    server.abort();
+    assert_eq!(kind, "InternalError");
+    assert!(detail.contains("exceeds 65536 bytes"), "{detail}");
 }
 
 // ---------------------------------------------------------------------------
