@@ -8,5 +8,6 @@ pub mod fixtures;
 pub mod input;
 mod keys;
 pub mod ocsp;
+pub mod revocation;
 pub mod seeds;
 pub mod tree;

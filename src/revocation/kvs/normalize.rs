@@ -21,7 +21,7 @@ pub enum KeyNormalization {
     /// the leading `00` sign byte, so `ABC123`, `ab:c1:23` and `00abc123` are
     /// one key (stored as CloudFront's spelling without colons, `00abc123`).
     /// Other keys (not hex) are kept as opaque strings compared after
-    /// removing `:` and lowercasing; they never match a certificate.
+    /// trimming and ASCII-lowercasing; they never match a certificate.
     SerialNumbers,
 }
 
@@ -61,13 +61,9 @@ fn normalize_serial_key(key: &str) -> Cow<'_, str> {
     } else if let Ok(s) = SerialNumber::parse(trimmed) {
         return Cow::Owned(s.to_key());
     }
-    Cow::Owned(
-        trimmed
-            .chars()
-            .filter(|c| *c != ':')
-            .map(|c| c.to_ascii_lowercase())
-            .collect(),
-    )
+    // Lowercasing cannot turn a non-serial into a serial (hex digits and the
+    // `0x` prefix are case-blind), so this is idempotent.
+    Cow::Owned(trimmed.to_ascii_lowercase())
 }
 
 fn is_issuer_id(s: &str) -> bool {
@@ -144,7 +140,10 @@ mod tests {
     #[test]
     fn opaque_keys() {
         assert_eq!(n("789XYZ012GHI"), "789xyz012ghi");
-        assert_eq!(n("78:9X:YZ"), "789xyz");
+        assert_eq!(n("78:9X:YZ"), "78:9x:yz");
+        // Idempotent even where removing separators would make a serial.
+        assert_eq!(n("0:x1"), "0:x1");
+        assert_eq!(n(&n("0:x1")), "0:x1");
         assert!(!is_serial_key("789XYZ012GHI"));
         assert!(is_serial_key("ABC123DEF456"));
     }
