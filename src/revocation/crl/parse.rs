@@ -24,6 +24,9 @@ pub(crate) mod oid {
     pub(crate) const EXPIRED_CERTS_ON_CRL: &[u8] = &[0x55, 0x1d, 0x3c];
 }
 
+/// Most extensions accepted in one CRL.
+const MAX_CRL_EXTENSIONS: usize = 32;
+
 /// The CRL's `version` field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CrlVersion {
@@ -143,6 +146,13 @@ impl<'a> CrlView<'a> {
             if seen.contains(&id) {
                 return Err(CrlError::Malformed {
                     field: "duplicate CRL extension",
+                });
+            }
+            // Bounds the duplicate check on hostile input (parsed before the
+            // signature is verified); real CRLs carry a handful.
+            if seen.len() >= MAX_CRL_EXTENSIONS {
+                return Err(CrlError::Malformed {
+                    field: "too many CRL extensions",
                 });
             }
             seen.push(id);
