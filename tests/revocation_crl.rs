@@ -555,6 +555,21 @@ fn unsupported_crl_features_are_rejected_with_a_named_reason() {
         let err = add(&spec).unwrap_err().to_string();
         assert!(err.contains(expected), "{err}");
     }
+    // The number of CRL extensions is bounded (decoded before the signature check).
+    let mut crowded = base();
+    for i in 0..40u8 {
+        crowded.extensions.push((
+            vec![0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb2, 0x04, i],
+            false,
+            vec![0x05, 0x00],
+        ));
+    }
+    assert_eq!(
+        add(&crowded),
+        Err(CrlError::Malformed {
+            field: "too many CRL extensions"
+        })
+    );
     // A v1 CRL may not carry extensions (RFC 5280 §5.1.2.1).
     let mut v1 = base();
     v1.v2 = false;

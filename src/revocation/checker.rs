@@ -463,3 +463,159 @@ async fn join_all<T>(futures: Vec<BoxedFuture<'_, T>>) -> Vec<T> {
     .await;
     slots.into_iter().filter_map(|(_, o)| o).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source answering a fixed status for every certificate.
+    #[derive(Debug)]
+    struct Fixed {
+        method: RevocationMethod,
+        status: Option<CertStatus>,
+    }
+
+    #[async_trait::async_trait]
+    impl RevocationSource for Fixed {
+        fn method(&self) -> RevocationMethod {
+            self.method
+        }
+        fn check_now(&self, _: &CertToCheck<'_>, _: UnixTime) -> Option<CertStatus> {
+            self.status.clone()
+        }
+        async fn check(&self, _: &CertToCheck<'_>, _: UnixTime) -> CertStatus {
+            self.status.clone().unwrap_or(CertStatus::Good)
+        }
+    }
+
+    fn source(method: RevocationMethod, status: Option<CertStatus>) -> Arc<dyn RevocationSource> {
+        Arc::new(Fixed { method, status })
+    }
+
+    fn revoked() -> Option<CertStatus> {
+        Some(CertStatus::Revoked {
+            reason: Some(1),
+            revoked_at: None,
+        })
+    }
+
+    fn internal() -> Option<CertStatus> {
+        Some(CertStatus::Error(StatusErrorKind::InternalError(
+            "down".into(),
+        )))
+    }
+
+    fn verification() -> Option<CertStatus> {
+        Some(CertStatus::Error(StatusErrorKind::Error(
+            "bad signature".into(),
+        )))
+    }
+
+    /// A real certificate (the checker reads serials); the issuer is only
+    /// passed through to the sources.
+    fn cert() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x05]));
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn run(checker: &RevocationChecker) -> ImmediateCheck {
+        let der = cert();
+        checker.check_now(&RevocationChain::new(&der, [], &der), UnixTime::now())
+    }
+
+    #[test]
+    fn revoked_wins_over_earlier_errors() {
+        let checker = RevocationChecker::builder()
+            .source(source(RevocationMethod::Ocsp, internal()))
+            .source(source(RevocationMethod::Crl, revoked()))
+            .build()
+            .unwrap();
+        assert!(matches!(
+            run(&checker),
+            ImmediateCheck::Denied(RevocationError::Revoked {
+                method: RevocationMethod::Crl,
+                reason: Some(1),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn soft_fail_forgives_unavailability_not_failed_verification() {
+        let soft = |status| {
+            RevocationChecker::builder()
+                .source_with_policy(
+                    source(RevocationMethod::Ocsp, status),
+                    FailurePolicy::SoftFail,
+                )
+                .build()
+                .unwrap()
+        };
+        let ImmediateCheck::Allowed(status) = run(&soft(internal())) else {
+            panic!("InternalError is forgiven under soft-fail")
+        };
+        assert_eq!(status.chain_validity, super::super::ChainValidity::Unknown);
+        assert_eq!(status.certificates.leaf.serial_number, "05");
+        assert!(matches!(
+            run(&soft(Some(CertStatus::Unknown))),
+            ImmediateCheck::Allowed(_)
+        ));
+        assert!(matches!(
+            run(&soft(verification())),
+            ImmediateCheck::Denied(RevocationError::OcspProcessing { .. })
+        ));
+        let hard = RevocationChecker::builder()
+            .source(source(RevocationMethod::Ocsp, Some(CertStatus::Unknown)))
+            .build()
+            .unwrap();
+        assert!(matches!(
+            run(&hard),
+            ImmediateCheck::Denied(RevocationError::OcspDenied {
+                status: "Unknown",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn good_is_reported_from_the_first_source_that_says_so() {
+        let checker = RevocationChecker::builder()
+            .source_with_policy(
+                source(RevocationMethod::Ocsp, internal()),
+                FailurePolicy::SoftFail,
+            )
+            .source(source(RevocationMethod::DenyList, Some(CertStatus::Good)))
+            .build()
+            .unwrap();
+        let ImmediateCheck::Allowed(status) = run(&checker) else {
+            panic!("allowed")
+        };
+        assert_eq!(
+            status.certificates.leaf.method,
+            super::super::MethodName::Kvs
+        );
+        assert_eq!(status.chain_validity, super::super::ChainValidity::Valid);
+    }
+
+    #[test]
+    fn sources_without_a_synchronous_answer_are_pending_and_answered_in_stage_two() {
+        let checker = RevocationChecker::builder()
+            .source(source(RevocationMethod::Ocsp, None))
+            .build()
+            .unwrap();
+        assert_eq!(
+            run(&checker),
+            ImmediateCheck::Pending(vec![ChainSlot::Leaf])
+        );
+        let der = cert();
+        let chain = RevocationChain::new(&der, [], &der);
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(checker.check(&chain, UnixTime::now()));
+        assert!(outcome.is_allowed());
+        assert!(RevocationChecker::builder().build().is_err());
+    }
+}
