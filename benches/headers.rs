@@ -100,6 +100,7 @@ fn presented_chain() -> Presented {
 fn facts(cert: &CertFields) -> ConnectionFacts<'_> {
     ConnectionFacts {
         cert: Some(cert),
+        verified: true,
         connection_id: Some("xdzQ6lJUDUt8b7OuqOD8lmzOC9HcMaXPmhH5ZdzLCZpKxqzfCPpR4A=="),
         tls_version: Some("TLSv1.3"),
         tls_cipher: Some("TLS13_AES_128_GCM_SHA256"),

@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
     let fields = info.as_ref().map(|i| CertFields::new(i, &[cert]));
     let rendered = builder().render(&ConnectionFacts {
         cert: fields.as_ref(),
+        verified: data.len() % 2 == 0,
         connection_id: Some("fuzz"),
         tls_version: Some("TLSv1.3"),
         tls_cipher: Some("TLS13_AES_128_GCM_SHA256"),

@@ -193,12 +193,12 @@ fn w3c_field(out: &mut String, value: Option<&str>) {
     match value {
         None | Some("") => out.push('-'),
         Some(v) => {
-            for b in v.bytes() {
-                if b <= b' ' || b == b'%' || b == b'"' || b == 0x7f {
-                    let _ = write!(out, "%{b:02X}");
+            for ch in v.chars() {
+                if ch <= ' ' || ch == '%' || ch == '"' || ch == '\u{7f}' {
+                    let _ = write!(out, "%{:02X}", u32::from(ch));
                 } else {
-                    // Non-ASCII UTF-8 passes through unchanged, byte by byte.
-                    out.push(char::from(b));
+                    // Non-ASCII passes through as UTF-8.
+                    out.push(ch);
                 }
             }
         }
@@ -250,9 +250,19 @@ pub fn alb_line(out: &mut String, r: &ConnectionLogRecord) {
             _ => hex,
         }
     });
-    let subject = match r.client_leaf_cert_subject.as_deref() {
-        Some(s) if !s.is_empty() => format!("\"{}\"", s.replace('"', "\\\"")),
+    // ALB logs the RFC 2253 subject, quoted; backslashes and quotes escaped
+    // so a reader honouring `\` sees exactly one field.
+    let subject = match r
+        .client_leaf_cert_subject_rfc2253
+        .as_deref()
+        .or(r.client_leaf_cert_subject.as_deref())
+    {
+        Some(s) if !s.is_empty() => format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")),
         _ => "-".to_string(),
+    };
+    let status = match r.connection_status {
+        super::ConnectionStatus::Success => "Success".to_string(),
+        super::ConnectionStatus::Failed(code) => format!("Failed:{}", code.alb_alias()),
     };
     let fields = [
         dash(r.client_ip.map(|i| i.to_string())),
@@ -267,7 +277,7 @@ pub fn alb_line(out: &mut String, r: &ConnectionLogRecord) {
         subject,
         dash(r.client_leaf_cert_validity.clone()),
         dash(serial_alb),
-        r.connection_status.to_string(),
+        status,
         dash(Some(r.connection_id.clone())),
         dash(r.tls_key_exchange.clone()),
         dash(Some(r.distribution_id.clone())),

@@ -90,6 +90,8 @@ pub struct ConnectionLogRecord {
     pub client_leaf_cert_serial_number: Option<String>,
     /// Leaf subject, CloudFront log style.
     pub client_leaf_cert_subject: Option<String>,
+    /// Leaf subject, RFC 2253 (ALB's connection-log form).
+    pub client_leaf_cert_subject_rfc2253: Option<String>,
     /// Leaf issuer, CloudFront log style.
     pub client_leaf_cert_issuer: Option<String>,
     /// Leaf validity, `NotBefore=…;NotAfter=…`.
@@ -107,6 +109,7 @@ impl ConnectionLogRecord {
     pub fn set_leaf(&mut self, cert: &CertFields) {
         self.client_leaf_cert_serial_number = Some(cert.serial_cloudfront.clone());
         self.client_leaf_cert_subject = Some(cert.subject_log.clone());
+        self.client_leaf_cert_subject_rfc2253 = Some(cert.subject.clone());
         self.client_leaf_cert_issuer = Some(cert.issuer_log.clone());
         self.client_leaf_cert_validity = Some(cert.validity.clone());
         self.client_leaf_cert_sha256 = Some(cert.sha256_hex.clone());

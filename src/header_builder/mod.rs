@@ -56,6 +56,9 @@ pub enum HeaderConfigError {
     /// A configured header name is not a valid HTTP field name.
     #[error("`{0}` is not a valid header name")]
     InvalidName(String),
+    /// A custom profile's prefix is empty (it would reserve, and strip, every header).
+    #[error("a custom header profile needs a non-empty prefix")]
+    EmptyPrefix,
 }
 
 /// What a connection contributes to its headers.
@@ -63,6 +66,10 @@ pub enum HeaderConfigError {
 pub struct ConnectionFacts<'a> {
     /// The presented certificate, formatted; `None` when none was presented.
     pub cert: Option<&'a CertFields>,
+    /// Whether `cert` was validated against the trust store. Passthrough
+    /// certificates are not: they get only the passthrough dialects
+    /// (`X-Amzn-Mtls-Clientcert`, RFC 9440), never `…-Present: 1`.
+    pub verified: bool,
     /// The connection id shared with the connection log.
     pub connection_id: Option<&'a str>,
     /// The negotiated protocol, e.g. `TLSv1.3`.
@@ -147,6 +154,9 @@ impl HeaderBuilderBuilder {
         let mut extra_prefixes = Vec::new();
         for p in &self.profiles {
             if let HeaderProfile::Custom { prefix } = p {
+                if prefix.is_empty() {
+                    return Err(HeaderConfigError::EmptyPrefix);
+                }
                 name(&format!("{prefix}Present"))?;
                 extra_prefixes.push(prefix.to_ascii_lowercase().replace('_', "-"));
             }
@@ -264,6 +274,14 @@ impl Render<'_> {
 
     fn profile(&mut self, profile: &HeaderProfile, facts: &ConnectionFacts<'_>) {
         let cert = facts.cert;
+        let passthrough_only = cert.is_some() && !facts.verified;
+        let verified_dialect = !matches!(
+            profile,
+            HeaderProfile::AlbPassthrough | HeaderProfile::Rfc9440
+        );
+        if passthrough_only && verified_dialect {
+            return;
+        }
         match profile {
             HeaderProfile::CloudFront => match cert {
                 Some(c) => {
@@ -329,7 +347,9 @@ impl Render<'_> {
                         custom("Pem", c.leaf_pem_urlencoded.clone());
                         custom("Present", "1".into());
                         custom("SHA256", c.sha256_hex.clone());
-                        custom("SAN", c.san.clone());
+                        if !c.san.is_empty() {
+                            custom("SAN", c.san.clone());
+                        }
                     }
                     None => custom("Present", "0".into()),
                 }

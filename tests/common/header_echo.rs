@@ -57,6 +57,7 @@ impl HeaderEchoServer {
         config: Arc<ServerConfig>,
         builder: Arc<HeaderBuilder>,
         connections: usize,
+        verified: bool,
     ) -> HeaderEchoServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -65,7 +66,9 @@ impl HeaderEchoServer {
             let mut seen = Vec::with_capacity(connections);
             for _ in 0..connections {
                 match tokio::time::timeout(IO_TIMEOUT, listener.accept()).await {
-                    Ok(Ok((tcp, _))) => seen.push(echo_one(&acceptor, tcp, &builder).await),
+                    Ok(Ok((tcp, _))) => {
+                        seen.push(echo_one(&acceptor, tcp, &builder, verified).await)
+                    }
                     Ok(Err(e)) => seen.push(Err(format!("accept: {e}"))),
                     Err(_) => {
                         seen.push(Err("no connection arrived".into()));
@@ -104,6 +107,7 @@ async fn echo_one(
     acceptor: &TlsAcceptor,
     tcp: TcpStream,
     builder: &HeaderBuilder,
+    verified: bool,
 ) -> Result<EchoedConnection, String> {
     let accepted = tokio::time::timeout(IO_TIMEOUT, acceptor.accept(tcp).into_fallible()).await;
     let tls = match accepted {
@@ -135,6 +139,7 @@ async fn echo_one(
         .to_string();
     let headers = builder.render(&ConnectionFacts {
         cert: cert.as_ref(),
+        verified,
         connection_id: Some(&connection_id),
         tls_version: tls_version.as_deref(),
         tls_cipher: tls_cipher.as_deref(),
