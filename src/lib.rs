@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `aws-lc-rs` | yes | aws-lc-rs as the crypto provider |
 //! | `ring` | no | ring as the crypto provider |
+//! | `metrics` | no | connection outcome counters exported to the `metrics` crate |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -51,13 +52,23 @@ pub mod revocation;
 pub mod rustls_verifier;
 pub mod trust_store;
 
+pub use cert_fields::CertFields;
 pub use chain_validator::{
     Budget, CertPosition, ChainValidator, ChainValidatorBuilder, ClientCertInfo, KeyPolicy,
     KeyPurpose, SubjectAltName, ValidationError, ValidatorBuildError, VerifiedChain, VerifiedPath,
 };
+pub use connection_log::{
+    ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink,
+    ReasonCounters,
+};
+pub use header_builder::{
+    ConnectionFacts, ConnectionHeaders, HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode,
+};
+pub use policy::{ConnectionPolicy, Decision, PolicyError, PolicyOutcome, Verdict};
 pub use reason::{ReasonCode, TlsAlert};
 pub use revocation::crl::{CrlError, CrlSource};
 pub use revocation::kvs::{KeyValueStore, KvsError, MemoryKeyValueStore};
+pub use revocation::ocsp::{OcspSource, OcspSourceBuilder, OcspTransport};
 pub use revocation::{
     DenyListSource, FailurePolicy, RevocationChecker, RevocationError, RevocationScope,
     RevocationStatus,
