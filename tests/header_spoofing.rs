@@ -280,8 +280,6 @@ fn cloudfront_serial(magnitude_hex: &str) -> String {
     pairs.join(":")
 }
 
-/// With a certificate, the application sees the real one in every dialect.
-#[track_caller]
 /// Passthrough certificates are not validated: the application gets them in
 /// the passthrough dialects only, never a verified-looking `Present: 1`.
 #[track_caller]
@@ -311,6 +309,7 @@ fn assert_passthrough_certificate(exchange: &Exchange, leaf: &Leaf) {
     }
 }
 
+/// With a certificate, the application sees the real one in every dialect.
 #[track_caller]
 fn assert_real_certificate(exchange: &Exchange, dir: &Path, leaf: &Leaf) {
     let seen = exchange.seen();

@@ -561,8 +561,8 @@ async fn the_whole_chain_is_checked_except_the_root() {
     assert_eq!(&cached, status);
 
     // The root revokes the intermediate: the chain is invalid. (The
-    // responder is restarted: it notices index.txt changes only at
-    // one-second mtime granularity.)
+    // responder is also stopped and started again on the same port, which
+    // checks that it releases its address.)
     drop(root_responder);
     root.revoke("inter", "cACompromise");
     let _root_responder = root.start_responder(root_port, "ca");
