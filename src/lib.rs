@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | `aws-lc-rs` | yes | aws-lc-rs as the crypto provider |
 //! | `ring` | no | ring as the crypto provider |
+//! | `acceptor` | yes | the tokio connection pipeline (handshake, stage 2, logs, headers) |
 //! | `metrics` | no | connection outcome counters exported to the `metrics` crate |
 //!
 //! ```
@@ -41,6 +42,8 @@
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
 
+#[cfg(feature = "acceptor")]
+pub mod acceptor;
 pub mod cert_fields;
 pub mod chain_validator;
 pub mod connection_log;
@@ -74,6 +77,6 @@ pub use revocation::{
     RevocationStatus,
 };
 pub use rustls_verifier::{
-    MtlsClientVerifier, MtlsClientVerifierBuilder, ValidationMode, VerifierBuildError,
+    MtlsClientVerifier, MtlsClientVerifierBuilder, Rejection, ValidationMode, VerifierBuildError,
 };
 pub use trust_store::{TrustStore, TrustStoreError, TrustStoreHandle, TrustStoreSource};

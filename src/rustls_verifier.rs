@@ -24,7 +24,7 @@ use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 
 use crate::chain_validator::cert::Cert;
 use crate::chain_validator::{ChainValidator, ValidationError, VerifiedPath};
-use crate::reason::TlsAlert;
+use crate::reason::{ReasonCode, TlsAlert};
 use crate::revocation::{
     ImmediateCheck, RevocationChain, RevocationChecker, RevocationError, RevocationOutcome,
 };
@@ -230,7 +230,7 @@ impl MtlsClientVerifier {
         intermediates: &[&[u8]],
         mut path: VerifiedPath,
         now: UnixTime,
-    ) -> Result<(), Error> {
+    ) -> Result<(), Rejection> {
         for _ in 0..3 {
             let store = self.validator.trust_store().load_guard();
             if store.generation() != path.trust_store_generation() {
@@ -239,12 +239,12 @@ impl MtlsClientVerifier {
                 path = self
                     .validator
                     .validate(end_entity, intermediates, now)
-                    .map_err(|e| rustls_error(&e))?;
+                    .map_err(Rejection::Validation)?;
                 continue;
             }
             let anchor = store
                 .anchor_der(path.anchor_index())
-                .ok_or_else(|| rustls_revocation_error(&RevocationError::AnchorUnavailable))?;
+                .ok_or(Rejection::Revocation(RevocationError::AnchorUnavailable))?;
             let chain = RevocationChain::new(
                 end_entity,
                 path.intermediate_indices()
@@ -252,12 +252,37 @@ impl MtlsClientVerifier {
                 anchor,
             );
             return match checker.check_now(&chain, now) {
-                ImmediateCheck::Denied(e) => Err(rustls_revocation_error(&e)),
+                ImmediateCheck::Denied(e) => Err(Rejection::Revocation(e)),
                 // Allowed, or pending: stage 2 decides after the handshake.
                 _ => Ok(()),
             };
         }
-        Err(rustls_revocation_error(&RevocationError::AnchorUnavailable))
+        Err(Rejection::Revocation(RevocationError::AnchorUnavailable))
+    }
+
+    /// Stage 1 with the reason: what `verify_client_cert` does, returning why
+    /// a chain was refused (connection logs need the exact reason code, which
+    /// the TLS error alone does not carry).
+    pub fn verify_chain(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), Rejection> {
+        if self.mode == ValidationMode::Passthrough {
+            // Only proof of possession is checked, which needs a readable key.
+            Cert::parse(end_entity).map_err(|_| Rejection::UnreadableCertificate)?;
+            return Ok(());
+        }
+        let refs: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
+        let path = self
+            .validator
+            .validate(end_entity, &refs, now)
+            .map_err(Rejection::Validation)?;
+        if let Some(checker) = &self.revocation {
+            self.check_revocation_now(checker, end_entity, &refs, path, now)?;
+        }
+        Ok(())
     }
 
     fn verify_handshake_signature(
@@ -298,6 +323,41 @@ impl MtlsClientVerifier {
                 .map_err(|_| Error::InvalidCertificate(CertificateError::BadSignature));
         }
         Err(Error::InvalidCertificate(CertificateError::BadSignature))
+    }
+}
+
+/// Why stage 1 refused a client certificate.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The chain does not validate.
+    #[error(transparent)]
+    Validation(ValidationError),
+    /// A certificate is revoked or its status cannot be determined.
+    #[error(transparent)]
+    Revocation(RevocationError),
+    /// (Passthrough) the leaf cannot be parsed, so possession cannot be proven.
+    #[error("the client certificate cannot be parsed")]
+    UnreadableCertificate,
+}
+
+impl Rejection {
+    /// The connection-log reason code.
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            Self::Validation(e) => e.reason_code(),
+            Self::Revocation(e) => e.reason_code(),
+            Self::UnreadableCertificate => ReasonCode::ClientCertInvalid,
+        }
+    }
+
+    /// The rustls error carrying the right alert.
+    pub fn to_rustls(&self) -> Error {
+        match self {
+            Self::Validation(e) => rustls_error(e),
+            Self::Revocation(e) => rustls_revocation_error(e),
+            Self::UnreadableCertificate => Error::InvalidCertificate(CertificateError::BadEncoding),
+        }
     }
 }
 
@@ -352,21 +412,13 @@ impl ClientCertVerifier for MtlsClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        if self.mode == ValidationMode::Passthrough {
-            // Only proof of possession is checked, which needs a readable key.
-            Cert::parse(end_entity)
-                .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
-            return Ok(ClientCertVerified::assertion());
-        }
-        let refs: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
-        let path = self
-            .validator
-            .validate(end_entity, &refs, now)
-            .map_err(|e| rustls_error(&e))?;
-        if let Some(checker) = &self.revocation {
-            self.check_revocation_now(checker, end_entity, &refs, path, now)?;
-        }
-        Ok(ClientCertVerified::assertion())
+        self.verify_chain(end_entity, intermediates, now)
+            .map(|()| ClientCertVerified::assertion())
+            .map_err(|r| {
+                let error = r.to_rustls();
+                record_rejection(r);
+                error
+            })
     }
 
     fn verify_tls12_signature(
@@ -390,4 +442,31 @@ impl ClientCertVerifier for MtlsClientVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.schemes.clone()
     }
+}
+
+tokio::task_local! {
+    static REJECTION: std::cell::RefCell<Option<Rejection>>;
+}
+
+/// Runs a handshake future and returns, with its output, the reason stage 1
+/// refused the client certificate (if it did).
+///
+/// rustls calls the verifier synchronously while the handshake future is
+/// polled, so a task-local slot ties the reason to this one connection; the
+/// TLS error alone carries only the alert.
+pub async fn capture_rejection<F: std::future::Future>(
+    handshake: F,
+) -> (F::Output, Option<Rejection>) {
+    REJECTION
+        .scope(std::cell::RefCell::new(None), async move {
+            let output = handshake.await;
+            let rejection = REJECTION.with(|slot| slot.borrow_mut().take());
+            (output, rejection)
+        })
+        .await
+}
+
+fn record_rejection(rejection: Rejection) {
+    // Outside `capture_rejection` there is nobody to tell.
+    let _ = REJECTION.try_with(|slot| *slot.borrow_mut() = Some(rejection));
 }

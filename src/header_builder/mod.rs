@@ -192,6 +192,24 @@ pub struct HeaderBuilder {
     reserved: sanitize::Reserved,
 }
 
+impl Default for HeaderBuilder {
+    /// No profile: requests are only sanitized.
+    fn default() -> Self {
+        Self {
+            profiles: Vec::new(),
+            renames: Vec::new(),
+            connection_id_header: None,
+            tls_headers: false,
+            max_value_bytes: 32 * 1024,
+            too_large_header: HeaderName::from_static("x-edge-mtls-too-large"),
+            reserved: sanitize::Reserved {
+                names: vec!["x-edge-mtls-too-large".to_string()],
+                prefixes: Vec::new(),
+            },
+        }
+    }
+}
+
 impl HeaderBuilder {
     /// A builder with no profile yet.
     pub fn builder() -> HeaderBuilderBuilder {

@@ -1,0 +1,416 @@
+//! The tokio connection pipeline: TLS handshake (stage 1 inside the
+//! verifier), then stage 2 (OCSP misses, the connection policy), one
+//! connection-log record, and the connection handed to the server with what
+//! it needs per request already computed.
+//!
+//! Under TLS 1.3 the client sends its certificate after it considers the
+//! handshake complete, so a client refused here learns of it on its first
+//! read (`curl` reports the alert, or "Connection reset by peer").
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustls::crypto::SecureRandom;
+use rustls::ServerConfig;
+use rustls_pki_types::{CertificateDer, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::cert_fields::CertFields;
+use crate::chain_validator::ClientCertInfo;
+use crate::connection_log::{
+    ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus,
+};
+use crate::header_builder::{ConnectionFacts, ConnectionHeaders, HeaderBuilder};
+use crate::policy::{evaluate, Connection, ConnectionPolicy, PolicyOutcome};
+use crate::reason::ReasonCode;
+use crate::revocation::RevocationStatus;
+use crate::rustls_verifier::{capture_rejection, MtlsClientVerifier, ValidationMode};
+
+/// What the application learns about a connection, computed once.
+#[derive(Debug)]
+pub struct ConnectionInfo {
+    /// The id shared by the connection log and the connection-id header.
+    pub connection_id: String,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The SNI host name.
+    pub sni: Option<String>,
+    /// The parsed leaf, when a certificate was presented.
+    pub client_cert: Option<Arc<ClientCertInfo>>,
+    /// The leaf in every textual dialect.
+    pub cert_fields: Option<CertFields>,
+    /// Whether the certificate was validated (false in Passthrough mode).
+    pub verified: bool,
+    /// Revocation results, when revocation checking is configured.
+    pub revocation_status: Option<RevocationStatus>,
+    /// The headers every request of this connection receives.
+    pub headers: ConnectionHeaders,
+    /// The policy's custom log data.
+    pub custom_data: Option<String>,
+}
+
+/// An accepted, authorised connection.
+#[derive(Debug)]
+pub struct MtlsStream<IO> {
+    /// The TLS stream.
+    pub stream: TlsStream<IO>,
+    /// What was learnt about the connection.
+    pub info: Arc<ConnectionInfo>,
+}
+
+/// Why a connection was not handed over (it has been logged already).
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum AcceptError {
+    /// The handshake did not finish in time.
+    #[error("TLS handshake timed out")]
+    Timeout,
+    /// The handshake failed (the reason code says why).
+    #[error("TLS handshake failed ({reason}): {source}")]
+    Handshake {
+        /// The connection-log reason code.
+        reason: ReasonCode,
+        /// The I/O or TLS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stage 2 (revocation or the connection policy) refused the connection.
+    #[error("connection refused after the handshake ({reason})")]
+    Refused {
+        /// The connection-log reason code.
+        reason: ReasonCode,
+        /// Detail for logs.
+        detail: Option<String>,
+    },
+}
+
+impl AcceptError {
+    /// The connection-log reason code.
+    pub fn reason_code(&self) -> ReasonCode {
+        match self {
+            Self::Timeout => ReasonCode::TcpTimeout,
+            Self::Handshake { reason, .. } | Self::Refused { reason, .. } => *reason,
+        }
+    }
+}
+
+/// Configures an [`MtlsAcceptor`].
+pub struct MtlsAcceptorBuilder {
+    config: Arc<ServerConfig>,
+    verifier: Arc<MtlsClientVerifier>,
+    policy: Option<Arc<dyn ConnectionPolicy>>,
+    headers: Arc<HeaderBuilder>,
+    log: Option<Arc<dyn ConnectionLogSink>>,
+    distribution_id: String,
+    handshake_timeout: Duration,
+    random: &'static dyn SecureRandom,
+}
+
+impl MtlsAcceptorBuilder {
+    /// The connection policy (none: every authenticated connection is allowed).
+    pub fn policy(mut self, policy: Arc<dyn ConnectionPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// The headers each connection's requests receive.
+    pub fn headers(mut self, headers: Arc<HeaderBuilder>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Where connection-log records go.
+    pub fn log(mut self, sink: Arc<dyn ConnectionLogSink>) -> Self {
+        self.log = Some(sink);
+        self
+    }
+
+    /// The listener id (CloudFront's distribution id) in logs and policies.
+    pub fn distribution_id(mut self, id: impl Into<String>) -> Self {
+        self.distribution_id = id.into();
+        self
+    }
+
+    /// How long a handshake may take (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// Finishes the configuration.
+    pub fn build(self) -> MtlsAcceptor {
+        MtlsAcceptor {
+            inner: Arc::new(Inner {
+                tls: TlsAcceptor::from(self.config),
+                verifier: self.verifier,
+                policy: self.policy,
+                headers: self.headers,
+                log: self.log,
+                distribution_id: self.distribution_id,
+                handshake_timeout: self.handshake_timeout,
+                random: self.random,
+            }),
+        }
+    }
+}
+
+struct Inner {
+    tls: TlsAcceptor,
+    verifier: Arc<MtlsClientVerifier>,
+    policy: Option<Arc<dyn ConnectionPolicy>>,
+    headers: Arc<HeaderBuilder>,
+    log: Option<Arc<dyn ConnectionLogSink>>,
+    distribution_id: String,
+    handshake_timeout: Duration,
+    random: &'static dyn SecureRandom,
+}
+
+/// Accepts mTLS connections; cheap to clone, share it across tasks.
+#[derive(Clone)]
+pub struct MtlsAcceptor {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MtlsAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MtlsAcceptor")
+            .field("distribution_id", &self.inner.distribution_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MtlsAcceptor {
+    /// A builder. `config` must have been built with `verifier` as its client
+    /// certificate verifier; `random` is the provider's `secure_random`
+    /// (connection ids).
+    pub fn builder(
+        config: Arc<ServerConfig>,
+        verifier: Arc<MtlsClientVerifier>,
+        random: &'static dyn SecureRandom,
+    ) -> MtlsAcceptorBuilder {
+        MtlsAcceptorBuilder {
+            config,
+            verifier,
+            policy: None,
+            headers: Arc::new(HeaderBuilder::default()),
+            log: None,
+            distribution_id: "default".into(),
+            handshake_timeout: Duration::from_secs(10),
+            random,
+        }
+    }
+
+    /// Runs the whole pipeline for one accepted TCP connection. Every
+    /// outcome, success or failure, produces exactly one log record.
+    pub async fn accept<IO>(
+        &self,
+        io: IO,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Result<MtlsStream<IO>, AcceptError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let connection_id = ConnectionId::random(inner.random)
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let mut record = ConnectionLogRecord {
+            connection_id: connection_id.clone(),
+            client_ip: Some(peer.ip()),
+            client_port: Some(peer.port()),
+            server_ip: local.map(|a| a.ip()),
+            server_port: local.map(|a| a.port()),
+            distribution_id: inner.distribution_id.clone(),
+            trust_store_generation: Some(inner.verifier.validator().trust_store().generation()),
+            ..ConnectionLogRecord::default()
+        };
+
+        let handshake = tokio::time::timeout(
+            inner.handshake_timeout,
+            capture_rejection(inner.tls.accept(io)),
+        )
+        .await;
+        let stream = match handshake {
+            Err(_) => {
+                self.finish(
+                    record,
+                    started,
+                    ConnectionStatus::Failed(ReasonCode::TcpTimeout),
+                );
+                return Err(AcceptError::Timeout);
+            }
+            Ok((Err(source), rejection)) => {
+                let reason = match rejection {
+                    Some(r) => r.reason_code(),
+                    None => classify_handshake_error(&source),
+                };
+                self.finish(record, started, ConnectionStatus::Failed(reason));
+                return Err(AcceptError::Handshake { reason, source });
+            }
+            Ok((Ok(stream), _)) => stream,
+        };
+
+        let (_, conn) = stream.get_ref();
+        record.tls_protocol = conn.protocol_version().map(protocol_name);
+        record.tls_cipher = conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()));
+        record.tls_key_exchange = conn
+            .negotiated_key_exchange_group()
+            .map(|g| format!("{:?}", g.name()));
+        let sni = conn.server_name().map(str::to_string);
+        record.tls_sni = sni.clone();
+        let peer_certs: Vec<CertificateDer<'static>> = conn
+            .peer_certificates()
+            .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+            .unwrap_or_default();
+
+        let (client_cert, cert_fields) = match peer_certs.split_first() {
+            Some((leaf, rest)) => match ClientCertInfo::from_der(leaf) {
+                Some(info) => {
+                    let fields = CertFields::new(&info, rest);
+                    (Some(Arc::new(info)), Some(fields))
+                }
+                None => (None, None),
+            },
+            None => (None, None),
+        };
+        if let Some(fields) = &cert_fields {
+            record.set_leaf(fields);
+        }
+        let verified =
+            client_cert.is_some() && inner.verifier.mode() != ValidationMode::Passthrough;
+
+        // Stage 2: revocation answers that need I/O (and every answer again on
+        // resumed sessions, whose chain was not re-verified by rustls).
+        let mut revocation_status = None;
+        let mut revocation_denial = None;
+        if verified {
+            match inner
+                .verifier
+                .check_connection(&peer_certs, UnixTime::now())
+                .await
+            {
+                Ok(Some(outcome)) => {
+                    if let Some(e) = outcome.error() {
+                        revocation_denial = Some((e.reason_code(), e.to_string()));
+                    }
+                    revocation_status = Some(outcome.status().clone());
+                }
+                Ok(None) => {}
+                Err(e) => revocation_denial = Some((e.reason_code(), e.to_string())),
+            }
+        }
+
+        // The policy sees the revocation status and may override it, as a
+        // CloudFront connection function may; without a policy a revocation
+        // failure denies.
+        let mut custom_data = None;
+        let decision = match &inner.policy {
+            Some(policy) => {
+                let mut connection = Connection::without_certificate(
+                    peer.ip(),
+                    &inner.distribution_id,
+                    &connection_id,
+                )
+                .with_endpoint(sni.clone());
+                if let Some(info) = &client_cert {
+                    connection =
+                        connection.with_chain(info.clone(), peer_certs.get(1..).unwrap_or(&[]));
+                }
+                if let Some(status) = &revocation_status {
+                    connection = connection.with_revocation_status(status.clone());
+                }
+                match evaluate(policy.as_ref(), &connection).await {
+                    PolicyOutcome::Allowed { custom_data: data } => {
+                        custom_data = data;
+                        None
+                    }
+                    PolicyOutcome::Denied {
+                        reason,
+                        custom_data: data,
+                        detail,
+                    } => {
+                        custom_data = data;
+                        Some((reason, detail.unwrap_or_default()))
+                    }
+                }
+            }
+            None => revocation_denial,
+        };
+        record.connection_log_custom_data = custom_data.clone();
+        if let Some((reason, detail)) = decision {
+            self.finish(record, started, ConnectionStatus::Failed(reason));
+            return Err(AcceptError::Refused {
+                reason,
+                detail: Some(detail),
+            });
+        }
+
+        let tls_version = record.tls_protocol.clone();
+        let tls_cipher = record.tls_cipher.clone();
+        let headers = inner.headers.render(&ConnectionFacts {
+            cert: cert_fields.as_ref(),
+            verified,
+            connection_id: Some(&connection_id),
+            tls_version: tls_version.as_deref(),
+            tls_cipher: tls_cipher.as_deref(),
+        });
+        self.finish(record, started, ConnectionStatus::Success);
+        Ok(MtlsStream {
+            stream,
+            info: Arc::new(ConnectionInfo {
+                connection_id,
+                peer,
+                sni,
+                client_cert,
+                cert_fields,
+                verified,
+                revocation_status,
+                headers,
+                custom_data,
+            }),
+        })
+    }
+
+    fn finish(&self, mut record: ConnectionLogRecord, started: Instant, status: ConnectionStatus) {
+        record.connection_status = status;
+        record.tls_handshake_duration =
+            Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        record.event_timestamp = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        if let Some(log) = &self.inner.log {
+            log.submit(record);
+        }
+    }
+}
+
+fn protocol_name(v: rustls::ProtocolVersion) -> String {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A handshake error the verifier did not explain.
+fn classify_handshake_error(e: &std::io::Error) -> ReasonCode {
+    let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return ReasonCode::TcpError;
+    };
+    match tls {
+        rustls::Error::NoCertificatesPresented => ReasonCode::ClientCertMissing,
+        rustls::Error::InvalidCertificate(_) => ReasonCode::ClientCertInvalid,
+        _ => ReasonCode::UnmappedConnectionError,
+    }
+}

@@ -1,0 +1,310 @@
+//! The connection pipeline end to end: real TLS over 127.0.0.1, the real
+//! `curl` binary, stage 2 and the connection policy, one log record per
+//! connection attempt with the right reason code.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{curl, provider, validator, verifier, LeafOptions, Pki};
+use edge_mtls::acceptor::{AcceptError, MtlsAcceptor};
+use edge_mtls::connection_log::{ConnectionLogRecord, ConnectionLogSink, ConnectionStatus};
+use edge_mtls::header_builder::{HeaderBuilder, HeaderProfile};
+use edge_mtls::policy::{
+    Connection, ConnectionPolicy, Matcher, NamePattern, PolicyError, Rule, Verdict,
+};
+use edge_mtls::{ReasonCode, ValidationMode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Collects records in memory.
+#[derive(Debug, Default)]
+struct MemorySink(Mutex<Vec<ConnectionLogRecord>>);
+
+impl ConnectionLogSink for MemorySink {
+    fn submit(&self, record: ConnectionLogRecord) {
+        self.0.lock().expect("sink lock").push(record);
+    }
+}
+
+impl MemorySink {
+    fn records(&self) -> Vec<ConnectionLogRecord> {
+        self.0.lock().expect("sink lock").clone()
+    }
+}
+
+/// A policy that panics, to show the server survives it.
+#[derive(Debug)]
+struct Panics;
+
+#[async_trait::async_trait]
+impl ConnectionPolicy for Panics {
+    async fn evaluate(&self, _: &Connection) -> Result<Verdict, PolicyError> {
+        panic!("policy bug")
+    }
+}
+
+struct Server {
+    port: u16,
+    sink: Arc<MemorySink>,
+    task: tokio::task::JoinHandle<Vec<Result<String, ReasonCode>>>,
+}
+
+/// Serves `connections` connections through the acceptor; each accepted one
+/// gets an HTTP answer with the CloudFront headers it would forward.
+async fn serve(
+    pki: &Pki,
+    mode: ValidationMode,
+    policy: Option<Arc<dyn ConnectionPolicy>>,
+    timeout: Duration,
+    connections: usize,
+) -> Server {
+    let verifier = Arc::new(verifier(validator(pki.root_store(), |b| b), mode));
+    let config = server_config_for(verifier.clone());
+    let sink = Arc::new(MemorySink::default());
+    let headers = HeaderBuilder::builder()
+        .profile(HeaderProfile::CloudFront)
+        .build()
+        .expect("headers");
+    let mut builder = MtlsAcceptor::builder(config, verifier, provider().secure_random)
+        .headers(Arc::new(headers))
+        .log(sink.clone())
+        .distribution_id("test-listener")
+        .handshake_timeout(timeout);
+    if let Some(p) = policy {
+        builder = builder.policy(p);
+    }
+    let acceptor = builder.build();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let task = tokio::spawn(async move {
+        let mut handles = Vec::new();
+        for _ in 0..connections {
+            let Ok(Ok((tcp, peer))) =
+                tokio::time::timeout(Duration::from_secs(20), listener.accept()).await
+            else {
+                break;
+            };
+            let acceptor = acceptor.clone();
+            let local = tcp.local_addr().ok();
+            handles.push(tokio::spawn(async move {
+                match acceptor.accept(tcp, peer, local).await {
+                    Ok(mut conn) => {
+                        let mut buf = vec![0u8; 4096];
+                        let _ = conn.stream.read(&mut buf).await;
+                        let mut map = http::HeaderMap::new();
+                        conn.info.headers.apply(&mut map);
+                        let body = map
+                            .get("cloudfront-viewer-cert-present")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-")
+                            .to_string();
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = conn.stream.write_all(response.as_bytes()).await;
+                        let _ = conn.stream.shutdown().await;
+                        Ok(body)
+                    }
+                    Err(e) => Err(e.reason_code()),
+                }
+            }));
+        }
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.expect("connection task"));
+        }
+        out
+    });
+    Server { port, sink, task }
+}
+
+fn server_config_for(verifier: Arc<edge_mtls::MtlsClientVerifier>) -> Arc<rustls::ServerConfig> {
+    let server = common::server_identity();
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(server.chain.clone(), server.key())
+            .expect("server config"),
+    )
+}
+
+async fn finish(server: Server) -> (Vec<Result<String, ReasonCode>>, Vec<ConnectionLogRecord>) {
+    let outcomes = server.task.await.expect("server");
+    (outcomes, server.sink.records())
+}
+
+fn write_client(dir: &std::path::Path, leaf: &common::Leaf) -> [&'static str; 4] {
+    std::fs::write(dir.join("client.pem"), leaf.chain_pem()).expect("chain");
+    std::fs::write(dir.join("client.key"), leaf.key_pem()).expect("key");
+    ["--cert", "client.pem", "--key", "client.key"]
+}
+
+#[tokio::test]
+async fn valid_missing_and_expired_certificates_are_logged_with_their_reason() {
+    let pki = Pki::new(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(
+        &pki,
+        ValidationMode::Required,
+        None,
+        Duration::from_secs(10),
+        3,
+    )
+    .await;
+
+    let valid = pki.client("valid.example.com", &LeafOptions::default());
+    let run = curl(dir.path(), server.port, &write_client(dir.path(), &valid)).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert_eq!(run.stdout, "1");
+
+    let run = curl(dir.path(), server.port, &[]).await;
+    assert!(matches!(run.code, Some(16 | 35 | 56)), "{run:?}");
+
+    let expired = pki.client("expired.example.com", &LeafOptions::expired());
+    let run = curl(dir.path(), server.port, &write_client(dir.path(), &expired)).await;
+    assert!(matches!(run.code, Some(16 | 35 | 56)), "{run:?}");
+
+    let (_, records) = finish(server).await;
+    assert_eq!(records.len(), 3, "one record per connection attempt");
+    let statuses: Vec<ConnectionStatus> = records.iter().map(|r| r.connection_status).collect();
+    assert!(statuses.contains(&ConnectionStatus::Success));
+    assert!(statuses.contains(&ConnectionStatus::Failed(ReasonCode::ClientCertMissing)));
+    assert!(statuses.contains(&ConnectionStatus::Failed(ReasonCode::ClientCertExpired)));
+    let ok = records
+        .iter()
+        .find(|r| r.connection_status == ConnectionStatus::Success)
+        .expect("success record");
+    assert_eq!(ok.connection_id.len(), 56);
+    assert_eq!(ok.tls_protocol.as_deref(), Some("TLSv1.3"));
+    assert_eq!(ok.distribution_id, "test-listener");
+    assert!(ok
+        .client_leaf_cert_subject
+        .as_deref()
+        .is_some_and(|s| s.contains("CN=valid.example.com")));
+}
+
+#[tokio::test]
+async fn a_policy_denial_and_a_policy_panic_are_logged_and_the_server_keeps_serving() {
+    let pki = Pki::new(1);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let deny_admins: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::policy::FirstMatch(vec![
+        Arc::new(
+            Rule::deny_if(Matcher::DnsSan(NamePattern::Suffix(
+                "admin.example.com".into(),
+            )))
+            .with_custom_data("admin SAN refused"),
+        ),
+        Arc::new(edge_mtls::policy::AllowAll),
+    ]));
+    let server = serve(
+        &pki,
+        ValidationMode::Required,
+        Some(deny_admins),
+        Duration::from_secs(10),
+        2,
+    )
+    .await;
+    let admin = pki.client(
+        "ops",
+        &LeafOptions {
+            dns_names: vec!["ops.admin.example.com".into()],
+            ..LeafOptions::default()
+        },
+    );
+    let run = curl(dir.path(), server.port, &write_client(dir.path(), &admin)).await;
+    assert_ne!(run.code, Some(0), "{run:?}");
+    let user = pki.client("user.example.com", &LeafOptions::default());
+    let run = curl(dir.path(), server.port, &write_client(dir.path(), &user)).await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let (_, records) = finish(server).await;
+    let denied = records
+        .iter()
+        .find(|r| {
+            r.connection_status == ConnectionStatus::Failed(ReasonCode::ConnectionFunctionDenied)
+        })
+        .expect("a denied record");
+    assert_eq!(
+        denied.connection_log_custom_data.as_deref(),
+        Some("admin SAN refused")
+    );
+    assert_eq!(
+        denied.to_owned().connection_status.to_string(),
+        "Failed:ConnectionFunctionDenied"
+    );
+
+    let panicking: Arc<dyn ConnectionPolicy> = Arc::new(Panics);
+    let server = serve(
+        &pki,
+        ValidationMode::Required,
+        Some(panicking),
+        Duration::from_secs(10),
+        2,
+    )
+    .await;
+    for _ in 0..2 {
+        let run = curl(dir.path(), server.port, &write_client(dir.path(), &user)).await;
+        assert_ne!(run.code, Some(0), "{run:?}");
+    }
+    let (outcomes, records) = finish(server).await;
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "the server kept accepting after the panic"
+    );
+    assert!(records
+        .iter()
+        .all(|r| r.connection_status
+            == ConnectionStatus::Failed(ReasonCode::ConnectionFunctionError)));
+}
+
+#[tokio::test]
+async fn optional_and_passthrough_modes_admit_clients_without_certificates() {
+    let pki = Pki::new(0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for mode in [ValidationMode::Optional, ValidationMode::Passthrough] {
+        let server = serve(&pki, mode, None, Duration::from_secs(10), 1).await;
+        let run = curl(dir.path(), server.port, &[]).await;
+        assert_eq!(run.code, Some(0), "{mode:?}: {}", run.stderr);
+        assert_eq!(
+            run.stdout, "0",
+            "{mode:?}: CloudFront-Viewer-Cert-Present: 0"
+        );
+        let (_, records) = finish(server).await;
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].connection_status, ConnectionStatus::Success);
+    }
+}
+
+#[tokio::test]
+async fn a_silent_client_is_cut_off_at_the_handshake_timeout() {
+    let pki = Pki::new(0);
+    let server = serve(
+        &pki,
+        ValidationMode::Required,
+        None,
+        Duration::from_millis(300),
+        1,
+    )
+    .await;
+    // Opens TCP and never sends a ClientHello.
+    let silent = tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .expect("connect");
+    let (outcomes, records) = finish(server).await;
+    drop(silent);
+    assert_eq!(outcomes, vec![Err(ReasonCode::TcpTimeout)]);
+    assert_eq!(records.len(), 1);
+    assert_eq!(
+        records[0].connection_status,
+        ConnectionStatus::Failed(ReasonCode::TcpTimeout)
+    );
+    assert!(matches!(
+        AcceptError::Timeout.reason_code(),
+        ReasonCode::TcpTimeout
+    ));
+}
