@@ -99,60 +99,44 @@ impl AcceptError {
 
 /// Configures an [`MtlsAcceptor`].
 pub struct MtlsAcceptorBuilder {
-    config: Arc<ServerConfig>,
-    verifier: Arc<MtlsClientVerifier>,
-    policy: Option<Arc<dyn ConnectionPolicy>>,
-    headers: Arc<HeaderBuilder>,
-    log: Option<Arc<dyn ConnectionLogSink>>,
-    distribution_id: String,
-    handshake_timeout: Duration,
-    random: &'static dyn SecureRandom,
+    inner: Inner,
 }
 
 impl MtlsAcceptorBuilder {
     /// The connection policy (none: every authenticated connection is allowed).
     pub fn policy(mut self, policy: Arc<dyn ConnectionPolicy>) -> Self {
-        self.policy = Some(policy);
+        self.inner.policy = Some(policy);
         self
     }
 
     /// The headers each connection's requests receive.
     pub fn headers(mut self, headers: Arc<HeaderBuilder>) -> Self {
-        self.headers = headers;
+        self.inner.headers = headers;
         self
     }
 
     /// Where connection-log records go.
     pub fn log(mut self, sink: Arc<dyn ConnectionLogSink>) -> Self {
-        self.log = Some(sink);
+        self.inner.log = Some(sink);
         self
     }
 
     /// The listener id (CloudFront's distribution id) in logs and policies.
     pub fn distribution_id(mut self, id: impl Into<String>) -> Self {
-        self.distribution_id = id.into();
+        self.inner.distribution_id = id.into();
         self
     }
 
     /// How long a handshake may take (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.inner.handshake_timeout = timeout;
         self
     }
 
     /// Finishes the configuration.
     pub fn build(self) -> MtlsAcceptor {
         MtlsAcceptor {
-            inner: Arc::new(Inner {
-                tls: TlsAcceptor::from(self.config),
-                verifier: self.verifier,
-                policy: self.policy,
-                headers: self.headers,
-                log: self.log,
-                distribution_id: self.distribution_id,
-                handshake_timeout: self.handshake_timeout,
-                random: self.random,
-            }),
+            inner: Arc::new(self.inner),
         }
     }
 }
@@ -192,14 +176,16 @@ impl MtlsAcceptor {
         random: &'static dyn SecureRandom,
     ) -> MtlsAcceptorBuilder {
         MtlsAcceptorBuilder {
-            config,
-            verifier,
-            policy: None,
-            headers: Arc::new(HeaderBuilder::default()),
-            log: None,
-            distribution_id: "default".into(),
-            handshake_timeout: Duration::from_secs(10),
-            random,
+            inner: Inner {
+                tls: TlsAcceptor::from(config),
+                verifier,
+                policy: None,
+                headers: Arc::new(HeaderBuilder::default()),
+                log: None,
+                distribution_id: "default".into(),
+                handshake_timeout: Duration::from_secs(10),
+                random,
+            },
         }
     }
 

@@ -53,7 +53,7 @@ pub use checker::{
 };
 pub use deny_list::{issuer_id, scoped_key, DenyListSource, IssuerScoping};
 pub use error::{crl_reason_name, RevocationError};
-pub use serial::{cloudfront_format, SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
+pub use serial::{SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
 pub use status::{
     CertificateRevocationStatus, ChainRevocationStatuses, ChainValidity, MethodName,
     RevocationStatus, StatusName,

@@ -9,6 +9,7 @@
 //! complement) so every spelling of one number compares equal, in O(1) after
 //! parsing.
 
+use crate::cert_fields::serial_cloudfront;
 use core::fmt;
 
 /// The longest serial accepted from text or a CRL, in octets.
@@ -152,7 +153,7 @@ impl SerialNumber {
     /// CloudFront's spelling: lowercase hex octets separated by `:`, sign
     /// byte included (`00:a7:30:9e`).
     pub fn to_cloudfront(&self) -> String {
-        cloudfront_format(&self.octets)
+        serial_cloudfront(&self.octets)
     }
 
     /// The deny-list key. For a positive serial: lowercase hex of the
@@ -233,18 +234,6 @@ fn minimal(mut octets: &[u8]) -> &[u8] {
         octets = octets.get(1..).unwrap_or_default();
     }
     octets
-}
-
-/// Lowercase hex octets separated by `:` (CloudFront's serial format).
-pub fn cloudfront_format(octets: &[u8]) -> String {
-    let mut out = String::with_capacity(octets.len() * 3);
-    for (i, b) in octets.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        push_hex(&mut out, core::slice::from_ref(b));
-    }
-    out
 }
 
 pub(crate) fn push_hex(out: &mut String, octets: &[u8]) {

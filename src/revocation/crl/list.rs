@@ -1,9 +1,10 @@
 //! [`RevocationList`]: one decoded, indexed CRL.
 
+use crate::cert_fields::serial_cloudfront;
 use crate::chain_validator::cert::Cert;
 use crate::chain_validator::der::{tag, DerCursor};
 use crate::distinguished_name::rfc2253;
-use crate::revocation::serial::{cloudfront_format, MAX_SERIAL_OCTETS};
+use crate::revocation::serial::MAX_SERIAL_OCTETS;
 use crate::revocation::SerialNumber;
 
 use super::index::{arena_bytes, SerialIndex, SerialIndexBuilder};
@@ -124,7 +125,7 @@ impl RevocationList {
 
     /// The `cRLNumber` in CloudFront's serial spelling (`01:0f`).
     pub fn crl_number_text(&self) -> Option<String> {
-        self.crl_number.as_deref().map(cloudfront_format)
+        self.crl_number.as_deref().map(serial_cloudfront)
     }
 
     /// The authorityKeyIdentifier's keyIdentifier.

@@ -323,7 +323,7 @@ fn entry_extensions(contents: &[u8], serial: &[u8]) -> Result<Option<u8>, CrlErr
             oid::CERTIFICATE_ISSUER => return Err(CrlError::IndirectCrl),
             other if critical => {
                 return Err(CrlError::UnsupportedCriticalEntryExtension {
-                    serial: crate::revocation::serial::cloudfront_format(serial),
+                    serial: crate::cert_fields::serial_cloudfront(serial),
                     oid: describe_oid(other),
                 })
             }

@@ -477,12 +477,12 @@ impl CrlSource {
             "CRL {} from {} is not current (thisUpdate {}, nextUpdate {}, grace {} s, now {})",
             crl.id,
             crl.list.issuer(),
-            crate::revocation::kvs::rfc3339(crl.list.this_update()),
+            crate::cert_fields::iso8601(crl.list.this_update()),
             crl.list
                 .next_update()
-                .map_or_else(|| "none".into(), crate::revocation::kvs::rfc3339),
+                .map_or_else(|| "none".into(), crate::cert_fields::iso8601),
             self.freshness.grace.as_secs(),
-            crate::revocation::kvs::rfc3339(now.as_secs()),
+            crate::cert_fields::iso8601(now.as_secs()),
         );
         match self.freshness.stale {
             StalePolicy::Deny => CertStatus::Error(StatusErrorKind::Error(detail)),

@@ -19,6 +19,8 @@ use core::fmt;
 
 use serde::{Serialize, Serializer};
 
+use crate::cert_fields::iso8601;
+
 use super::SerialParseError;
 
 pub use import::{ImportOptions, ImportReport};
@@ -45,18 +47,11 @@ impl Serialize for KvsMeta {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut s = serializer.serialize_struct("KvsMeta", 3)?;
-        s.serialize_field("creationDateTime", &rfc3339(self.creation_date_time))?;
-        s.serialize_field("lastUpdatedDateTime", &rfc3339(self.last_updated_date_time))?;
+        s.serialize_field("creationDateTime", &iso8601(self.creation_date_time))?;
+        s.serialize_field("lastUpdatedDateTime", &iso8601(self.last_updated_date_time))?;
         s.serialize_field("keyCount", &self.key_count)?;
         s.end()
     }
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`.
-pub(crate) fn rfc3339(secs: u64) -> String {
-    der::DateTime::from_unix_duration(core::time::Duration::from_secs(secs))
-        .map(|d| d.to_string())
-        .unwrap_or_default()
 }
 
 /// Where in an import a bad entry sits.
