@@ -14,9 +14,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rustls::crypto::SecureRandom;
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, UnixTime};
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use rustls::HandshakeKind;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::LazyConfigAcceptor;
 
 use crate::cert_fields::CertFields;
 use crate::chain_validator::ClientCertInfo;
@@ -61,6 +65,46 @@ pub struct MtlsStream<IO> {
     pub info: Arc<ConnectionInfo>,
 }
 
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for MtlsStream<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MtlsStream<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
 /// Why a connection was not handed over (it has been logged already).
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
@@ -97,21 +141,97 @@ impl AcceptError {
     }
 }
 
+/// What one listener (or one SNI name of it) uses: a TLS configuration with
+/// its client-certificate verifier, the connection policy, the headers and
+/// the listener id that logs and policies see.
+#[derive(Clone)]
+pub struct Site {
+    config: Arc<ServerConfig>,
+    verifier: Arc<MtlsClientVerifier>,
+    policy: Option<Arc<dyn ConnectionPolicy>>,
+    headers: Arc<HeaderBuilder>,
+    distribution_id: String,
+}
+
+impl std::fmt::Debug for Site {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Site")
+            .field("distribution_id", &self.distribution_id)
+            .field("mode", &self.verifier.mode())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Site {
+    /// A site serving `config`, which must have been built with `verifier` as
+    /// its client-certificate verifier. No policy, CloudFront headers,
+    /// listener id `default`.
+    pub fn new(config: Arc<ServerConfig>, verifier: Arc<MtlsClientVerifier>) -> Self {
+        Self {
+            config,
+            verifier,
+            policy: None,
+            headers: Arc::new(HeaderBuilder::default()),
+            distribution_id: "default".into(),
+        }
+    }
+
+    /// The connection policy (none: every authenticated connection is allowed).
+    pub fn with_policy(mut self, policy: Option<Arc<dyn ConnectionPolicy>>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The headers each connection's requests receive.
+    pub fn with_headers(mut self, headers: Arc<HeaderBuilder>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// The listener id (CloudFront's distribution id) in logs and policies.
+    pub fn with_distribution_id(mut self, id: impl Into<String>) -> Self {
+        self.distribution_id = id.into();
+        self
+    }
+
+    /// The TLS configuration.
+    pub fn config(&self) -> &Arc<ServerConfig> {
+        &self.config
+    }
+
+    /// The client-certificate verifier.
+    pub fn verifier(&self) -> &Arc<MtlsClientVerifier> {
+        &self.verifier
+    }
+
+    /// The header builder.
+    pub fn headers(&self) -> &Arc<HeaderBuilder> {
+        &self.headers
+    }
+
+    /// The listener id.
+    pub fn distribution_id(&self) -> &str {
+        &self.distribution_id
+    }
+}
+
 /// Configures an [`MtlsAcceptor`].
 pub struct MtlsAcceptorBuilder {
     inner: Inner,
 }
 
 impl MtlsAcceptorBuilder {
-    /// The connection policy (none: every authenticated connection is allowed).
+    /// The connection policy of the default site (none: every authenticated
+    /// connection is allowed).
     pub fn policy(mut self, policy: Arc<dyn ConnectionPolicy>) -> Self {
-        self.inner.policy = Some(policy);
+        self.inner.default.policy = Some(policy);
         self
     }
 
-    /// The headers each connection's requests receive.
+    /// The headers each connection's requests receive (default site).
     pub fn headers(mut self, headers: Arc<HeaderBuilder>) -> Self {
-        self.inner.headers = headers;
+        self.inner.default.headers = headers;
         self
     }
 
@@ -121,15 +241,25 @@ impl MtlsAcceptorBuilder {
         self
     }
 
-    /// The listener id (CloudFront's distribution id) in logs and policies.
+    /// The listener id (CloudFront's distribution id) of the default site.
     pub fn distribution_id(mut self, id: impl Into<String>) -> Self {
-        self.inner.distribution_id = id.into();
+        self.inner.default.distribution_id = id.into();
         self
     }
 
-    /// How long a handshake may take (default 10 s).
+    /// How long a handshake may take, from accepting the TCP connection
+    /// (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.inner.handshake_timeout = timeout;
+        self
+    }
+
+    /// Serves connections whose SNI matches `pattern` with `site` instead of
+    /// the default one. `pattern` is a host name (`api.example.com`) or a
+    /// wildcard of one label (`*.example.com`), compared case-insensitively;
+    /// exact names win over wildcards, earlier entries over later ones.
+    pub fn sni(mut self, pattern: &str, site: Site) -> Self {
+        self.inner.sites.push((pattern.to_ascii_lowercase(), site));
         self
     }
 
@@ -142,14 +272,32 @@ impl MtlsAcceptorBuilder {
 }
 
 struct Inner {
-    tls: TlsAcceptor,
-    verifier: Arc<MtlsClientVerifier>,
-    policy: Option<Arc<dyn ConnectionPolicy>>,
-    headers: Arc<HeaderBuilder>,
+    default: Site,
+    sites: Vec<(String, Site)>,
     log: Option<Arc<dyn ConnectionLogSink>>,
-    distribution_id: String,
     handshake_timeout: Duration,
     random: &'static dyn SecureRandom,
+}
+
+impl Inner {
+    /// The site for a ClientHello's SNI.
+    fn site(&self, sni: Option<&str>) -> &Site {
+        let Some(sni) = sni else {
+            return &self.default;
+        };
+        let sni = sni.trim_end_matches('.');
+        let exact = self.sites.iter().find(|(p, _)| p.eq_ignore_ascii_case(sni));
+        let wildcard = || {
+            let (_, parent) = sni.split_once('.')?;
+            self.sites.iter().find(|(p, _)| {
+                p.strip_prefix("*.")
+                    .is_some_and(|suffix| suffix.eq_ignore_ascii_case(parent))
+            })
+        };
+        exact
+            .or_else(wildcard)
+            .map_or(&self.default, |(_, site)| site)
+    }
 }
 
 /// Accepts mTLS connections; cheap to clone, share it across tasks.
@@ -161,7 +309,8 @@ pub struct MtlsAcceptor {
 impl std::fmt::Debug for MtlsAcceptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MtlsAcceptor")
-            .field("distribution_id", &self.inner.distribution_id)
+            .field("default", &self.inner.default)
+            .field("sni", &self.inner.sites)
             .finish_non_exhaustive()
     }
 }
@@ -175,22 +324,39 @@ impl MtlsAcceptor {
         verifier: Arc<MtlsClientVerifier>,
         random: &'static dyn SecureRandom,
     ) -> MtlsAcceptorBuilder {
+        Self::builder_for(Site::new(config, verifier), random)
+    }
+
+    /// A builder whose default site (no SNI, or no SNI pattern matched) is
+    /// `site`.
+    pub fn builder_for(site: Site, random: &'static dyn SecureRandom) -> MtlsAcceptorBuilder {
         MtlsAcceptorBuilder {
             inner: Inner {
-                tls: TlsAcceptor::from(config),
-                verifier,
-                policy: None,
-                headers: Arc::new(HeaderBuilder::default()),
+                default: site,
+                sites: Vec::new(),
                 log: None,
-                distribution_id: "default".into(),
                 handshake_timeout: Duration::from_secs(10),
                 random,
             },
         }
     }
 
+    /// The site used without SNI or when no SNI pattern matches.
+    pub fn default_site(&self) -> &Site {
+        &self.inner.default
+    }
+
+    /// The site a ClientHello naming `sni` is served by.
+    pub fn site_for(&self, sni: Option<&str>) -> &Site {
+        self.inner.site(sni)
+    }
+
     /// Runs the whole pipeline for one accepted TCP connection. Every
     /// outcome, success or failure, produces exactly one log record.
+    ///
+    /// Returns quickly for every failure and never holds a lock across
+    /// `.await`, so call it from one task per connection: handshakes then run
+    /// concurrently.
     pub async fn accept<IO>(
         &self,
         io: IO,
@@ -211,16 +377,37 @@ impl MtlsAcceptor {
             client_port: Some(peer.port()),
             server_ip: local.map(|a| a.ip()),
             server_port: local.map(|a| a.port()),
-            distribution_id: inner.distribution_id.clone(),
-            trust_store_generation: Some(inner.verifier.validator().trust_store().generation()),
+            distribution_id: inner.default.distribution_id.clone(),
+            trust_store_generation: Some(
+                inner
+                    .default
+                    .verifier
+                    .validator()
+                    .trust_store()
+                    .generation(),
+            ),
             ..ConnectionLogRecord::default()
         };
 
-        let handshake = tokio::time::timeout(
-            inner.handshake_timeout,
-            capture_rejection(inner.tls.accept(io)),
-        )
+        // The site is chosen from the ClientHello's SNI; the log record says
+        // which one served (or refused) the connection.
+        let mut chosen: Option<&Site> = None;
+        let handshake = tokio::time::timeout(inner.handshake_timeout, async {
+            let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
+                .await
+                .map_err(|e| (e, None))?;
+            let site = inner.site(start.client_hello().server_name());
+            chosen = Some(site);
+            let (result, rejection) =
+                capture_rejection(start.into_stream(site.config.clone())).await;
+            result.map_err(|e| (e, rejection))
+        })
         .await;
+        if let Some(site) = chosen {
+            record.distribution_id.clone_from(&site.distribution_id);
+            record.trust_store_generation =
+                Some(site.verifier.validator().trust_store().generation());
+        }
         let stream = match handshake {
             Err(_) => {
                 self.finish(
@@ -230,7 +417,7 @@ impl MtlsAcceptor {
                 );
                 return Err(AcceptError::Timeout);
             }
-            Ok((Err(source), rejection)) => {
+            Ok(Err((source, rejection))) => {
                 let reason = match rejection {
                     Some(r) => r.reason_code(),
                     None => classify_handshake_error(&source),
@@ -238,8 +425,9 @@ impl MtlsAcceptor {
                 self.finish(record, started, ConnectionStatus::Failed(reason));
                 return Err(AcceptError::Handshake { reason, source });
             }
-            Ok((Ok(stream), _)) => stream,
+            Ok(Ok(stream)) => stream,
         };
+        let site = chosen.unwrap_or(&inner.default);
 
         let (_, conn) = stream.get_ref();
         record.tls_protocol = conn.protocol_version().map(protocol_name);
@@ -269,15 +457,32 @@ impl MtlsAcceptor {
         if let Some(fields) = &cert_fields {
             record.set_leaf(fields);
         }
-        let verified =
-            client_cert.is_some() && inner.verifier.mode() != ValidationMode::Passthrough;
+        let verified = client_cert.is_some() && site.verifier.mode() != ValidationMode::Passthrough;
+
+        // A resumed session restored its chain without the verifier seeing
+        // it: run stage 1 again (the trust store may have been replaced, the
+        // certificate may have expired or been denied since).
+        let resumed = conn_resumed(&stream);
+        if resumed && verified {
+            if let Some((leaf, rest)) = peer_certs.split_first() {
+                if let Err(rejection) = site.verifier.verify_chain(leaf, rest, UnixTime::now()) {
+                    let reason = rejection.reason_code();
+                    record.connection_log_custom_data = None;
+                    self.finish(record, started, ConnectionStatus::Failed(reason));
+                    return Err(AcceptError::Refused {
+                        reason,
+                        detail: Some(format!("resumed session: {rejection}")),
+                    });
+                }
+            }
+        }
 
         // Stage 2: revocation answers that need I/O (and every answer again on
         // resumed sessions, whose chain was not re-verified by rustls).
         let mut revocation_status = None;
         let mut revocation_denial = None;
         if verified {
-            match inner
+            match site
                 .verifier
                 .check_connection(&peer_certs, UnixTime::now())
                 .await
@@ -297,11 +502,11 @@ impl MtlsAcceptor {
         // CloudFront connection function may; without a policy a revocation
         // failure denies.
         let mut custom_data = None;
-        let decision = match &inner.policy {
+        let decision = match &site.policy {
             Some(policy) => {
                 let mut connection = Connection::without_certificate(
                     peer.ip(),
-                    &inner.distribution_id,
+                    &site.distribution_id,
                     &connection_id,
                 )
                 .with_endpoint(sni.clone());
@@ -340,7 +545,7 @@ impl MtlsAcceptor {
 
         let tls_version = record.tls_protocol.clone();
         let tls_cipher = record.tls_cipher.clone();
-        let headers = inner.headers.render(&ConnectionFacts {
+        let headers = site.headers.render(&ConnectionFacts {
             cert: cert_fields.as_ref(),
             verified,
             connection_id: Some(&connection_id),
@@ -376,6 +581,10 @@ impl MtlsAcceptor {
             log.submit(record);
         }
     }
+}
+
+fn conn_resumed<IO>(stream: &TlsStream<IO>) -> bool {
+    stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed)
 }
 
 fn protocol_name(v: rustls::ProtocolVersion) -> String {

@@ -46,6 +46,8 @@
 pub mod acceptor;
 pub mod cert_fields;
 pub mod chain_validator;
+#[cfg(feature = "acceptor")]
+pub mod config;
 pub mod connection_log;
 pub mod distinguished_name;
 pub mod header_builder;
@@ -55,11 +57,15 @@ pub mod revocation;
 pub mod rustls_verifier;
 pub mod trust_store;
 
+#[cfg(feature = "acceptor")]
+pub use acceptor::{AcceptError, ConnectionInfo, MtlsAcceptor, MtlsStream, Site};
 pub use cert_fields::CertFields;
 pub use chain_validator::{
     Budget, CertPosition, ChainValidator, ChainValidatorBuilder, ClientCertInfo, KeyPolicy,
     KeyPurpose, SubjectAltName, ValidationError, ValidatorBuildError, VerifiedChain, VerifiedPath,
 };
+#[cfg(feature = "acceptor")]
+pub use config::{ConfigError, Edge, MtlsConfig, MtlsConfigBuilder};
 pub use connection_log::{
     ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink,
     ReasonCounters,

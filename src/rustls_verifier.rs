@@ -30,7 +30,10 @@ use crate::revocation::{
 };
 
 /// How a listener treats client certificates (SPEC §2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum ValidationMode {
     /// A certificate is mandatory and must chain to the trust store.
     #[default]

@@ -9,7 +9,10 @@ use std::time::Duration;
 use super::ConnectionLogRecord;
 
 /// An output format.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum LogFormat {
     /// One JSON object per line, CloudFront field names.
     #[default]

@@ -32,7 +32,10 @@ use super::{
 use crate::chain_validator::cert::Cert;
 
 /// What an undetermined status (`Unknown`, `Error`) of a source does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum FailurePolicy {
     /// Undetermined denies (CloudFront's default).
     #[default]
@@ -47,7 +50,10 @@ pub enum FailurePolicy {
 }
 
 /// Which certificates of the path are checked.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum RevocationScope {
     /// Only the leaf.
     LeafOnly,

@@ -26,7 +26,10 @@ use super::{
 use crate::chain_validator::cert::Cert;
 
 /// Which deny-list keys are consulted for a certificate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum IssuerScoping {
     /// Only `<serial>` keys.
     SerialOnly,

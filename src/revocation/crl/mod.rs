@@ -185,7 +185,10 @@ impl Default for CrlLimits {
 }
 
 /// What a CRL past `nextUpdate` + grace (or before `thisUpdate`) answers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum StalePolicy {
     /// Every certificate it covers is denied, whatever the source's failure
     /// policy: status `Error` (kind `Error`), reason
@@ -199,7 +202,10 @@ pub enum StalePolicy {
 }
 
 /// What a certificate whose issuer has no CRL in the source answers.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum MissingCrlPolicy {
     /// The CRL source does not apply (ALB: certificates of CAs without a CRL
     /// are not revocation-checked). Default.
