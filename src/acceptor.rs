@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 
 use rustls::HandshakeKind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 
@@ -366,6 +367,37 @@ impl MtlsAcceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
+        self.run(io, peer, local, None).await
+    }
+
+    /// [`accept`](Self::accept) for a TCP connection. A connection refused
+    /// after its handshake (stage 2: revocation, the policy) is reset, as
+    /// CloudFront does: under TLS 1.3 the client learns of the refusal on its
+    /// first read, and curl prints "Connection reset by peer".
+    pub async fn accept_tcp(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+    ) -> Result<MtlsStream<TcpStream>, AcceptError> {
+        let local = tcp.local_addr().ok();
+        // Alerts and small responses go out at once.
+        let _ = tcp.set_nodelay(true);
+        let reset = |tcp: &TcpStream| {
+            let _ = tcp.set_zero_linger();
+        };
+        self.run(tcp, peer, local, Some(&reset)).await
+    }
+
+    async fn run<IO>(
+        &self,
+        io: IO,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+        refuse: Option<&(dyn Fn(&IO) + Sync)>,
+    ) -> Result<MtlsStream<IO>, AcceptError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
         let inner = &self.inner;
         let started = Instant::now();
         let connection_id = ConnectionId::random(inner.random)
@@ -466,6 +498,9 @@ impl MtlsAcceptor {
         if resumed && verified {
             if let Some((leaf, rest)) = peer_certs.split_first() {
                 if let Err(rejection) = site.verifier.verify_chain(leaf, rest, UnixTime::now()) {
+                    if let Some(refuse) = refuse {
+                        refuse(stream.get_ref().0);
+                    }
                     let reason = rejection.reason_code();
                     record.connection_log_custom_data = None;
                     self.finish(record, started, ConnectionStatus::Failed(reason));
@@ -536,6 +571,9 @@ impl MtlsAcceptor {
         };
         record.connection_log_custom_data = custom_data.clone();
         if let Some((reason, detail)) = decision {
+            if let Some(refuse) = refuse {
+                refuse(stream.get_ref().0);
+            }
             self.finish(record, started, ConnectionStatus::Failed(reason));
             return Err(AcceptError::Refused {
                 reason,

@@ -1234,10 +1234,12 @@ impl std::str::FromStr for HeaderProfile {
                 Some(prefix) => Self::Custom {
                     prefix: prefix.to_string(),
                 },
-                None => return Err(format!(
+                None => {
+                    return Err(format!(
                     "unknown header profile `{other}` (cloudfront, alb_verify, alb_passthrough, \
                          rfc9440, xfcc, xfcc_sanitize, custom:<prefix>)"
-                )),
+                ))
+                }
             },
         })
     }

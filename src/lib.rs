@@ -11,6 +11,8 @@
 //! | `ring` | no | ring as the crypto provider |
 //! | `acceptor` | yes | the tokio connection pipeline (handshake, stage 2, logs, headers) |
 //! | `metrics` | no | connection outcome counters exported to the `metrics` crate |
+//! | `tower` | no | a tower layer that sanitizes and attaches the certificate headers |
+//! | `axum` | yes | axum 0.8: serve helper, axum-server acceptor, `ClientCert` extractor |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -44,6 +46,8 @@
 
 #[cfg(feature = "acceptor")]
 pub mod acceptor;
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod cert_fields;
 pub mod chain_validator;
 #[cfg(feature = "acceptor")]
@@ -55,6 +59,8 @@ pub mod policy;
 pub mod reason;
 pub mod revocation;
 pub mod rustls_verifier;
+#[cfg(feature = "tower")]
+pub mod tower;
 pub mod trust_store;
 
 #[cfg(feature = "acceptor")]

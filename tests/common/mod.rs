@@ -11,6 +11,7 @@
 
 pub mod awkward_names;
 pub mod crl_der;
+pub mod e2e;
 pub mod header_echo;
 pub mod openssl_ca;
 pub mod python;

@@ -1,0 +1,226 @@
+//! axum 0.8 integration.
+//!
+//! - [`serve`] / [`serve_with_shutdown`]: accept TCP connections, run each
+//!   one through the [`Edge`]'s pipeline in its own task (handshakes run
+//!   concurrently), and serve the router over HTTP/1.1 on the connections
+//!   that were allowed.
+//! - [`EdgeAcceptor`]: the same pipeline as an `axum-server` acceptor, for
+//!   applications already built on `axum_server::Server`.
+//! - [`ClientCert`] and [`MtlsConnection`]: extractors for handlers.
+//!
+//! Every request reaching the router has had client-sent certificate headers
+//! removed and the connection's own headers attached
+//! ([`MtlsHeaders`](crate::tower::MtlsHeaders)).
+//!
+//! ```no_run
+//! use axum::{routing::get, Router};
+//! use edge_mtls::axum::ClientCert;
+//! use edge_mtls::MtlsConfig;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let edge = MtlsConfig::from_file("edge.toml")?.into_builder().build()?;
+//! let app = Router::new().route(
+//!     "/",
+//!     get(|ClientCert(cert): ClientCert| async move { format!("hello {}", cert.subject) }),
+//! );
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//! edge_mtls::axum::serve(listener, edge, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::acceptor::{ConnectionInfo, MtlsStream};
+use crate::chain_validator::ClientCertInfo;
+use crate::config::Edge;
+use crate::tower::MtlsHeaders;
+
+/// Serves `router` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, edge: Edge, router: Router) -> io::Result<()> {
+    serve_with_shutdown(listener, edge, router, std::future::pending()).await
+}
+
+/// Serves `router` on `listener` until `shutdown` completes; connections
+/// already accepted finish their current work in their own tasks.
+pub async fn serve_with_shutdown(
+    listener: TcpListener,
+    edge: Edge,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(()),
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                // Out of descriptors and similar: the listener recovers once
+                // connections close, so wait instead of spinning or exiting.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let edge = edge.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            // Failures are logged by the pipeline; nothing else to do.
+            if let Ok(stream) = edge.acceptor().accept_tcp(tcp, peer).await {
+                serve_connection(stream, router).await;
+            }
+        });
+    }
+}
+
+/// Serves HTTP/1.1 on one accepted connection.
+pub async fn serve_connection(stream: MtlsStream<TcpStream>, router: Router) {
+    let service = TowerToHyperService::new(MtlsHeaders::new(router, stream.info.clone()));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+}
+
+/// The pipeline as an `axum-server` acceptor:
+/// `axum_server::bind(addr).acceptor(EdgeAcceptor::new(edge)).serve(app.into_make_service())`.
+#[derive(Clone, Debug)]
+pub struct EdgeAcceptor {
+    edge: Edge,
+}
+
+impl EdgeAcceptor {
+    /// An acceptor running `edge`'s pipeline.
+    pub fn new(edge: Edge) -> Self {
+        Self { edge }
+    }
+}
+
+impl<S> axum_server::accept::Accept<TcpStream, S> for EdgeAcceptor
+where
+    S: Send + 'static,
+{
+    type Stream = MtlsStream<TcpStream>;
+    type Service = MtlsHeaders<S>;
+    type Future = Pin<Box<dyn Future<Output = io::Result<(Self::Stream, Self::Service)>> + Send>>;
+
+    fn accept(&self, tcp: TcpStream, service: S) -> Self::Future {
+        let edge = self.edge.clone();
+        Box::pin(async move {
+            let peer = tcp.peer_addr()?;
+            let stream = edge
+                .acceptor()
+                .accept_tcp(tcp, peer)
+                .await
+                .map_err(io::Error::other)?;
+            let info = stream.info.clone();
+            Ok((stream, MtlsHeaders::new(service, info)))
+        })
+    }
+}
+
+/// Why an extractor found nothing.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    /// The request did not come through the edge pipeline (a routing or
+    /// wiring mistake): 500.
+    #[error("the request was not served through the edge-mtls pipeline")]
+    NotServedByEdge,
+    /// No certificate was presented (Optional or Passthrough mode): 401.
+    #[error("no client certificate was presented")]
+    NoCertificate,
+}
+
+impl IntoResponse for ExtractError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            Self::NotServedByEdge => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::NoCertificate => StatusCode::UNAUTHORIZED,
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+/// Everything the pipeline learnt about the request's connection.
+#[derive(Clone, Debug)]
+pub struct MtlsConnection(pub Arc<ConnectionInfo>);
+
+impl<St: Send + Sync> FromRequestParts<St> for MtlsConnection {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Arc<ConnectionInfo>>()
+            .cloned()
+            .map(Self)
+            .ok_or(ExtractError::NotServedByEdge)
+    }
+}
+
+impl<St: Send + Sync> OptionalFromRequestParts<St> for MtlsConnection {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &St,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Arc<ConnectionInfo>>()
+            .cloned()
+            .map(Self))
+    }
+}
+
+/// The client certificate's leaf (validated, unless the listener runs in
+/// Passthrough mode: check [`ConnectionInfo::verified`]). Use
+/// `Option<ClientCert>` where a certificate is optional.
+#[derive(Clone, Debug)]
+pub struct ClientCert(pub Arc<ClientCertInfo>);
+
+impl<St: Send + Sync> FromRequestParts<St> for ClientCert {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
+        let MtlsConnection(info) =
+            <MtlsConnection as FromRequestParts<St>>::from_request_parts(parts, state).await?;
+        info.client_cert
+            .clone()
+            .map(Self)
+            .ok_or(ExtractError::NoCertificate)
+    }
+}
+
+impl<St: Send + Sync> OptionalFromRequestParts<St> for ClientCert {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _: &St,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<Arc<ConnectionInfo>>()
+            .and_then(|info| info.client_cert.clone())
+            .map(Self))
+    }
+}
