@@ -68,11 +68,13 @@ fn options() -> Result<Options> {
                     other => return Err(format!("unknown mode {other}").into()),
                 }
             }
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown argument {other}; usage: quickstart [--ca FILE] [--cert FILE --key FILE] \
                      [--addr HOST:PORT] [--pki-dir DIR] [--ignore-expiration] [--mode MODE]"
             )
-            .into()),
+                .into())
+            }
         }
     }
     if o.cert.is_some() != o.key.is_some() {
