@@ -130,3 +130,47 @@ pub fn differential_webpki() -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// Seeds for `config_parse`: the README's TOML configuration, its JSON
+/// rendering, and small broken variants.
+pub fn config() -> Vec<Vec<u8>> {
+    let toml = r#"distribution_id = "E2EXAMPLE"
+mode = "required"
+max_chain_depth = 4
+handshake_timeout_ms = 10000
+resumption = true
+[server]
+cert_chain = "server.pem"
+key = "server.key"
+[trust_store]
+files = ["Trust_store_bundle.pem"]
+pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+[revocation]
+scope = "whole_chain"
+[revocation.deny_list]
+kvs_json = ["revoked-serials.json"]
+serials = ["00:a7:30:9e"]
+[revocation.crl]
+files = ["ca.crl"]
+stale = "treat_as_unknown"
+grace_secs = 3600
+[revocation.ocsp]
+failure_policy = "soft_fail"
+[headers]
+profiles = ["cloudfront", "rfc9440", "xfcc", "custom:X-Client-"]
+connection_id_header = "X-Edge-Connection-Id"
+rename = { "cloudfront-viewer-cert-pem" = "X-Cert" }
+[log]
+format = "alb"
+target = "off"
+[sni."*.example.com"]
+mode = "optional"
+"#;
+    let json = r#"{"mode":"passthrough","headers":{"profiles":["alb_passthrough"]},"sni":{"a.example":{"eku":"1.3.6.1.5.5.7.3.2"}}}"#;
+    vec![
+        toml.as_bytes().to_vec(),
+        json.as_bytes().to_vec(),
+        b"mode = \"sometimes\"".to_vec(),
+        b"[sni]\n\"\" = {}".to_vec(),
+    ]
+}
