@@ -424,17 +424,21 @@ impl MtlsAcceptor {
         // The site is chosen from the ClientHello's SNI; the log record says
         // which one served (or refused) the connection.
         let mut chosen: Option<&Site> = None;
+        let mut hello_sni: Option<String> = None;
         let handshake = tokio::time::timeout(inner.handshake_timeout, async {
             let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
                 .await
                 .map_err(|e| (e, None))?;
-            let site = inner.site(start.client_hello().server_name());
+            let sni = start.client_hello().server_name().map(str::to_string);
+            let site = inner.site(sni.as_deref());
+            hello_sni = sni;
             chosen = Some(site);
             let (result, rejection) =
                 capture_rejection(start.into_stream(site.config.clone())).await;
             result.map_err(|e| (e, rejection))
         })
         .await;
+        record.tls_sni = hello_sni;
         if let Some(site) = chosen {
             record.distribution_id.clone_from(&site.distribution_id);
             record.trust_store_generation =

@@ -95,3 +95,64 @@ async fn client_cert_extractor_sees_the_leaf() {
         .expect("curl");
     assert_eq!(String::from_utf8_lossy(&output.stdout), "401");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_sni_overrides_choose_the_mode_and_listener_id() {
+    let fx = Fixture::new();
+    let sink = Arc::new(MemorySink::default());
+    let mut builder = fx.builder(ValidationMode::Required, &sink);
+    let partners = builder
+        .settings()
+        .sni
+        .entry("*.partners.example".into())
+        .or_default();
+    partners.mode = Some(ValidationMode::Optional);
+    partners.distribution_id = Some("E2PARTNERS".into());
+    let addr = serve(builder.build().expect("edge"), echo::router()).await;
+
+    // The server certificate names localhost only: -k for the other names.
+    let get = |host: &'static str| {
+        let root = fx.pki.root();
+        async move {
+            let output = tokio::process::Command::new("curl")
+                .args(["-sS", "-k", "--cacert"])
+                .arg(root)
+                .arg("--resolve")
+                .arg(format!("{host}:{}:127.0.0.1", addr.port()))
+                .arg(format!("https://{host}:{}/", addr.port()))
+                .output()
+                .await
+                .expect("curl");
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stdout).into_owned(),
+            )
+        }
+    };
+    let (code, body) = get("api.partners.example").await;
+    assert_eq!(code, Some(0), "optional for *.partners.example: {body}");
+    assert!(
+        body.contains("\"CloudFront-Viewer-Cert-Present\":\"0\""),
+        "{body}"
+    );
+    let (code, _) = get("localhost").await;
+    assert_eq!(code, Some(56), "required elsewhere");
+    let (code, _) = get("deep.api.partners.example").await;
+    assert_eq!(code, Some(56), "a wildcard covers one label");
+
+    let records = sink.wait_for(3).await;
+    let ids: Vec<_> = records
+        .iter()
+        .map(|r| {
+            (
+                r.tls_sni.clone().unwrap_or_default(),
+                r.distribution_id.clone(),
+            )
+        })
+        .collect();
+    assert!(
+        ids.contains(&("api.partners.example".into(), "E2PARTNERS".into())),
+        "{ids:?}"
+    );
+    assert!(ids.contains(&("localhost".into(), "e2e".into())), "{ids:?}");
+}

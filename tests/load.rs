@@ -228,3 +228,30 @@ async fn resumed_sessions_rerun_revocation_and_the_policy() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_closing_before_its_client_hello_is_logged_tcp_error() {
+    let fx = Fixture::new();
+    let sink = Arc::new(MemorySink::default());
+    let edge = fx
+        .builder(ValidationMode::Required, &sink)
+        .build()
+        .expect("edge");
+    let addr = serve(edge).await;
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    drop(tcp);
+    // A full handshake afterwards: the server is unaffected.
+    let config = client_config(&fx, "my_client", false);
+    let (status, _) = get(&config, addr).await.expect("get");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let records = sink.wait_for(2).await;
+    let statuses: Vec<_> = records.iter().map(|r| r.connection_status).collect();
+    assert!(
+        statuses.contains(&ConnectionStatus::Failed(ReasonCode::TcpError)),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&ConnectionStatus::Success),
+        "{statuses:?}"
+    );
+}
