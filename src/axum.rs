@@ -163,13 +163,15 @@ impl IntoResponse for ExtractError {
 #[derive(Clone, Debug)]
 pub struct MtlsConnection(pub Arc<ConnectionInfo>);
 
+fn connection(parts: &Parts) -> Option<&Arc<ConnectionInfo>> {
+    parts.extensions.get::<Arc<ConnectionInfo>>()
+}
+
 impl<St: Send + Sync> FromRequestParts<St> for MtlsConnection {
     type Rejection = ExtractError;
 
     async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Arc<ConnectionInfo>>()
+        connection(parts)
             .cloned()
             .map(Self)
             .ok_or(ExtractError::NotServedByEdge)
@@ -179,15 +181,8 @@ impl<St: Send + Sync> FromRequestParts<St> for MtlsConnection {
 impl<St: Send + Sync> OptionalFromRequestParts<St> for MtlsConnection {
     type Rejection = Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _: &St,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Arc<ConnectionInfo>>()
-            .cloned()
-            .map(Self))
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Option<Self>, Infallible> {
+        Ok(connection(parts).cloned().map(Self))
     }
 }
 
@@ -200,9 +195,8 @@ pub struct ClientCert(pub Arc<ClientCertInfo>);
 impl<St: Send + Sync> FromRequestParts<St> for ClientCert {
     type Rejection = ExtractError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, Self::Rejection> {
-        let MtlsConnection(info) =
-            <MtlsConnection as FromRequestParts<St>>::from_request_parts(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
+        let info = connection(parts).ok_or(ExtractError::NotServedByEdge)?;
         info.client_cert
             .clone()
             .map(Self)
@@ -213,13 +207,8 @@ impl<St: Send + Sync> FromRequestParts<St> for ClientCert {
 impl<St: Send + Sync> OptionalFromRequestParts<St> for ClientCert {
     type Rejection = Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _: &St,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        Ok(parts
-            .extensions
-            .get::<Arc<ConnectionInfo>>()
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Option<Self>, Infallible> {
+        Ok(connection(parts)
             .and_then(|info| info.client_cert.clone())
             .map(Self))
     }

@@ -189,6 +189,22 @@ pub async fn curl(fx: &Fixture, dir: &Path, addr: SocketAddr, args: &[&str]) -> 
     }
 }
 
+/// curl as the seeds run it: `curl --key NAME.key --cert NAME.pem https://…/`.
+pub async fn as_client(fx: &Fixture, dir: &Path, addr: SocketAddr, name: &str) -> Curl {
+    let (key, cert) = (format!("{name}.key"), format!("{name}.pem"));
+    curl(fx, dir, addr, &["--key", &key, "--cert", &cert]).await
+}
+
+/// The echoed `CloudFront-Viewer-Cert-Present` is `expected`.
+#[track_caller]
+pub fn assert_present(json: &Value, expected: &str, label: &str) {
+    assert_eq!(
+        header(json, "CloudFront-Viewer-Cert-Present"),
+        Some(expected),
+        "{label}: {json}"
+    );
+}
+
 /// A header of the echoed JSON, by case-insensitive name.
 pub fn header<'v>(json: &'v Value, name: &str) -> Option<&'v str> {
     json.as_object()?
@@ -236,19 +252,9 @@ where
             .expect("edge"),
     )
     .await;
-    let ok = curl(
-        &fx,
-        &demo,
-        addr,
-        &["--key", "my_client.key", "--cert", "my_client.pem"],
-    )
-    .await;
+    let ok = as_client(&fx, &demo, addr, "my_client").await;
     let json = ok.json();
-    assert_eq!(
-        header(&json, "CloudFront-Viewer-Cert-Present"),
-        Some("1"),
-        "{label}: {json}"
-    );
+    assert_present(&json, "1", label);
     let serial = fx.openssl_field(&demo, "my_client.pem", "-serial");
     assert_eq!(
         header(&json, "CloudFront-Viewer-Cert-Serial-Number"),
@@ -271,32 +277,12 @@ where
     curl(&fx, &demo, addr, &[])
         .await
         .assert_no_certificate_refused();
-    curl(
-        &fx,
-        &demo,
-        addr,
-        &[
-            "--key",
-            "revoked_client.key",
-            "--cert",
-            "revoked_client.pem",
-        ],
-    )
-    .await
-    .assert_refused();
-    curl(
-        &fx,
-        &demo,
-        addr,
-        &[
-            "--key",
-            "expired_client.key",
-            "--cert",
-            "expired_client.pem",
-        ],
-    )
-    .await
-    .assert_refused();
+    as_client(&fx, &demo, addr, "revoked_client")
+        .await
+        .assert_refused();
+    as_client(&fx, &demo, addr, "expired_client")
+        .await
+        .assert_refused();
     let records = sink.wait_for(4).await;
     assert_eq!(
         records.len(),
@@ -324,24 +310,8 @@ where
         .build()
         .expect("edge");
     let addr = launch(edge).await;
-    let json = curl(
-        &fx,
-        &demo,
-        addr,
-        &[
-            "--key",
-            "expired_client.key",
-            "--cert",
-            "expired_client.pem",
-        ],
-    )
-    .await
-    .json();
-    assert_eq!(
-        header(&json, "CloudFront-Viewer-Cert-Present"),
-        Some("1"),
-        "{label}"
-    );
+    let json = as_client(&fx, &demo, addr, "expired_client").await.json();
+    assert_present(&json, "1", label);
 
     // The seed's OpenSSL recipe: Root_CA.pem as the trust store, curl with
     // exactly the seed's arguments.
@@ -349,19 +319,8 @@ where
     let mut b = fx.builder(ValidationMode::Required, &sink);
     b.settings().trust_store.files = vec![seed.join("Root_CA.pem")];
     let addr = launch(b.build().expect("edge")).await;
-    let json = curl(
-        &fx,
-        &seed,
-        addr,
-        &["--key", "my_client.key", "--cert", "my_client.pem"],
-    )
-    .await
-    .json();
-    assert_eq!(
-        header(&json, "CloudFront-Viewer-Cert-Present"),
-        Some("1"),
-        "{label}"
-    );
+    let json = as_client(&fx, &seed, addr, "my_client").await.json();
+    assert_present(&json, "1", label);
     assert_eq!(
         header(&json, "CloudFront-Viewer-Cert-Serial-Number"),
         Some("01"),
@@ -389,37 +348,18 @@ where
     )
     .await;
     let json = curl(&fx, &demo, addr, &[]).await.json();
-    assert_eq!(
-        header(&json, "CloudFront-Viewer-Cert-Present"),
-        Some("0"),
-        "{label}: {json}"
-    );
+    assert_present(&json, "0", label);
     assert_eq!(
         header(&json, "CloudFront-Viewer-Cert-Serial-Number"),
         None,
         "{label}"
     );
-    curl(
-        &fx,
-        &seed,
-        addr,
-        &["--key", "my_client.key", "--cert", "my_client.pem"],
-    )
-    .await
-    .assert_refused();
-    curl(
-        &fx,
-        &demo,
-        addr,
-        &[
-            "--key",
-            "expired_client.key",
-            "--cert",
-            "expired_client.pem",
-        ],
-    )
-    .await
-    .assert_refused();
+    as_client(&fx, &seed, addr, "my_client")
+        .await
+        .assert_refused();
+    as_client(&fx, &demo, addr, "expired_client")
+        .await
+        .assert_refused();
     let records = sink.wait_for(3).await;
     assert_status(&records[0], ConnectionStatus::Success);
     assert!(
@@ -439,14 +379,7 @@ where
             .expect("edge"),
     )
     .await;
-    let json = curl(
-        &fx,
-        &seed,
-        addr,
-        &["--key", "my_client.key", "--cert", "my_client.pem"],
-    )
-    .await
-    .json();
+    let json = as_client(&fx, &seed, addr, "my_client").await.json();
     let client_cert = header(&json, "Client-Cert").unwrap_or_else(|| panic!("{label}: {json}"));
     assert!(
         client_cert.starts_with(':') && client_cert.ends_with(':'),
@@ -478,32 +411,11 @@ where
         .build()
         .expect("edge");
     let addr = launch(edge).await;
-    curl(
-        &fx,
-        &demo,
-        addr,
-        &["--key", "my_client.key", "--cert", "my_client.pem"],
-    )
-    .await
-    .assert_refused();
-    let json = curl(
-        &fx,
-        &demo,
-        addr,
-        &[
-            "--key",
-            "expired_client.key",
-            "--cert",
-            "expired_client.pem",
-        ],
-    )
-    .await
-    .json();
-    assert_eq!(
-        header(&json, "CloudFront-Viewer-Cert-Present"),
-        Some("1"),
-        "{label}"
-    );
+    as_client(&fx, &demo, addr, "my_client")
+        .await
+        .assert_refused();
+    let json = as_client(&fx, &demo, addr, "expired_client").await.json();
+    assert_present(&json, "1", label);
     let records = sink.wait_for(2).await;
     let denied = records
         .iter()
@@ -527,32 +439,11 @@ where
         .expect("edge");
     let addr = launch(edge).await;
     for _ in 0..3 {
-        curl(
-            &fx,
-            &demo,
-            addr,
-            &["--key", "my_client.key", "--cert", "my_client.pem"],
-        )
-        .await
-        .assert_refused();
-        let json = curl(
-            &fx,
-            &demo,
-            addr,
-            &[
-                "--key",
-                "expired_client.key",
-                "--cert",
-                "expired_client.pem",
-            ],
-        )
-        .await
-        .json();
-        assert_eq!(
-            header(&json, "CloudFront-Viewer-Cert-Present"),
-            Some("1"),
-            "{label}"
-        );
+        as_client(&fx, &demo, addr, "my_client")
+            .await
+            .assert_refused();
+        let json = as_client(&fx, &demo, addr, "expired_client").await.json();
+        assert_present(&json, "1", label);
     }
     let records = sink.wait_for(6).await;
     assert_eq!(records.len(), 6, "{label}: {records:?}");
