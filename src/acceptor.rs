@@ -32,7 +32,7 @@ use crate::header_builder::{ConnectionFacts, ConnectionHeaders, HeaderBuilder};
 use crate::policy::{evaluate, Connection, ConnectionPolicy, PolicyOutcome};
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
-use crate::rustls_verifier::{capture_rejection, MtlsClientVerifier, ValidationMode};
+use crate::rustls_verifier::{capture_rejection, MtlsClientVerifier, Rejection, ValidationMode};
 
 /// What the application learns about a connection, computed once.
 #[derive(Debug)]
@@ -204,6 +204,11 @@ impl Site {
     /// The client-certificate verifier.
     pub fn verifier(&self) -> &Arc<MtlsClientVerifier> {
         &self.verifier
+    }
+
+    /// The connection policy, when one is configured.
+    pub fn policy(&self) -> Option<&Arc<dyn ConnectionPolicy>> {
+        self.policy.as_ref()
     }
 
     /// The header builder.
@@ -466,30 +471,14 @@ impl MtlsAcceptor {
         let site = chosen.unwrap_or(&inner.default);
 
         let (_, conn) = stream.get_ref();
-        record.tls_protocol = conn.protocol_version().map(protocol_name);
-        record.tls_cipher = conn
-            .negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite()));
+        (record.tls_protocol, record.tls_cipher) = tls_names(conn);
         record.tls_key_exchange = conn
             .negotiated_key_exchange_group()
             .map(|g| format!("{:?}", g.name()));
         let sni = conn.server_name().map(str::to_string);
         record.tls_sni = sni.clone();
-        let peer_certs: Vec<CertificateDer<'static>> = conn
-            .peer_certificates()
-            .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
-            .unwrap_or_default();
-
-        let (client_cert, cert_fields) = match peer_certs.split_first() {
-            Some((leaf, rest)) => match ClientCertInfo::from_der(leaf) {
-                Some(info) => {
-                    let fields = CertFields::new(&info, rest);
-                    (Some(Arc::new(info)), Some(fields))
-                }
-                None => (None, None),
-            },
-            None => (None, None),
-        };
+        let peer_certs = peer_certificates(conn);
+        let (client_cert, cert_fields) = parse_leaf(&peer_certs);
         if let Some(fields) = &cert_fields {
             record.set_leaf(fields);
         }
@@ -611,6 +600,55 @@ impl MtlsAcceptor {
         })
     }
 
+    /// What the application learns about a connection whose handshake the
+    /// server ran itself with the default site's configuration
+    /// ([`Site::config`]), for servers that cannot hand their connections to
+    /// [`accept`](Self::accept) (actix-web's `HttpServer::on_connect`).
+    ///
+    /// This is stage 1 only: the verifier validated the chain and checked the
+    /// revocation answers available without I/O inside the handshake, but no
+    /// revocation answer is fetched, no connection policy runs and no log
+    /// record is written. A resumed session's restored chain is verified
+    /// again here (rustls restores it without asking the verifier); `Err`
+    /// means the connection must be refused.
+    pub fn describe_handshake(
+        &self,
+        conn: &rustls::ServerConnection,
+        peer: SocketAddr,
+    ) -> Result<ConnectionInfo, Rejection> {
+        let site = &self.inner.default;
+        let peer_certs = peer_certificates(conn);
+        let (client_cert, cert_fields) = parse_leaf(&peer_certs);
+        let verified = client_cert.is_some() && site.verifier.mode() != ValidationMode::Passthrough;
+        if verified && conn.handshake_kind() == Some(HandshakeKind::Resumed) {
+            if let Some((leaf, rest)) = peer_certs.split_first() {
+                site.verifier.verify_chain(leaf, rest, UnixTime::now())?;
+            }
+        }
+        let connection_id = ConnectionId::random(self.inner.random)
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let (tls_version, tls_cipher) = tls_names(conn);
+        let headers = site.headers.render(&ConnectionFacts {
+            cert: cert_fields.as_ref(),
+            verified,
+            connection_id: Some(&connection_id),
+            tls_version: tls_version.as_deref(),
+            tls_cipher: tls_cipher.as_deref(),
+        });
+        Ok(ConnectionInfo {
+            connection_id,
+            peer,
+            sni: conn.server_name().map(str::to_string),
+            client_cert,
+            cert_fields,
+            verified,
+            revocation_status: None,
+            headers,
+            custom_data: None,
+        })
+    }
+
     fn finish(&self, mut record: ConnectionLogRecord, started: Instant, status: ConnectionStatus) {
         record.connection_status = status;
         record.tls_handshake_duration =
@@ -623,6 +661,37 @@ impl MtlsAcceptor {
             log.submit(record);
         }
     }
+}
+
+fn peer_certificates(conn: &rustls::ServerConnection) -> Vec<CertificateDer<'static>> {
+    conn.peer_certificates()
+        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
+        .unwrap_or_default()
+}
+
+/// The parsed leaf and its textual fields (`None` without a certificate).
+fn parse_leaf(
+    peer_certs: &[CertificateDer<'static>],
+) -> (Option<Arc<ClientCertInfo>>, Option<CertFields>) {
+    match peer_certs.split_first() {
+        Some((leaf, rest)) => match ClientCertInfo::from_der(leaf) {
+            Some(info) => {
+                let fields = CertFields::new(&info, rest);
+                (Some(Arc::new(info)), Some(fields))
+            }
+            None => (None, None),
+        },
+        None => (None, None),
+    }
+}
+
+/// The negotiated protocol and cipher suite, as logs and headers name them.
+fn tls_names(conn: &rustls::ServerConnection) -> (Option<String>, Option<String>) {
+    (
+        conn.protocol_version().map(protocol_name),
+        conn.negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite())),
+    )
 }
 
 fn conn_resumed<IO>(stream: &TlsStream<IO>) -> bool {

@@ -712,6 +712,7 @@ impl MtlsConfigBuilder {
             )?),
         };
         let deny_list = deny_list_store(&config.revocation)?;
+        let custom_revocation = !sources.is_empty();
         let checker = revocation_checker(
             &config.revocation,
             deny_list.clone(),
@@ -806,6 +807,7 @@ impl MtlsConfigBuilder {
                 sink,
                 queue,
                 config,
+                custom_revocation,
             }),
         })
     }
@@ -825,6 +827,33 @@ struct EdgeInner {
     sink: Option<Arc<dyn ConnectionLogSink>>,
     queue: Option<Arc<QueueSink>>,
     config: MtlsConfig,
+    custom_revocation: bool,
+}
+
+/// A check of the default site that runs after the handshake (the pipeline's
+/// stage 2), which a server running the rustls handshake itself with
+/// [`Edge::server_config`] would skip.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PostHandshakeCheck {
+    /// A connection policy is configured (it is asynchronous).
+    ConnectionPolicy,
+    /// OCSP is configured: answers not cached yet are fetched after the
+    /// handshake.
+    Ocsp,
+    /// A revocation source added with
+    /// [`MtlsConfigBuilder::revocation_source`] may answer only after I/O.
+    RevocationSource,
+}
+
+impl fmt::Display for PostHandshakeCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ConnectionPolicy => "the connection policy",
+            Self::Ocsp => "OCSP fetches",
+            Self::RevocationSource => "a custom revocation source",
+        })
+    }
 }
 
 impl fmt::Debug for Edge {
@@ -851,6 +880,25 @@ impl Edge {
     /// is written unless the server calls the pipeline).
     pub fn server_config(&self) -> Arc<ServerConfig> {
         self.inner.acceptor.default_site().config().clone()
+    }
+
+    /// What the default site checks only after the handshake. Empty when
+    /// stage 1 (the verifier inside the handshake: chain validation, deny
+    /// lists, CRLs) decides everything, so a server that runs the handshake
+    /// itself with [`server_config`](Self::server_config) enforces the whole
+    /// configuration.
+    pub fn post_handshake_checks(&self) -> Vec<PostHandshakeCheck> {
+        let mut checks = Vec::new();
+        if self.inner.acceptor.default_site().policy().is_some() {
+            checks.push(PostHandshakeCheck::ConnectionPolicy);
+        }
+        if self.inner.config.revocation.ocsp.is_some() {
+            checks.push(PostHandshakeCheck::Ocsp);
+        }
+        if self.inner.custom_revocation {
+            checks.push(PostHandshakeCheck::RevocationSource);
+        }
+        checks
     }
 
     /// The listener's trust store; [`TrustStoreHandle::replace`] swaps the

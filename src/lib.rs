@@ -13,6 +13,7 @@
 //! | `metrics` | no | connection outcome counters exported to the `metrics` crate |
 //! | `tower` | no | a tower layer that sanitizes and attaches the certificate headers |
 //! | `axum` | yes | axum 0.8: serve helper, axum-server acceptor, `ClientCert` extractor |
+//! | `actix` | no | actix-web 4: actix-server over the pipeline, `HttpServer::on_connect` wiring, `ClientCert` extractor, header middleware |
 //!
 //! ```
 //! use std::sync::Arc;
@@ -46,6 +47,8 @@
 
 #[cfg(feature = "acceptor")]
 pub mod acceptor;
+#[cfg(feature = "actix")]
+pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod cert_fields;
@@ -71,7 +74,7 @@ pub use chain_validator::{
     KeyPurpose, SubjectAltName, ValidationError, ValidatorBuildError, VerifiedChain, VerifiedPath,
 };
 #[cfg(feature = "acceptor")]
-pub use config::{ConfigError, Edge, MtlsConfig, MtlsConfigBuilder};
+pub use config::{ConfigError, Edge, MtlsConfig, MtlsConfigBuilder, PostHandshakeCheck};
 pub use connection_log::{
     ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink,
     ReasonCounters,

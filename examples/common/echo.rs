@@ -5,10 +5,15 @@
 
 #![allow(dead_code)]
 
+#[path = "header_names.rs"]
+mod header_names;
+
 use axum::http::HeaderMap;
 use axum::response::Json;
 use axum::Router;
 use serde_json::{Map, Value};
+
+pub use header_names::display_name;
 
 /// A router answering every path with [`echo`].
 pub fn router() -> Router {
@@ -34,22 +39,4 @@ pub async fn echo(headers: HeaderMap) -> Json<Value> {
         }
     }
     Json(Value::Object(out))
-}
-
-/// `cloudfront-viewer-cert-sha256` → `CloudFront-Viewer-Cert-SHA256`.
-pub fn display_name(lowercase: &str) -> String {
-    lowercase
-        .split('-')
-        .map(|word| match word {
-            "cloudfront" => "CloudFront".to_string(),
-            "sha256" | "pem" => word.to_ascii_uppercase(),
-            _ => {
-                let mut chars = word.chars();
-                chars.next().map_or_else(String::new, |first| {
-                    first.to_ascii_uppercase().to_string() + chars.as_str()
-                })
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("-")
 }
