@@ -106,6 +106,29 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MtlsStream<IO> {
     }
 }
 
+/// Why a request extractor (axum, actix-web) found nothing.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    /// The request did not come through the edge pipeline (a routing or
+    /// wiring mistake): answered 500.
+    #[error("the request was not served through the edge-mtls pipeline")]
+    NotServedByEdge,
+    /// No certificate was presented (Optional or Passthrough mode): answered 401.
+    #[error("no client certificate was presented")]
+    NoCertificate,
+}
+
+impl ExtractError {
+    /// The HTTP status code the rejection is answered with.
+    pub fn status_code(self) -> u16 {
+        match self {
+            Self::NotServedByEdge => 500,
+            Self::NoCertificate => 401,
+        }
+    }
+}
+
 /// Why a connection was not handed over (it has been logged already).
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]

@@ -136,25 +136,12 @@ where
     }
 }
 
-/// Why an extractor found nothing.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ExtractError {
-    /// The request did not come through the edge pipeline (a routing or
-    /// wiring mistake): 500.
-    #[error("the request was not served through the edge-mtls pipeline")]
-    NotServedByEdge,
-    /// No certificate was presented (Optional or Passthrough mode): 401.
-    #[error("no client certificate was presented")]
-    NoCertificate,
-}
+pub use crate::acceptor::ExtractError;
 
 impl IntoResponse for ExtractError {
     fn into_response(self) -> Response {
-        let status = match self {
-            Self::NotServedByEdge => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::NoCertificate => StatusCode::UNAUTHORIZED,
-        };
+        let status =
+            StatusCode::from_u16(self.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, self.to_string()).into_response()
     }
 }

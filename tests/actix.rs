@@ -18,7 +18,7 @@ use actix_server::{Server, ServerHandle};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App, HttpServer};
-use common::e2e::{curl, demo_pki, header, run_matrix, Fixture, MemorySink};
+use common::e2e::{as_client, curl, demo_pki, header, run_matrix, Fixture, MemorySink};
 use edge_mtls::actix::{ClientCert, MtlsConnection, OnConnectError};
 use edge_mtls::policy::AllowAll;
 use edge_mtls::{Edge, PostHandshakeCheck, ValidationMode};
@@ -151,13 +151,7 @@ async fn client_cert_extractor_sees_the_leaf() {
         .expect("edge");
     let addr = servers.pipeline(edge, extractor_app).await;
 
-    let run = curl(
-        &fx,
-        &demo,
-        addr,
-        &["--key", "my_client.key", "--cert", "my_client.pem"],
-    )
-    .await;
+    let run = as_client(&fx, &demo, addr, "my_client").await;
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(
         run.stdout,
@@ -322,14 +316,7 @@ async fn stalled_handshakes_do_not_hold_up_other_connections() {
     for _ in 0..3 {
         stalled.push(tokio::net::TcpStream::connect(addr).await.expect("connect"));
     }
-    let json = curl(
-        &fx,
-        &demo,
-        addr,
-        &["--key", "my_client.key", "--cert", "my_client.pem"],
-    )
-    .await
-    .json();
+    let json = as_client(&fx, &demo, addr, "my_client").await.json();
     assert_eq!(header(&json, "CloudFront-Viewer-Cert-Present"), Some("1"));
     drop(stalled);
 }

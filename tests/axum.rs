@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::routing::get;
 use axum::Router;
-use common::e2e::{curl, run_matrix, Fixture, MemorySink};
+use common::e2e::{as_client, curl, run_matrix, Fixture, MemorySink};
 use edge_mtls::axum::{ClientCert, EdgeAcceptor};
 use edge_mtls::{Edge, ValidationMode};
 use tokio::net::TcpListener;
@@ -70,13 +70,7 @@ async fn client_cert_extractor_sees_the_leaf() {
         .build()
         .expect("edge");
     let addr = serve(edge, router()).await;
-    let run = curl(
-        &fx,
-        &demo,
-        addr,
-        &["--key", "my_client.key", "--cert", "my_client.pem"],
-    )
-    .await;
+    let run = as_client(&fx, &demo, addr, "my_client").await;
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(
         run.stdout,

@@ -12,9 +12,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App, HttpRequest};
 use edge_mtls::actix::MtlsHeaders;
-use serde_json::{Map, Value};
-
-pub use header_names::display_name;
+use serde_json::Value;
 
 /// An app answering every path with [`echo`].
 pub fn app() -> App<
@@ -31,20 +29,9 @@ pub fn app() -> App<
 
 /// The request's headers as JSON, names in their documented spelling.
 pub async fn echo(req: HttpRequest) -> web::Json<Value> {
-    let mut out = Map::new();
-    for (name, value) in req.headers() {
-        let name = display_name(name.as_str());
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match out.get_mut(&name) {
-            // Repeated fields are combined as HTTP allows (RFC 9110 §5.3).
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            _ => {
-                out.insert(name, Value::String(value));
-            }
-        }
-    }
-    web::Json(Value::Object(out))
+    web::Json(header_names::headers_json(
+        req.headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes())),
+    ))
 }

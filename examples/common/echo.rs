@@ -11,9 +11,7 @@ mod header_names;
 use axum::http::HeaderMap;
 use axum::response::Json;
 use axum::Router;
-use serde_json::{Map, Value};
-
-pub use header_names::display_name;
+use serde_json::Value;
 
 /// A router answering every path with [`echo`].
 pub fn router() -> Router {
@@ -23,20 +21,7 @@ pub fn router() -> Router {
 /// The request's headers as JSON, names in their documented spelling
 /// (`CloudFront-Viewer-Cert-Present`, `X-Amzn-Mtls-Clientcert-Leaf`, `Host`).
 pub async fn echo(headers: HeaderMap) -> Json<Value> {
-    let mut out = Map::new();
-    for (name, value) in &headers {
-        let name = display_name(name.as_str());
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match out.get_mut(&name) {
-            // Repeated fields are combined as HTTP allows (RFC 9110 §5.3).
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            _ => {
-                out.insert(name, Value::String(value));
-            }
-        }
-    }
-    Json(Value::Object(out))
+    Json(header_names::headers_json(
+        headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())),
+    ))
 }

@@ -11,25 +11,12 @@ use super::EdgeConnection;
 use crate::acceptor::ConnectionInfo;
 use crate::chain_validator::ClientCertInfo;
 
-/// Why an extractor found nothing.
-#[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ExtractError {
-    /// The request did not come through [`server`](super::server) or an
-    /// [`on_connect`](super::on_connect) listener (a wiring mistake): 500.
-    #[error("the request was not served through the edge-mtls pipeline")]
-    NotServedByEdge,
-    /// No certificate was presented (Optional or Passthrough mode): 401.
-    #[error("no client certificate was presented")]
-    NoCertificate,
-}
+pub use crate::acceptor::ExtractError;
 
 impl ResponseError for ExtractError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            Self::NotServedByEdge => StatusCode::INTERNAL_SERVER_ERROR,
-            Self::NoCertificate => StatusCode::UNAUTHORIZED,
-        }
+        StatusCode::from_u16(ExtractError::status_code(*self))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
