@@ -1,8 +1,11 @@
 //! Header and connection-log costs on the hot paths SPEC §7 and §8 budget:
 //!
-//! - per connection: `ClientCertInfo::from_der`, `CertFields::new` and
-//!   `HeaderBuilder::render` (CloudFront + ALB verify + RFC 9440) for a
-//!   realistic ECDSA P-256 leaf sent with its intermediate;
+//! - per connection: `ClientCertInfo::from_der`, `CertFields` (created, and
+//!   with every form computed), `HeaderBuilder::render` (CloudFront + ALB
+//!   verify + RFC 9440), what the acceptor does by default (CloudFront
+//!   headers and the log record's certificate fields) and a SAN policy's
+//!   connection object, for a realistic ECDSA P-256 leaf sent with its
+//!   intermediate;
 //! - per request: `ConnectionHeaders::apply` of the CloudFront set onto a
 //!   request holding eight typical headers (target: median ≤ 300 ns);
 //! - per connection attempt: encoding a log record as a JSON line (target:
@@ -12,6 +15,7 @@
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -21,6 +25,7 @@ use edge_mtls::connection_log::{
     ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink,
 };
 use edge_mtls::header_builder::{ConnectionFacts, HeaderBuilder, HeaderProfile};
+use edge_mtls::policy::{evaluate, Connection, Matcher, NamePattern, Rule};
 use edge_mtls::ClientCertInfo;
 use http::header::{HeaderMap, HeaderValue};
 use rcgen::{
@@ -130,8 +135,57 @@ fn per_connection(c: &mut Criterion) {
     group.bench_function("cert_fields_new", |b| {
         b.iter(|| CertFields::new(black_box(&info), black_box(&sent)))
     });
+    // Every form at once (what `CertFields::new` computed eagerly before
+    // forms were computed on first use).
+    group.bench_function("cert_fields_every_dialect", |b| {
+        b.iter(|| {
+            let f = CertFields::new(black_box(&info), black_box(&sent));
+            black_box((
+                f.serial_cloudfront().len(),
+                f.serial_alb().len(),
+                f.subject_log().len() + f.issuer_log().len(),
+                f.validity().len() + f.not_before().len() + f.not_after().len(),
+                f.sha256_hex().len() + f.sha256_colon().len(),
+                f.chain_pem_urlencoded().len(),
+                f.leaf_der_base64().len() + f.chain_der_base64().len(),
+                f.san().len() + f.spki_hex().len(),
+            ));
+            f
+        })
+    });
     group.bench_function("render_cloudfront_alb_rfc9440", |b| {
         b.iter(|| builder.render(black_box(&facts(&fields))))
+    });
+    // What the acceptor does after every handshake with the default
+    // configuration: format the leaf, render the CloudFront headers and fill
+    // the connection-log record's certificate fields.
+    let cloudfront = HeaderBuilder::builder()
+        .profile(HeaderProfile::CloudFront)
+        .build()
+        .expect("builder");
+    group.bench_function("cert_fields_cloudfront_headers_and_log", |b| {
+        b.iter(|| {
+            let fields = CertFields::new(black_box(&info), black_box(&sent));
+            let headers = cloudfront.render(&facts(&fields));
+            let mut record = ConnectionLogRecord::default();
+            record.set_leaf(&fields);
+            (headers, record)
+        })
+    });
+    // The connection object a Rust policy (here a SAN rule) receives.
+    let shared = Arc::new(info.clone());
+    let rule = Rule::allow_if(Matcher::DnsSan(NamePattern::Suffix("example.com".into())));
+    group.bench_function("policy_connection_and_san_rule", |b| {
+        b.iter(|| {
+            let connection = Connection::without_certificate(
+                IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+                "E1NXS4MQZH501R",
+                "xdzQ6lJUDUt8b7OuqOD8lmzOC9HcMaXPmhH5ZdzLCZpKxqzfCPpR4A==",
+            )
+            .with_endpoint(Some("api.example.com".into()))
+            .with_chain(shared.clone(), black_box(&sent));
+            futures_util::FutureExt::now_or_never(evaluate(&rule, &connection))
+        })
     });
     group.finish();
 }

@@ -45,7 +45,8 @@ pub struct ConnectionInfo {
     pub sni: Option<String>,
     /// The parsed leaf, when a certificate was presented.
     pub client_cert: Option<Arc<ClientCertInfo>>,
-    /// The leaf in every textual dialect.
+    /// The leaf in every textual dialect, each form computed on first use
+    /// (the headers and the log record have already asked for theirs).
     pub cert_fields: Option<CertFields>,
     /// Whether the certificate was validated (false in Passthrough mode).
     pub verified: bool,
@@ -562,8 +563,7 @@ impl MtlsAcceptor {
                 )
                 .with_endpoint(sni.clone());
                 if let Some(info) = &client_cert {
-                    connection =
-                        connection.with_chain(info.clone(), peer_certs.get(1..).unwrap_or(&[]));
+                    connection = connection.with_presented(info.clone(), peer_certs.clone());
                 }
                 if let Some(status) = &revocation_status {
                     connection = connection.with_revocation_status(status.clone());
@@ -686,26 +686,26 @@ impl MtlsAcceptor {
     }
 }
 
-fn peer_certificates(conn: &rustls::ServerConnection) -> Vec<CertificateDer<'static>> {
+/// One copy of what the client sent, shared by the certificate fields, the
+/// policy's connection object and stage 2.
+fn peer_certificates(conn: &rustls::ServerConnection) -> Arc<[CertificateDer<'static>]> {
     conn.peer_certificates()
         .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
-        .unwrap_or_default()
+        .unwrap_or_else(|| Arc::from(Vec::new()))
 }
 
 /// The parsed leaf and its textual fields (`None` without a certificate).
 fn parse_leaf(
-    peer_certs: &[CertificateDer<'static>],
+    peer_certs: &Arc<[CertificateDer<'static>]>,
 ) -> (Option<Arc<ClientCertInfo>>, Option<CertFields>) {
-    match peer_certs.split_first() {
-        Some((leaf, rest)) => match ClientCertInfo::from_der(leaf) {
-            Some(info) => {
-                let fields = CertFields::new(&info, rest);
-                (Some(Arc::new(info)), Some(fields))
-            }
-            None => (None, None),
-        },
-        None => (None, None),
-    }
+    let client_cert = peer_certs
+        .first()
+        .and_then(|leaf| ClientCertInfo::from_der(leaf))
+        .map(Arc::new);
+    let cert_fields = client_cert
+        .as_ref()
+        .map(|info| CertFields::from_presented(info.clone(), peer_certs.clone()));
+    (client_cert, cert_fields)
 }
 
 /// The negotiated protocol and cipher suite, as logs and headers name them.

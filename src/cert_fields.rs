@@ -1,101 +1,267 @@
 //! A client certificate as text, in every dialect headers and logs use.
 //!
-//! [`CertFields`] is computed once per connection from the presented chain;
-//! headers and log records then only copy or reference-count its strings.
+//! [`CertFields`] is created once per connection from the presented chain.
+//! Each textual form is computed the first time something asks for it and
+//! then kept, so a connection pays only for the dialects its header profiles
+//! and connection log use (the default CloudFront profile never needs the
+//! chain's PEM, base64 DER, the SAN list or the SPKI hex, for instance).
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
+use rustls_pki_types::CertificateDer;
 
 use crate::chain_validator::{ClientCertInfo, SubjectAltName};
 use crate::distinguished_name;
 
-/// The textual forms of a leaf certificate (and the chain it came with).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The textual forms of a leaf certificate (and the chain it came with),
+/// each computed on first use.
+///
+/// Cloning keeps what has been computed; the parsed leaf and the presented
+/// certificates are shared by reference count.
+#[derive(Clone)]
 pub struct CertFields {
-    /// CloudFront serial: lowercase hex, `:`-separated, DER sign byte kept (`00:b1:43:…`).
-    pub serial_cloudfront: String,
-    /// ALB serial: uppercase hex, no separators, no sign byte (`FEF257372D5C14D4`).
-    pub serial_alb: String,
-    /// Subject, RFC 2253 (`CN=…,OU=…,C=US`).
-    pub subject: String,
-    /// Issuer, RFC 2253.
-    pub issuer: String,
-    /// Subject in CloudFront's log style (`C=US, ST=WA, …, CN=…`).
-    pub subject_log: String,
-    /// Issuer in CloudFront's log style.
-    pub issuer_log: String,
-    /// `NotBefore=2023-09-21T01:50:17Z;NotAfter=2024-09-20T01:50:17Z`.
-    pub validity: String,
-    /// `notBefore`, ISO 8601 UTC.
-    pub not_before: String,
-    /// `notAfter`, ISO 8601 UTC.
-    pub not_after: String,
-    /// SHA-256 of the leaf DER, 64 lowercase hex digits.
-    pub sha256_hex: String,
-    /// SHA-256 of the leaf DER, uppercase hex pairs joined by `:`.
-    pub sha256_colon: String,
-    /// The leaf PEM, URL-encoded with `+ = /` literal (ALB and CloudFront).
-    pub leaf_pem_urlencoded: String,
-    /// Every presented certificate's PEM, leaf first, URL-encoded the same way.
-    pub chain_pem_urlencoded: String,
-    /// Base64 of the leaf DER (RFC 9440 `Client-Cert` without the colons).
-    pub leaf_der_base64: String,
-    /// Base64 of each presented certificate after the leaf.
-    pub chain_der_base64: Vec<String>,
-    /// subjectAltName entries in OpenSSL's print form (`DNS:a,URI:b,IP Address:1.2.3.4,email:c`).
-    pub san: String,
-    /// The SubjectPublicKeyInfo DER as lowercase hex.
-    pub spki_hex: String,
-    /// The first OCSP responder URL, when the certificate names one.
-    pub ocsp_url: Option<String>,
+    leaf: Arc<ClientCertInfo>,
+    /// What the client sent, leaf first.
+    presented: Arc<[CertificateDer<'static>]>,
+    serial_cloudfront: OnceLock<String>,
+    serial_alb: OnceLock<String>,
+    subject_log: OnceLock<String>,
+    issuer_log: OnceLock<String>,
+    validity: OnceLock<String>,
+    not_before: OnceLock<String>,
+    not_after: OnceLock<String>,
+    sha256_hex: OnceLock<String>,
+    sha256_colon: OnceLock<String>,
+    leaf_pem_urlencoded: OnceLock<String>,
+    chain_pem_urlencoded: OnceLock<String>,
+    leaf_der_base64: OnceLock<String>,
+    chain_der_base64: OnceLock<Vec<String>>,
+    san: OnceLock<String>,
+    spki_hex: OnceLock<String>,
 }
 
 impl CertFields {
     /// Formats `leaf` (already parsed) with the rest of the presented `chain`
-    /// (the certificates the client sent after its leaf).
+    /// (the certificates the client sent after its leaf). Copies both; the
+    /// connection pipeline shares them with [`CertFields::from_presented`].
     pub fn new(leaf: &ClientCertInfo, chain: &[impl AsRef<[u8]>]) -> Self {
-        let mut chain_pem = url_encode_pem(&pem(&leaf.der));
-        for cert in chain {
-            chain_pem.push_str(&url_encode_pem(&pem(cert.as_ref())));
-        }
-        let b64 = base64::engine::general_purpose::STANDARD;
+        let presented = std::iter::once(CertificateDer::from(leaf.der.clone()))
+            .chain(
+                chain
+                    .iter()
+                    .map(|c| CertificateDer::from(c.as_ref().to_vec())),
+            )
+            .collect();
+        Self::from_presented(Arc::new(leaf.clone()), presented)
+    }
+
+    /// Formats `leaf`, the parsed form of `presented[0]`, with the
+    /// certificates the client sent after it (`presented[1..]`). Nothing is
+    /// copied or computed until asked for.
+    pub fn from_presented(
+        leaf: Arc<ClientCertInfo>,
+        presented: Arc<[CertificateDer<'static>]>,
+    ) -> Self {
         Self {
-            serial_cloudfront: serial_cloudfront(&leaf.serial),
-            serial_alb: serial_alb(&leaf.serial),
-            subject: leaf.subject.clone(),
-            issuer: leaf.issuer.clone(),
-            subject_log: distinguished_name::log_style(&leaf.subject_der).unwrap_or_default(),
-            issuer_log: distinguished_name::log_style(&leaf.issuer_der).unwrap_or_default(),
-            validity: validity(leaf.not_before, leaf.not_after),
-            not_before: iso8601(leaf.not_before),
-            not_after: iso8601(leaf.not_after),
-            sha256_hex: hex_lower(&leaf.sha256),
-            sha256_colon: hex_upper_colon(&leaf.sha256),
-            leaf_pem_urlencoded: url_encode_pem(&pem(&leaf.der)),
-            chain_pem_urlencoded: chain_pem,
-            leaf_der_base64: b64.encode(&leaf.der),
-            chain_der_base64: chain.iter().map(|c| b64.encode(c.as_ref())).collect(),
-            san: san_openssl(&leaf.subject_alt_names),
-            spki_hex: hex_lower(&leaf.spki),
-            ocsp_url: leaf.ocsp_url.clone(),
+            leaf,
+            presented,
+            serial_cloudfront: OnceLock::new(),
+            serial_alb: OnceLock::new(),
+            subject_log: OnceLock::new(),
+            issuer_log: OnceLock::new(),
+            validity: OnceLock::new(),
+            not_before: OnceLock::new(),
+            not_after: OnceLock::new(),
+            sha256_hex: OnceLock::new(),
+            sha256_colon: OnceLock::new(),
+            leaf_pem_urlencoded: OnceLock::new(),
+            chain_pem_urlencoded: OnceLock::new(),
+            leaf_der_base64: OnceLock::new(),
+            chain_der_base64: OnceLock::new(),
+            san: OnceLock::new(),
+            spki_hex: OnceLock::new(),
         }
     }
+
+    /// The parsed leaf.
+    pub fn leaf(&self) -> &Arc<ClientCertInfo> {
+        &self.leaf
+    }
+
+    /// The certificates the client sent after its leaf, in the order sent.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        self.presented.get(1..).unwrap_or_default()
+    }
+
+    /// CloudFront serial: lowercase hex, `:`-separated, DER sign byte kept (`00:b1:43:…`).
+    pub fn serial_cloudfront(&self) -> &str {
+        self.serial_cloudfront
+            .get_or_init(|| serial_cloudfront(&self.leaf.serial))
+    }
+
+    /// ALB serial: uppercase hex, no separators, no sign byte (`FEF257372D5C14D4`).
+    pub fn serial_alb(&self) -> &str {
+        self.serial_alb
+            .get_or_init(|| serial_alb(&self.leaf.serial))
+    }
+
+    /// Subject, RFC 2253 (`CN=…,OU=…,C=US`).
+    pub fn subject(&self) -> &str {
+        &self.leaf.subject
+    }
+
+    /// Issuer, RFC 2253.
+    pub fn issuer(&self) -> &str {
+        &self.leaf.issuer
+    }
+
+    /// Subject in CloudFront's log style (`C=US, ST=WA, …, CN=…`).
+    pub fn subject_log(&self) -> &str {
+        self.subject_log.get_or_init(|| {
+            distinguished_name::log_style(&self.leaf.subject_der).unwrap_or_default()
+        })
+    }
+
+    /// Issuer in CloudFront's log style.
+    pub fn issuer_log(&self) -> &str {
+        self.issuer_log.get_or_init(|| {
+            distinguished_name::log_style(&self.leaf.issuer_der).unwrap_or_default()
+        })
+    }
+
+    /// `NotBefore=2023-09-21T01:50:17Z;NotAfter=2024-09-20T01:50:17Z`.
+    pub fn validity(&self) -> &str {
+        self.validity
+            .get_or_init(|| validity(self.leaf.not_before, self.leaf.not_after))
+    }
+
+    /// `notBefore`, ISO 8601 UTC.
+    pub fn not_before(&self) -> &str {
+        self.not_before
+            .get_or_init(|| iso8601(self.leaf.not_before))
+    }
+
+    /// `notAfter`, ISO 8601 UTC.
+    pub fn not_after(&self) -> &str {
+        self.not_after.get_or_init(|| iso8601(self.leaf.not_after))
+    }
+
+    /// SHA-256 of the leaf DER, 64 lowercase hex digits.
+    pub fn sha256_hex(&self) -> &str {
+        self.sha256_hex.get_or_init(|| hex_lower(&self.leaf.sha256))
+    }
+
+    /// SHA-256 of the leaf DER, uppercase hex pairs joined by `:`.
+    pub fn sha256_colon(&self) -> &str {
+        self.sha256_colon
+            .get_or_init(|| hex_upper_colon(&self.leaf.sha256))
+    }
+
+    /// The leaf PEM, URL-encoded with `+ = /` literal (ALB and CloudFront).
+    pub fn leaf_pem_urlencoded(&self) -> &str {
+        self.leaf_pem_urlencoded.get_or_init(|| {
+            let mut out = String::new();
+            push_url_encoded_pem(&mut out, &self.leaf.der);
+            out
+        })
+    }
+
+    /// Every presented certificate's PEM, leaf first, URL-encoded the same way.
+    pub fn chain_pem_urlencoded(&self) -> &str {
+        self.chain_pem_urlencoded.get_or_init(|| {
+            let leaf = self.leaf_pem_urlencoded();
+            let rest: usize = self.chain().iter().map(|c| url_encoded_pem_len(c)).sum();
+            let mut out = String::with_capacity(leaf.len() + rest);
+            out.push_str(leaf);
+            for cert in self.chain() {
+                push_url_encoded_pem(&mut out, cert);
+            }
+            out
+        })
+    }
+
+    /// Base64 of the leaf DER (RFC 9440 `Client-Cert` without the colons).
+    pub fn leaf_der_base64(&self) -> &str {
+        self.leaf_der_base64
+            .get_or_init(|| base64::engine::general_purpose::STANDARD.encode(&self.leaf.der))
+    }
+
+    /// Base64 of each presented certificate after the leaf.
+    pub fn chain_der_base64(&self) -> &[String] {
+        self.chain_der_base64.get_or_init(|| {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            self.chain().iter().map(|c| b64.encode(c)).collect()
+        })
+    }
+
+    /// subjectAltName entries in OpenSSL's print form (`DNS:a,URI:b,IP Address:1.2.3.4,email:c`).
+    pub fn san(&self) -> &str {
+        self.san
+            .get_or_init(|| san_openssl(&self.leaf.subject_alt_names))
+    }
+
+    /// The SubjectPublicKeyInfo DER as lowercase hex.
+    pub fn spki_hex(&self) -> &str {
+        self.spki_hex.get_or_init(|| hex_lower(&self.leaf.spki))
+    }
+
+    /// The first OCSP responder URL, when the certificate names one.
+    pub fn ocsp_url(&self) -> Option<&str> {
+        self.leaf.ocsp_url.as_deref()
+    }
+}
+
+impl PartialEq for CertFields {
+    /// Equal when formatted from the same certificates (whatever has been
+    /// computed so far).
+    fn eq(&self, other: &Self) -> bool {
+        self.leaf == other.leaf && self.presented == other.presented
+    }
+}
+
+impl Eq for CertFields {}
+
+impl fmt::Debug for CertFields {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertFields")
+            .field("serial", &self.serial_cloudfront())
+            .field("subject", &self.subject())
+            .field("issuer", &self.issuer())
+            .field("chain", &self.chain().len())
+            .finish_non_exhaustive()
+    }
+}
+
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Appends the two hex digits of `b` from `digits`.
+fn push_hex(out: &mut String, b: u8, digits: &[u8; 16]) {
+    // Both indices are nibbles, below 16.
+    out.push(char::from(digits[usize::from(b >> 4)]));
+    out.push(char::from(digits[usize::from(b & 0x0f)]));
+}
+
+/// Hex pairs of `bytes`, separated by `separator` when given.
+fn hex(bytes: &[u8], digits: &[u8; 16], separator: Option<char>) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if let (Some(sep), true) = (separator, i > 0) {
+            out.push(sep);
+        }
+        push_hex(&mut out, *b, digits);
+    }
+    out
 }
 
 /// CloudFront's serial form: the DER INTEGER contents (sign byte kept) as
 /// lowercase hex pairs joined by `:`.
 pub fn serial_cloudfront(serial: &[u8]) -> String {
-    let mut out = String::with_capacity(serial.len() * 3);
-    for (i, b) in serial.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex(serial, HEX_LOWER, Some(':'))
 }
 
 /// ALB's serial form: uppercase hex without separators or the `00` sign byte.
@@ -104,74 +270,115 @@ pub fn serial_alb(serial: &[u8]) -> String {
         [0, rest @ ..] if !rest.is_empty() => rest,
         other => other,
     };
-    let mut out = String::with_capacity(trimmed.len() * 2);
-    for b in trimmed {
-        let _ = write!(out, "{b:02X}");
-    }
-    out
+    hex(trimmed, HEX_UPPER, None)
 }
 
 /// `NotBefore=…Z;NotAfter=…Z`.
 pub fn validity(not_before: u64, not_after: u64) -> String {
-    format!(
-        "NotBefore={};NotAfter={}",
-        iso8601(not_before),
-        iso8601(not_after)
-    )
+    let mut out = String::with_capacity(50);
+    out.push_str("NotBefore=");
+    push_iso8601(&mut out, not_before);
+    out.push_str(";NotAfter=");
+    push_iso8601(&mut out, not_after);
+    out
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn iso8601(secs: u64) -> String {
-    match der::DateTime::from_unix_duration(Duration::from_secs(secs)) {
-        Ok(t) => format!(
-            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minutes(),
-            t.seconds()
-        ),
+    let mut out = String::with_capacity(20);
+    push_iso8601(&mut out, secs);
+    out
+}
+
+fn push_iso8601(out: &mut String, secs: u64) {
+    let Ok(t) = der::DateTime::from_unix_duration(Duration::from_secs(secs)) else {
         // Beyond year 9999: cannot occur for a parsed certificate.
-        Err(_) => "9999-12-31T23:59:59Z".to_string(),
+        out.push_str("9999-12-31T23:59:59Z");
+        return;
+    };
+    let year = t.year();
+    for divisor in [1000u16, 100, 10, 1] {
+        push_digit(out, year / divisor % 10);
     }
+    for (sep, value) in [
+        ('-', t.month()),
+        ('-', t.day()),
+        ('T', t.hour()),
+        (':', t.minutes()),
+        (':', t.seconds()),
+    ] {
+        out.push(sep);
+        push_digit(out, u16::from(value / 10));
+        push_digit(out, u16::from(value % 10));
+    }
+    out.push('Z');
+}
+
+fn push_digit(out: &mut String, digit: u16) {
+    // Callers pass `n % 10`, or the tens digit of a date field below 100.
+    out.push(char::from_digit(u32::from(digit), 10).unwrap_or('0'));
 }
 
 /// Lowercase hex.
 pub fn hex_lower(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
+    hex(bytes, HEX_LOWER, None)
 }
 
 /// Uppercase hex pairs joined by `:` (CloudFront's `sha256Fingerprint`).
 pub fn hex_upper_colon(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(':');
-        }
-        let _ = write!(out, "{b:02X}");
-    }
-    out
+    hex(bytes, HEX_UPPER, Some(':'))
 }
+
+const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+const PEM_END: &str = "-----END CERTIFICATE-----";
 
 /// PEM armour with 64-column lines and a final newline.
 pub fn pem(der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 60);
-    out.push_str("-----BEGIN CERTIFICATE-----\n");
+    push_pem_lines(&mut out, &b64, "\n");
+    out
+}
+
+/// `-----BEGIN CERTIFICATE-----`, the base64 in 64-column lines, the END
+/// line, each followed by `newline`.
+fn push_pem_lines(out: &mut String, b64: &str, newline: &str) {
+    out.push_str(PEM_BEGIN);
+    out.push_str(newline);
+    let mut rest = b64;
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at(rest.len().min(64));
+        out.push_str(line);
+        out.push_str(newline);
+        rest = tail;
+    }
+    out.push_str(PEM_END);
+    out.push_str(newline);
+}
+
+/// The length of `url_encode_pem(&pem(der))`.
+fn url_encoded_pem_len(der: &[u8]) -> usize {
+    let b64 = der.len().div_ceil(3) * 4;
+    // Two armour lines with `%20` for their space; `%0A` after every line.
+    let lines = b64.div_ceil(64) + 2;
+    b64 + PEM_BEGIN.len() + PEM_END.len() + 2 * 2 + lines * 3
+}
+
+/// Appends `url_encode_pem(&pem(der))` without building the PEM first: the
+/// base64 alphabet (`A–Z a–z 0–9 + / =`) passes through URL encoding
+/// unchanged, so only the armour's spaces and the line feeds are escaped.
+fn push_url_encoded_pem(out: &mut String, der: &[u8]) {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    out.reserve(url_encoded_pem_len(der));
+    out.push_str("-----BEGIN%20CERTIFICATE-----%0A");
     let mut rest = b64.as_str();
     while !rest.is_empty() {
         let (line, tail) = rest.split_at(rest.len().min(64));
         out.push_str(line);
-        out.push('\n');
+        out.push_str("%0A");
         rest = tail;
     }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    out.push_str("-----END%20CERTIFICATE-----%0A");
 }
 
 /// Percent-encodes everything except RFC 3986 unreserved characters and
@@ -184,7 +391,8 @@ pub fn url_encode_pem(text: &str) -> String {
         {
             out.push(char::from(b));
         } else {
-            let _ = write!(out, "%{b:02X}");
+            out.push('%');
+            push_hex(&mut out, b, HEX_UPPER);
         }
     }
     out
@@ -258,6 +466,51 @@ mod tests {
             validity(1_695_261_017, 1_726_797_017),
             "NotBefore=2023-09-21T01:50:17Z;NotAfter=2024-09-20T01:50:17Z"
         );
+    }
+
+    #[test]
+    fn iso8601_matches_the_date_fields() {
+        for secs in [
+            0,
+            59,
+            951_782_400,
+            1_695_261_017,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
+            let t = der::DateTime::from_unix_duration(Duration::from_secs(secs)).unwrap();
+            let expected = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minutes(),
+                t.seconds()
+            );
+            assert_eq!(iso8601(secs), expected, "{secs}");
+        }
+        assert_eq!(iso8601(u64::MAX), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn hex_forms() {
+        assert_eq!(hex_lower(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        assert_eq!(hex_upper_colon(&[0x00, 0x0f, 0xa5, 0xff]), "00:0F:A5:FF");
+        assert_eq!(hex_lower(&[]), "");
+        assert_eq!(hex_upper_colon(&[0xab]), "AB");
+    }
+
+    #[test]
+    fn url_encoded_pem_is_the_encoded_pem() {
+        // Lengths around the 48-byte (64-column) line boundary and base64 padding.
+        for len in (0..200).chain([1000, 1500]) {
+            let der: Vec<u8> = (0..len).map(|i| (i * 37 % 256) as u8).collect();
+            let mut direct = String::new();
+            push_url_encoded_pem(&mut direct, &der);
+            assert_eq!(direct, url_encode_pem(&pem(&der)), "{len} bytes");
+            assert_eq!(url_encoded_pem_len(&der), direct.len(), "{len} bytes");
+        }
     }
 
     #[test]

@@ -73,8 +73,8 @@ fn serial_numbers_in_cloudfront_and_alb_form() {
         let file = format!("serial{i}.pem");
         let pem = openssl_self_signed(d, "key.pem", ROOT_SUBJECT, serial, &file);
         let fields = fields_of(&pem_cert(pem.as_bytes()));
-        assert_eq!(fields.serial_cloudfront, cloudfront, "serial {serial}");
-        assert_eq!(fields.serial_alb, alb, "serial {serial}");
+        assert_eq!(fields.serial_cloudfront(), cloudfront, "serial {serial}");
+        assert_eq!(fields.serial_alb(), alb, "serial {serial}");
         // OpenSSL prints the magnitude in uppercase hex, as ALB does.
         assert_eq!(openssl_x509_print(d, &file, &["-serial"], "serial="), alb);
     }
@@ -117,11 +117,11 @@ fn validity_of_certificates_with_known_dates() {
         );
         let fields = fields_of(leaf.der());
         assert_eq!(
-            fields.validity,
+            fields.validity(),
             format!("NotBefore={nb_text};NotAfter={na_text}")
         );
-        assert_eq!(fields.not_before, nb_text);
-        assert_eq!(fields.not_after, na_text);
+        assert_eq!(fields.not_before(), nb_text);
+        assert_eq!(fields.not_after(), na_text);
 
         // OpenSSL reads the same instants from the encoding.
         let file = format!("dated{i}.pem");
@@ -152,16 +152,16 @@ fn distinguished_names_from_the_documents() {
     let info = info_of(&der);
     let fields = CertFields::new(&info, NO_CHAIN);
     let rfc2253 = "CN=rootcamtls.com,OU=rootCA,O=mTLS,L=Seattle,ST=Washington,C=US";
-    assert_eq!(fields.subject, rfc2253);
-    assert_eq!(fields.issuer, rfc2253);
+    assert_eq!(fields.subject(), rfc2253);
+    assert_eq!(fields.issuer(), rfc2253);
     assert_eq!(
         distinguished_name::rfc2253(&info.subject_der).as_deref(),
         Some(rfc2253)
     );
     // CloudFront's connection logs: encoded order, `, ` between RDNs.
     let log = "C=US, ST=Washington, L=Seattle, O=mTLS, OU=rootCA, CN=rootcamtls.com";
-    assert_eq!(fields.subject_log, log);
-    assert_eq!(fields.issuer_log, log);
+    assert_eq!(fields.subject_log(), log);
+    assert_eq!(fields.issuer_log(), log);
     assert_eq!(
         distinguished_name::log_style(&info.issuer_der).as_deref(),
         Some(log)
@@ -177,7 +177,7 @@ fn distinguished_names_from_the_documents() {
     );
     let fields = fields_of(&pem_cert(pem.as_bytes()));
     assert_eq!(
-        fields.subject,
+        fields.subject(),
         "CN=client_.com,OU=client-3,O=mTLS,ST=Washington,C=US"
     );
 }
@@ -282,7 +282,7 @@ fn every_profile_renders_the_documented_formats_for_a_real_chain() {
         "sha256 Fingerprint=",
     );
     // CloudFront's `sha256Fingerprint` is OpenSSL's form: uppercase pairs and `:`.
-    assert_eq!(fields.sha256_colon, fingerprint);
+    assert_eq!(fields.sha256_colon(), fingerprint);
     let sha256 = fingerprint.replace(':', "").to_ascii_lowercase();
     assert_eq!(subject, "CN=client.example.com,O=edge-mtls tests");
     assert!(
@@ -422,9 +422,9 @@ fn subject_alt_names_in_openssl_print_form() {
         .expect("the extension's value line")
         .trim()
         .replace(", ", ",");
-    assert_eq!(fields.san, entries);
+    assert_eq!(fields.san(), entries);
     assert_eq!(
-        fields.san,
+        fields.san(),
         "DNS:client.example.com,URI:spiffe://example.com/ns/a/sa/b,IP Address:192.0.2.1,\
          IP Address:2001:DB8:0:0:0:0:0:1,email:ops@example.com,DNS:*.example.net"
     );
@@ -656,7 +656,7 @@ fn renamed_headers_move_and_the_new_name_is_reserved() {
     let rendered = entries(&headers);
     assert!(rendered
         .iter()
-        .any(|(n, v)| n == "x-verified-subject" && *v == fields.subject));
+        .any(|(n, v)| n == "x-verified-subject" && *v == fields.subject()));
     assert!(!rendered
         .iter()
         .any(|(n, _)| n == "cloudfront-viewer-cert-subject"));
@@ -672,7 +672,7 @@ fn renamed_headers_move_and_the_new_name_is_reserved() {
     }
     headers.apply(&mut request);
     let subjects: Vec<_> = request.get_all("x-verified-subject").iter().collect();
-    assert_eq!(subjects, [fields.subject.as_str()]);
+    assert_eq!(subjects, [fields.subject()]);
     assert!(request.get("x_verified_subject").is_none());
     assert!(request.get("cloudfront-viewer-cert-subject").is_none());
 }
@@ -983,7 +983,7 @@ fn awkward_names_in_cloudfront_log_style_match_openssl() {
             cert.openssl_log
         );
         assert_eq!(
-            CertFields::new(&info, NO_CHAIN).subject_log,
+            CertFields::new(&info, NO_CHAIN).subject_log(),
             ours,
             "CertFields.subject_log #{i}"
         );
@@ -1012,8 +1012,8 @@ fn url_encoded_pem_round_trips_through_python() {
             .chain(chain.iter().map(|c| c.pem.as_str()))
             .collect();
         batch.push(serde_json::json!({
-            "leaf": fields.leaf_pem_urlencoded,
-            "chain": fields.chain_pem_urlencoded,
+            "leaf": fields.leaf_pem_urlencoded(),
+            "chain": fields.chain_pem_urlencoded(),
             "leaf_pem": cert.pem,
             "chain_pem": chain_pem,
         }));

@@ -4,9 +4,11 @@
 //! the trust-store generation that verified it, and is never used past the
 //! earliest `notAfter` (or before the latest `notBefore`) of its path, nor
 //! after the store is replaced. Bounded: a full cache first drops expired
-//! entries, then arbitrary ones.
+//! entries, then the oldest ones, in constant amortised time per insertion
+//! (a cache that is full under a stream of distinct clients is the normal
+//! state, so eviction must not scan it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -26,14 +28,37 @@ pub(crate) fn key(end_entity: &[u8], intermediates: &[&[u8]]) -> [u8; 32] {
 
 pub(crate) struct VerifiedChainCache {
     capacity: usize,
-    entries: Mutex<HashMap<[u8; 32], VerifiedPath>>,
+    entries: Mutex<Entries>,
+}
+
+struct Entries {
+    map: HashMap<[u8; 32], Entry>,
+    /// Keys in insertion order, each with the sequence number of its
+    /// insertion; a key re-inserted since is stale here and skipped.
+    order: VecDeque<([u8; 32], u64)>,
+    next_seq: u64,
+    /// No entry expires before this (Unix seconds); a lower bound, so a
+    /// full cache only scans for expired entries when one may exist.
+    earliest_not_after: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    path: VerifiedPath,
+    seq: u64,
 }
 
 impl VerifiedChainCache {
     pub(crate) fn new(capacity: usize) -> Self {
+        let reserved = capacity.min(1 << 16);
         Self {
             capacity,
-            entries: Mutex::new(HashMap::with_capacity(capacity.min(1 << 16))),
+            entries: Mutex::new(Entries {
+                map: HashMap::with_capacity(reserved),
+                order: VecDeque::with_capacity(reserved),
+                next_seq: 0,
+                earliest_not_after: u64::MAX,
+            }),
         }
     }
 
@@ -45,23 +70,126 @@ impl VerifiedChainCache {
         ignore_expiration: bool,
     ) -> Option<VerifiedPath> {
         let entries = self.entries.lock().ok()?;
-        let path = *entries.get(key)?;
+        let path = entries.map.get(key)?.path;
         let in_time = ignore_expiration || (now >= path.not_before && now <= path.not_after);
         (path.generation == generation && in_time).then_some(path)
     }
 
+    /// Stores `path`. A full cache first drops its expired entries (only
+    /// when one may have expired), then the oldest ones: each insertion
+    /// costs O(1) amortised, never a scan of the whole cache per insertion.
     pub(crate) fn insert(&self, key: [u8; 32], path: VerifiedPath, now: u64) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        if entries.len() >= self.capacity {
-            entries.retain(|_, p| p.not_after >= now);
-        }
-        if entries.len() >= self.capacity {
-            if let Some(victim) = entries.keys().next().copied() {
-                entries.remove(&victim);
+        let entries = &mut *entries;
+        if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
+            if now > entries.earliest_not_after {
+                entries.map.retain(|_, e| e.path.not_after >= now);
+                entries.earliest_not_after = entries
+                    .map
+                    .values()
+                    .map(|e| e.path.not_after)
+                    .min()
+                    .unwrap_or(u64::MAX);
+                let map = &entries.map;
+                entries
+                    .order
+                    .retain(|(k, seq)| map.get(k).is_some_and(|e| e.seq == *seq));
+            }
+            while entries.map.len() >= self.capacity {
+                let Some((oldest, seq)) = entries.order.pop_front() else {
+                    break;
+                };
+                if entries.map.get(&oldest).is_some_and(|e| e.seq == seq) {
+                    entries.map.remove(&oldest);
+                }
             }
         }
-        entries.insert(key, path);
+        if self.capacity == 0 {
+            return;
+        }
+        let seq = entries.next_seq;
+        entries.next_seq += 1;
+        entries.map.insert(key, Entry { path, seq });
+        entries.order.push_back((key, seq));
+        entries.earliest_not_after = entries.earliest_not_after.min(path.not_after);
+        // Re-inserted keys leave stale positions behind; keep the queue
+        // within a constant factor of the map.
+        if entries.order.len() > 2 * self.capacity.max(8) {
+            let map = &entries.map;
+            entries
+                .order
+                .retain(|(k, seq)| map.get(k).is_some_and(|e| e.seq == *seq));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(not_after: u64, generation: u64) -> VerifiedPath {
+        VerifiedPath {
+            len: 0,
+            intermediates: [0; super::super::MAX_DEPTH_LIMIT],
+            anchor: 0,
+            not_before: 0,
+            not_after,
+            generation,
+        }
+    }
+
+    fn key(i: u32) -> [u8; 32] {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&i.to_be_bytes());
+        k
+    }
+
+    #[test]
+    fn bounded_and_evicts_the_oldest() {
+        let cache = VerifiedChainCache::new(4);
+        for i in 0..10 {
+            cache.insert(key(i), path(1_000, 1), 10);
+        }
+        let present: Vec<u32> = (0..10)
+            .filter(|i| cache.get(&key(*i), 1, 10, false).is_some())
+            .collect();
+        assert_eq!(present, [6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn a_full_cache_drops_expired_entries_first() {
+        let cache = VerifiedChainCache::new(3);
+        cache.insert(key(0), path(1_000, 1), 10);
+        cache.insert(key(1), path(50, 1), 10);
+        cache.insert(key(2), path(1_000, 1), 10);
+        // At 100, entry 1 has expired: it goes, the older entry 0 stays.
+        cache.insert(key(3), path(1_000, 1), 100);
+        assert!(cache.get(&key(0), 1, 100, false).is_some());
+        assert!(cache.get(&key(1), 1, 100, true).is_none());
+        assert!(cache.get(&key(2), 1, 100, false).is_some());
+        assert!(cache.get(&key(3), 1, 100, false).is_some());
+    }
+
+    #[test]
+    fn reinserting_a_key_neither_grows_nor_evicts() {
+        let cache = VerifiedChainCache::new(2);
+        cache.insert(key(0), path(1_000, 1), 10);
+        cache.insert(key(1), path(1_000, 1), 10);
+        for generation in 2..100 {
+            cache.insert(key(1), path(1_000, generation), 10);
+        }
+        assert!(cache.get(&key(0), 1, 10, false).is_some());
+        assert!(cache.get(&key(1), 99, 10, false).is_some());
+        let entries = cache.entries.lock().unwrap();
+        assert!(entries.order.len() <= 2 * 8 + 1, "{}", entries.order.len());
+    }
+
+    #[test]
+    fn zero_capacity_stores_nothing() {
+        let cache = VerifiedChainCache::new(0);
+        cache.insert(key(0), path(1_000, 1), 10);
+        assert!(cache.get(&key(0), 1, 10, false).is_none());
     }
 }

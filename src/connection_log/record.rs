@@ -107,11 +107,11 @@ pub struct ConnectionLogRecord {
 impl ConnectionLogRecord {
     /// Fills the leaf-certificate fields.
     pub fn set_leaf(&mut self, cert: &CertFields) {
-        self.client_leaf_cert_serial_number = Some(cert.serial_cloudfront.clone());
-        self.client_leaf_cert_subject = Some(cert.subject_log.clone());
-        self.client_leaf_cert_subject_rfc2253 = Some(cert.subject.clone());
-        self.client_leaf_cert_issuer = Some(cert.issuer_log.clone());
-        self.client_leaf_cert_validity = Some(cert.validity.clone());
-        self.client_leaf_cert_sha256 = Some(cert.sha256_hex.clone());
+        self.client_leaf_cert_serial_number = Some(cert.serial_cloudfront().to_owned());
+        self.client_leaf_cert_subject = Some(cert.subject_log().to_owned());
+        self.client_leaf_cert_subject_rfc2253 = Some(cert.subject().to_owned());
+        self.client_leaf_cert_issuer = Some(cert.issuer_log().to_owned());
+        self.client_leaf_cert_validity = Some(cert.validity().to_owned());
+        self.client_leaf_cert_sha256 = Some(cert.sha256_hex().to_owned());
     }
 }

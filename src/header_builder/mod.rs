@@ -10,6 +10,8 @@
 
 mod sanitize;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -172,10 +174,10 @@ impl HeaderBuilderBuilder {
             tls_headers: self.tls_headers,
             max_value_bytes: self.max_value_bytes,
             too_large_header,
-            reserved: sanitize::Reserved {
+            reserved: Arc::new(sanitize::Reserved {
                 names: extra_reserved,
                 prefixes: extra_prefixes,
-            },
+            }),
         })
     }
 }
@@ -189,7 +191,7 @@ pub struct HeaderBuilder {
     tls_headers: bool,
     max_value_bytes: usize,
     too_large_header: HeaderName,
-    reserved: sanitize::Reserved,
+    reserved: Arc<sanitize::Reserved>,
 }
 
 impl Default for HeaderBuilder {
@@ -202,10 +204,10 @@ impl Default for HeaderBuilder {
             tls_headers: false,
             max_value_bytes: 32 * 1024,
             too_large_header: HeaderName::from_static("x-edge-mtls-too-large"),
-            reserved: sanitize::Reserved {
+            reserved: Arc::new(sanitize::Reserved {
                 names: vec!["x-edge-mtls-too-large".to_string()],
                 prefixes: Vec::new(),
-            },
+            }),
         }
     }
 }
@@ -234,14 +236,14 @@ impl HeaderBuilder {
             out.profile(profile, facts);
         }
         if let (Some(name), Some(id)) = (&self.connection_id_header, facts.connection_id) {
-            out.push_named(name.clone(), id.to_string());
+            out.push_named(name.clone(), copy(id));
         }
         if self.tls_headers {
             if let Some(v) = facts.tls_version {
-                out.push("x-amzn-tls-version", v.to_string());
+                out.push("x-amzn-tls-version", copy(v));
             }
             if let Some(c) = facts.tls_cipher {
-                out.push("x-amzn-tls-cipher-suite", c.to_string());
+                out.push("x-amzn-tls-cipher-suite", copy(c));
             }
         }
         let Render {
@@ -267,12 +269,20 @@ struct Render<'b> {
     too_large: Vec<String>,
 }
 
+/// A header value from text held elsewhere (one copy into the value).
+fn copy(text: &str) -> Bytes {
+    Bytes::copy_from_slice(text.as_bytes())
+}
+
+const PRESENT: Bytes = Bytes::from_static(b"1");
+const ABSENT: Bytes = Bytes::from_static(b"0");
+
 impl Render<'_> {
-    fn push(&mut self, name: &'static str, value: String) {
+    fn push(&mut self, name: &'static str, value: Bytes) {
         self.push_named(HeaderName::from_static(name), value);
     }
 
-    fn push_named(&mut self, name: HeaderName, value: String) {
+    fn push_named(&mut self, name: HeaderName, value: Bytes) {
         let name = self
             .builder
             .renames
@@ -283,7 +293,7 @@ impl Render<'_> {
             self.too_large.push(name.as_str().to_string());
             return;
         }
-        match HeaderValue::from_maybe_shared(Bytes::from(value)) {
+        match HeaderValue::from_maybe_shared(value) {
             Ok(v) => self.entries.push((name, v)),
             // A value no field can carry (a control character): withheld and flagged.
             Err(_) => self.too_large.push(name.as_str().to_string()),
@@ -305,52 +315,55 @@ impl Render<'_> {
                 Some(c) => {
                     self.push(
                         "cloudfront-viewer-cert-serial-number",
-                        c.serial_cloudfront.clone(),
+                        copy(c.serial_cloudfront()),
                     );
-                    self.push("cloudfront-viewer-cert-issuer", c.issuer.clone());
-                    self.push("cloudfront-viewer-cert-subject", c.subject.clone());
-                    self.push("cloudfront-viewer-cert-validity", c.validity.clone());
-                    self.push("cloudfront-viewer-cert-pem", c.leaf_pem_urlencoded.clone());
-                    self.push("cloudfront-viewer-cert-present", "1".into());
-                    self.push("cloudfront-viewer-cert-sha256", c.sha256_hex.clone());
+                    self.push("cloudfront-viewer-cert-issuer", copy(c.issuer()));
+                    self.push("cloudfront-viewer-cert-subject", copy(c.subject()));
+                    self.push("cloudfront-viewer-cert-validity", copy(c.validity()));
+                    self.push("cloudfront-viewer-cert-pem", copy(c.leaf_pem_urlencoded()));
+                    self.push("cloudfront-viewer-cert-present", PRESENT);
+                    self.push("cloudfront-viewer-cert-sha256", copy(c.sha256_hex()));
                 }
-                None => self.push("cloudfront-viewer-cert-present", "0".into()),
+                None => self.push("cloudfront-viewer-cert-present", ABSENT),
             },
             HeaderProfile::AlbVerify => {
                 if let Some(c) = cert {
-                    self.push("x-amzn-mtls-clientcert-serial-number", c.serial_alb.clone());
-                    self.push("x-amzn-mtls-clientcert-issuer", c.issuer.clone());
-                    self.push("x-amzn-mtls-clientcert-subject", c.subject.clone());
-                    self.push("x-amzn-mtls-clientcert-validity", c.validity.clone());
-                    self.push("x-amzn-mtls-clientcert-leaf", c.leaf_pem_urlencoded.clone());
+                    self.push("x-amzn-mtls-clientcert-serial-number", copy(c.serial_alb()));
+                    self.push("x-amzn-mtls-clientcert-issuer", copy(c.issuer()));
+                    self.push("x-amzn-mtls-clientcert-subject", copy(c.subject()));
+                    self.push("x-amzn-mtls-clientcert-validity", copy(c.validity()));
+                    self.push("x-amzn-mtls-clientcert-leaf", copy(c.leaf_pem_urlencoded()));
                 }
             }
             HeaderProfile::AlbPassthrough => {
                 if let Some(c) = cert {
-                    self.push("x-amzn-mtls-clientcert", c.chain_pem_urlencoded.clone());
+                    self.push("x-amzn-mtls-clientcert", copy(c.chain_pem_urlencoded()));
                 }
             }
             HeaderProfile::Rfc9440 => {
                 if let Some(c) = cert {
-                    self.push("client-cert", format!(":{}:", c.leaf_der_base64));
-                    if !c.chain_der_base64.is_empty() {
+                    self.push(
+                        "client-cert",
+                        Bytes::from(format!(":{}:", c.leaf_der_base64())),
+                    );
+                    if !c.chain_der_base64().is_empty() {
                         let chain: Vec<String> = c
-                            .chain_der_base64
+                            .chain_der_base64()
                             .iter()
                             .map(|b| format!(":{b}:"))
                             .collect();
-                        self.push("client-cert-chain", chain.join(", "));
+                        self.push("client-cert-chain", Bytes::from(chain.join(", ")));
                     }
                 }
             }
             HeaderProfile::EnvoyXfcc(XfccMode::Sanitize) => {}
             HeaderProfile::EnvoyXfcc(XfccMode::SanitizeSet) => {
                 if let Some(c) = cert {
-                    self.push("x-forwarded-client-cert", xfcc(c));
+                    self.push("x-forwarded-client-cert", Bytes::from(xfcc(c)));
                 }
             }
             HeaderProfile::Custom { prefix } => {
-                let mut custom = |suffix: &str, value: String| {
+                let mut custom = |suffix: &str, value: Bytes| {
                     if let Ok(name) = HeaderName::from_bytes(format!("{prefix}{suffix}").as_bytes())
                     {
                         self.push_named(name, value);
@@ -358,18 +371,18 @@ impl Render<'_> {
                 };
                 match cert {
                     Some(c) => {
-                        custom("Serial-Number", c.serial_cloudfront.clone());
-                        custom("Issuer", c.issuer.clone());
-                        custom("Subject", c.subject.clone());
-                        custom("Validity", c.validity.clone());
-                        custom("Pem", c.leaf_pem_urlencoded.clone());
-                        custom("Present", "1".into());
-                        custom("SHA256", c.sha256_hex.clone());
-                        if !c.san.is_empty() {
-                            custom("SAN", c.san.clone());
+                        custom("Serial-Number", copy(c.serial_cloudfront()));
+                        custom("Issuer", copy(c.issuer()));
+                        custom("Subject", copy(c.subject()));
+                        custom("Validity", copy(c.validity()));
+                        custom("Pem", copy(c.leaf_pem_urlencoded()));
+                        custom("Present", PRESENT);
+                        custom("SHA256", copy(c.sha256_hex()));
+                        if !c.san().is_empty() {
+                            custom("SAN", copy(c.san()));
                         }
                     }
-                    None => custom("Present", "0".into()),
+                    None => custom("Present", ABSENT),
                 }
             }
         }
@@ -381,12 +394,12 @@ fn xfcc(c: &CertFields) -> String {
     let quote = |v: &str| format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
     let mut out = format!(
         "Hash={};Cert={};Chain={};Subject={}",
-        c.sha256_hex,
-        quote(&c.leaf_pem_urlencoded),
-        quote(&c.chain_pem_urlencoded),
-        quote(&c.subject)
+        c.sha256_hex(),
+        quote(c.leaf_pem_urlencoded()),
+        quote(c.chain_pem_urlencoded()),
+        quote(c.subject())
     );
-    for entry in c.san.split(',') {
+    for entry in c.san().split(',') {
         let (key, value) = match entry.split_once(':') {
             Some(("URI", v)) => ("URI", v),
             Some(("DNS", v)) => ("DNS", v),
@@ -408,7 +421,7 @@ fn xfcc(c: &CertFields) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionHeaders {
     entries: Vec<(HeaderName, HeaderValue)>,
-    reserved: sanitize::Reserved,
+    reserved: Arc<sanitize::Reserved>,
 }
 
 impl ConnectionHeaders {

@@ -1,9 +1,12 @@
 //! The connection object a policy sees (CloudFront connection functions).
 
+use core::fmt;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
+use rustls_pki_types::CertificateDer;
+use serde::ser::SerializeStruct as _;
+use serde::{Serialize, Serializer};
 
 use crate::cert_fields::{hex_lower, hex_upper_colon, iso8601, san_openssl, serial_cloudfront};
 use crate::chain_validator::ClientCertInfo;
@@ -90,11 +93,15 @@ pub struct ClientCertificate {
 }
 
 /// What a connection policy is asked about (CloudFront's field names).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// The CloudFront certificate objects (`clientCertificate`) are formatted on
+/// first use — by [`Connection::client_certificate`] or when the connection
+/// is serialized — so a policy that only looks at the parsed [`leaf`]
+/// (every built-in [`Matcher`](super::Matcher)) never pays for them.
+///
+/// [`leaf`]: Connection::leaf
+#[derive(Clone)]
 pub struct Connection {
-    /// `null` when no certificate was presented.
-    pub client_certificate: Option<ClientCertificate>,
     /// The client's address.
     pub client_ip: IpAddr,
     /// The SNI host name.
@@ -104,8 +111,11 @@ pub struct Connection {
     /// The connection id (as in the connection log).
     pub connection_id: String,
     /// The parsed leaf, for Rust policies (not serialized).
-    #[serde(skip)]
     pub leaf: Option<Arc<ClientCertInfo>>,
+    /// What the client sent, leaf first (empty without a certificate).
+    presented: Arc<[CertificateDer<'static>]>,
+    revocation_status: Option<RevocationStatus>,
+    client_certificate: OnceLock<Option<ClientCertificate>>,
 }
 
 impl Connection {
@@ -116,42 +126,49 @@ impl Connection {
         connection_id: &str,
     ) -> Self {
         Self {
-            client_certificate: None,
             client_ip,
             endpoint: None,
             distribution_id: distribution_id.to_string(),
             connection_id: connection_id.to_string(),
             leaf: None,
+            presented: Arc::from(Vec::new()),
+            revocation_status: None,
+            client_certificate: OnceLock::new(),
         }
     }
 
-    /// Adds the presented chain (leaf first); certificates that cannot be
-    /// parsed are left out of `intermediates`.
-    pub fn with_chain(
+    /// Adds the presented chain: the parsed leaf and the certificates sent
+    /// after it (copied). Certificates that cannot be parsed are left out of
+    /// `intermediates`.
+    pub fn with_chain(self, leaf: Arc<ClientCertInfo>, intermediates: &[impl AsRef<[u8]>]) -> Self {
+        let presented = std::iter::once(CertificateDer::from(leaf.der.clone()))
+            .chain(
+                intermediates
+                    .iter()
+                    .map(|c| CertificateDer::from(c.as_ref().to_vec())),
+            )
+            .collect();
+        self.with_presented(leaf, presented)
+    }
+
+    /// Adds the presented chain without copying it: `leaf` is the parsed
+    /// form of `presented[0]`, the intermediates are `presented[1..]`.
+    pub fn with_presented(
         mut self,
         leaf: Arc<ClientCertInfo>,
-        intermediates: &[impl AsRef<[u8]>],
+        presented: Arc<[CertificateDer<'static>]>,
     ) -> Self {
-        self.client_certificate = Some(ClientCertificate {
-            certificates: Certificates {
-                leaf: CertificateObject::new(&leaf),
-                intermediates: intermediates
-                    .iter()
-                    .filter_map(|c| ClientCertInfo::from_der(c.as_ref()))
-                    .map(|i| CertificateObject::new(&i))
-                    .collect(),
-            },
-            revocation_status: None,
-        });
         self.leaf = Some(leaf);
+        self.presented = presented;
+        self.client_certificate = OnceLock::new();
         self
     }
 
-    /// Attaches revocation results.
+    /// Attaches revocation results (shown with the certificate, when one
+    /// was presented).
     pub fn with_revocation_status(mut self, status: RevocationStatus) -> Self {
-        if let Some(cc) = &mut self.client_certificate {
-            cc.revocation_status = Some(status);
-        }
+        self.revocation_status = Some(status);
+        self.client_certificate = OnceLock::new();
         self
     }
 
@@ -159,5 +176,186 @@ impl Connection {
     pub fn with_endpoint(mut self, sni: Option<String>) -> Self {
         self.endpoint = sni;
         self
+    }
+
+    /// CloudFront's `clientCertificate`: `None` when no certificate was
+    /// presented. Formatted on the first call.
+    pub fn client_certificate(&self) -> Option<&ClientCertificate> {
+        self.client_certificate
+            .get_or_init(|| {
+                let leaf = self.leaf.as_deref()?;
+                Some(ClientCertificate {
+                    certificates: Certificates {
+                        leaf: CertificateObject::new(leaf),
+                        intermediates: self
+                            .intermediates()
+                            .iter()
+                            .filter_map(|c| ClientCertInfo::from_der(c))
+                            .map(|i| CertificateObject::new(&i))
+                            .collect(),
+                    },
+                    revocation_status: self.revocation_status.clone(),
+                })
+            })
+            .as_ref()
+    }
+
+    /// The certificates the client sent after its leaf, as sent.
+    pub fn intermediates(&self) -> &[CertificateDer<'static>] {
+        self.presented.get(1..).unwrap_or_default()
+    }
+
+    /// The revocation results, when revocation checking is configured.
+    pub fn revocation_status(&self) -> Option<&RevocationStatus> {
+        self.revocation_status.as_ref()
+    }
+}
+
+impl PartialEq for Connection {
+    /// Equal when describing the same connection (whatever has been
+    /// formatted so far).
+    fn eq(&self, other: &Self) -> bool {
+        self.client_ip == other.client_ip
+            && self.endpoint == other.endpoint
+            && self.distribution_id == other.distribution_id
+            && self.connection_id == other.connection_id
+            && self.leaf == other.leaf
+            && self.intermediates() == other.intermediates()
+            && self.revocation_status == other.revocation_status
+    }
+}
+
+impl Eq for Connection {}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("client_ip", &self.client_ip)
+            .field("endpoint", &self.endpoint)
+            .field("distribution_id", &self.distribution_id)
+            .field("connection_id", &self.connection_id)
+            .field("leaf", &self.leaf.as_ref().map(|l| &l.subject))
+            .field("intermediates", &self.intermediates().len())
+            .field("revocation_status", &self.revocation_status)
+            .finish()
+    }
+}
+
+impl Serialize for Connection {
+    /// CloudFront's connection object (the parsed leaf is not part of it).
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Connection", 5)?;
+        s.serialize_field("clientCertificate", &self.client_certificate())?;
+        s.serialize_field("clientIp", &self.client_ip)?;
+        s.serialize_field("endpoint", &self.endpoint)?;
+        s.serialize_field("distributionId", &self.distribution_id)?;
+        s.serialize_field("connectionId", &self.connection_id)?;
+        s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::revocation::{CertStatus, CertificateRevocationStatus, RevocationMethod};
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+
+    /// A leaf and the intermediate that issued it.
+    fn chain() -> (Vec<u8>, Vec<u8>) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Intermediate CA");
+        let intermediate = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::from_params(&ca, &ca_key);
+        let mut leaf = CertificateParams::new(vec!["client.example.com".into()]).unwrap();
+        leaf.subject_alt_names.push(SanType::URI(
+            "spiffe://example.com/client".try_into().unwrap(),
+        ));
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "client.example.com");
+        let leaf = leaf
+            .signed_by(&KeyPair::generate().unwrap(), &issuer)
+            .unwrap();
+        (leaf.der().to_vec(), intermediate.der().to_vec())
+    }
+
+    fn connection() -> Connection {
+        Connection::without_certificate("203.0.113.42".parse().unwrap(), "E1", "id-1")
+            .with_endpoint(Some("api.example.com".into()))
+    }
+
+    #[test]
+    fn serializes_cloudfront_connection_object() {
+        let (leaf, intermediate) = chain();
+        let info = Arc::new(ClientCertInfo::from_der(&leaf).unwrap());
+        let status = RevocationStatus::from_entries(
+            CertificateRevocationStatus::new(
+                RevocationMethod::DenyList,
+                &CertStatus::Good,
+                "01".into(),
+            ),
+            Vec::new(),
+        );
+        let connection = connection()
+            .with_chain(
+                info.clone(),
+                &[intermediate.as_slice(), b"not a certificate"],
+            )
+            .with_revocation_status(status.clone());
+        let expected = serde_json::json!({
+            "clientCertificate": {
+                "certificates": {
+                    "leaf": CertificateObject::new(&info),
+                    "intermediates": [
+                        CertificateObject::new(&ClientCertInfo::from_der(&intermediate).unwrap())
+                    ],
+                },
+                "revocationStatus": status,
+            },
+            "clientIp": "203.0.113.42",
+            "endpoint": "api.example.com",
+            "distributionId": "E1",
+            "connectionId": "id-1",
+        });
+        assert_eq!(serde_json::to_value(&connection).unwrap(), expected);
+        let leaf_object = &connection.client_certificate().unwrap().certificates.leaf;
+        assert_eq!(leaf_object.subject, "CN=client.example.com");
+        assert!(leaf_object
+            .san
+            .contains("DNS:client.example.com,URI:spiffe://example.com/client"));
+        assert_eq!(connection.intermediates().len(), 2);
+    }
+
+    #[test]
+    fn sharing_the_presented_chain_is_the_same_connection() {
+        let (leaf, intermediate) = chain();
+        let info = Arc::new(ClientCertInfo::from_der(&leaf).unwrap());
+        let copied = connection().with_chain(info.clone(), &[intermediate.as_slice()]);
+        let presented: Arc<[CertificateDer<'static>]> =
+            Arc::from(vec![leaf.into(), intermediate.into()]);
+        let shared = connection().with_presented(info, presented);
+        // Formatted on one side only: still equal, and equal once formatted.
+        assert!(copied.client_certificate().is_some());
+        assert_eq!(copied, shared);
+        assert_eq!(copied.client_certificate(), shared.client_certificate());
+    }
+
+    #[test]
+    fn without_certificate_serializes_null() {
+        let status = RevocationStatus::from_entries(
+            CertificateRevocationStatus::new(
+                RevocationMethod::DenyList,
+                &CertStatus::Good,
+                String::new(),
+            ),
+            Vec::new(),
+        );
+        let connection = connection().with_revocation_status(status);
+        assert!(connection.client_certificate().is_none());
+        let json = serde_json::to_value(&connection).unwrap();
+        assert_eq!(json["clientCertificate"], serde_json::Value::Null);
+        assert_eq!(json.as_object().unwrap().len(), 5);
     }
 }

@@ -67,7 +67,7 @@ pub struct PanicsForMyClient;
 impl ConnectionPolicy for PanicsForMyClient {
     async fn evaluate(&self, connection: &Connection) -> Result<Verdict, PolicyError> {
         let san = connection
-            .client_certificate
+            .client_certificate()
             .as_ref()
             .map(|c| c.certificates.leaf.san.as_str())
             .unwrap_or_default();

@@ -1,0 +1,698 @@
+//! Full TLS 1.3 mTLS handshakes per second on ONE server thread, side by side:
+//!
+//! - `bare_webpki`: a bare tokio-rustls server with rustls'
+//!   `WebPkiClientVerifier` (chain verification only), the yardstick;
+//! - `edge_distinct_certs`: the whole edge pipeline built through
+//!   `MtlsConfig` — chain validation, deny list (stage 1 and stage 2), a
+//!   connection policy, one connection-log record (JSON lines through a
+//!   `QueueSink`), the default CloudFront headers — with a different client
+//!   certificate on every connection, so the verified-chain cache never hits;
+//! - `edge_repeating_cert`: the same pipeline with one client certificate on
+//!   every connection (verified-chain cache hits).
+//!
+//! PKI: P-256 root → intermediate → client leaves (clientAuth); the client
+//! sends leaf + intermediate. No resumption anywhere (no session storage, no
+//! tickets, client resumption off): every connection is a full handshake.
+//!
+//! The server is one OS thread with a `current_thread` tokio runtime and one
+//! task per connection. The clients run on the bench thread (another
+//! `current_thread` runtime, 32 connections in flight) and are kept cheap so
+//! the server thread is the bottleneck: they accept the server certificate
+//! without building its chain (bench only) but still verify its TLS 1.3
+//! CertificateVerify signature, unless `THROUGHPUT_CLIENT_SKIPS_SIGNATURE=1`
+//! (same server work, a client about a fifth cheaper: on two cores the
+//! clients of the fastest case otherwise compete with the server thread).
+//!
+//! Every handshake must succeed: the client must read the server's `ok`, and
+//! the server counts any connection it could not serve; either panics.
+//!
+//! At the end the bench prints, per benchmark, handshakes/s over the measured
+//! samples, how busy the server thread was and its CPU time per handshake
+//! (from `/proc/…/schedstat`: a run where the server was not the bottleneck
+//! shows up as a low busy share), how much CPU other processes took, and the
+//! two ratios edge / bare. On a shared machine the CPU time per handshake is
+//! the steadier figure.
+//!
+//! Run with `cargo bench --bench throughput` (under a minute).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use edge_mtls::connection_log::{LogFormat, QueueSink};
+use edge_mtls::policy::{Matcher, NamePattern, Rule};
+use edge_mtls::{ConnectionPolicy, Edge, MtlsConfig, TrustStore, TrustStoreHandle};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+/// Distinct client certificates. A run does well under this many handshakes
+/// per benchmark (warm-up included), so no certificate repeats and the
+/// verified-chain cache (4096 entries) cannot answer.
+const DISTINCT_CLIENTS: usize = 40_000;
+/// Connections in flight.
+const CONCURRENCY: usize = 32;
+/// DNS SANs of the bench clients end with this; the policy allows it.
+const CLIENT_DOMAIN: &str = "clients.bench.example";
+
+fn p256() -> KeyPair {
+    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("P-256 key")
+}
+
+fn dn(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "US");
+    dn.push(DnType::OrganizationName, "Edge mTLS Bench");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+fn ca_params(common_name: &str) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(common_name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.use_authority_key_identifier_extension = true;
+    p
+}
+
+/// The bench PKI and one rustls client configuration per client certificate.
+struct Pki {
+    root_pem: String,
+    root_der: CertificateDer<'static>,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key: PrivatePkcs8KeyDer<'static>,
+    distinct: Vec<Arc<ClientConfig>>,
+    repeating: Arc<ClientConfig>,
+}
+
+impl Pki {
+    fn generate(provider: &Arc<CryptoProvider>, distinct: usize) -> Self {
+        let root_key = p256();
+        let root_params = ca_params("Bench Root CA");
+        let root = root_params.self_signed(&root_key).expect("root");
+        let root_issuer = Issuer::from_params(&root_params, &root_key);
+
+        let inter_key = p256();
+        let inter_params = ca_params("Bench Intermediate CA");
+        let intermediate = inter_params
+            .signed_by(&inter_key, &root_issuer)
+            .expect("intermediate");
+        let inter_issuer = Issuer::from_params(&inter_params, &inter_key);
+        let inter_der = intermediate.der().clone();
+
+        let server_key = p256();
+        let mut server_params = CertificateParams::default();
+        server_params.distinguished_name = dn("localhost");
+        server_params.subject_alt_names = vec![
+            SanType::DnsName("localhost".try_into().expect("DNS name")),
+            SanType::IpAddress([127, 0, 0, 1].into()),
+        ];
+        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server = server_params
+            .signed_by(&server_key, &root_issuer)
+            .expect("server certificate");
+
+        let verifier = Arc::new(SignatureOnly {
+            provider: provider.clone(),
+            skip: client_skips_signature(),
+        });
+        let client = |i: usize| {
+            let key = p256();
+            let mut p = CertificateParams::default();
+            let name = format!("client-{i}.{CLIENT_DOMAIN}");
+            p.distinguished_name = dn(&name);
+            // Serials 0x01_00_00_00 + i: never one of the denied serials below.
+            let serial = u32::try_from(0x0100_0000 + i).expect("serial fits");
+            p.serial_number = Some(SerialNumber::from_slice(&serial.to_be_bytes()));
+            p.subject_alt_names = vec![SanType::DnsName(name.try_into().expect("DNS name"))];
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            p.use_authority_key_identifier_extension = true;
+            let leaf = p
+                .signed_by(&key, &inter_issuer)
+                .expect("client certificate");
+            let mut config = ClientConfig::builder_with_provider(provider.clone())
+                .with_protocol_versions(&[&rustls::version::TLS13])
+                .expect("TLS 1.3")
+                .dangerous()
+                .with_custom_certificate_verifier(verifier.clone())
+                .with_client_auth_cert(
+                    vec![leaf.der().clone(), inter_der.clone()],
+                    PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+                )
+                .expect("client configuration");
+            config.resumption = Resumption::disabled();
+            Arc::new(config)
+        };
+        // Split over two threads: generating thousands of keys takes a moment.
+        let half = distinct / 2;
+        let (first, second) = std::thread::scope(|s| {
+            let a = s.spawn(|| (0..half).map(client).collect::<Vec<_>>());
+            let b = s.spawn(|| (half..distinct).map(client).collect::<Vec<_>>());
+            (a.join().expect("keygen"), b.join().expect("keygen"))
+        });
+        let mut configs = first;
+        configs.extend(second);
+        Self {
+            root_pem: root.pem(),
+            root_der: root.der().clone(),
+            server_chain: vec![server.der().clone()],
+            server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
+            distinct: configs,
+            repeating: client(distinct),
+        }
+    }
+}
+
+/// Bench clients only: accepts the server certificate without building its
+/// chain, but (by default) verifies the handshake signature with the
+/// provider's algorithms, so the client does the TLS work a real client does
+/// minus path validation.
+#[derive(Debug)]
+struct SignatureOnly {
+    provider: Arc<CryptoProvider>,
+    /// `THROUGHPUT_CLIENT_SKIPS_SIGNATURE=1`: accept the TLS 1.3
+    /// CertificateVerify unchecked too. The server's work is the same; the
+    /// client gets cheaper, for machines where it would otherwise compete
+    /// with the server thread for the CPU (a server thread busy well under
+    /// 100% in the summary).
+    skip: bool,
+}
+
+fn client_skips_signature() -> bool {
+    std::env::var_os("THROUGHPUT_CLIENT_SKIPS_SIGNATURE").is_some_and(|v| v == "1")
+}
+
+impl ServerCertVerifier for SignatureOnly {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.skip {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// What the server thread runs per connection.
+#[derive(Clone)]
+enum Pipeline {
+    Bare(TlsAcceptor),
+    Edge(Edge),
+}
+
+/// A server on its own OS thread.
+struct Server {
+    addr: SocketAddr,
+    /// Connections the server could not serve (handshake or pipeline failure).
+    failures: Arc<AtomicU64>,
+    /// The server thread's id, for its CPU time.
+    tid: Option<u32>,
+}
+
+impl Server {
+    fn start(pipeline: Pipeline) -> Self {
+        let failures = Arc::new(AtomicU64::new(0));
+        let (ready, started) = mpsc::channel();
+        let failed = failures.clone();
+        std::thread::Builder::new()
+            .name("bench-server".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("server runtime");
+                rt.block_on(serve(pipeline, failed, ready));
+            })
+            .expect("server thread");
+        let (addr, tid) = started.recv().expect("server started");
+        Self {
+            addr,
+            failures,
+            tid,
+        }
+    }
+
+    /// The server thread's CPU time so far (Linux).
+    fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(&format!("/proc/self/task/{}/schedstat", self.tid?))
+    }
+}
+
+/// A thread's time on a CPU, from its `schedstat` (Linux).
+fn cpu_time(schedstat: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(schedstat).ok()?;
+    let ns = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+fn thread_id() -> Option<u32> {
+    // `/proc/thread-self` links to `<pid>/task/<tid>`.
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+async fn serve(
+    pipeline: Pipeline,
+    failures: Arc<AtomicU64>,
+    ready: mpsc::Sender<(SocketAddr, Option<u32>)>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    // Bound to one address, so every connection's local address is this one.
+    let local = listener.local_addr().expect("local address");
+    ready.send((local, thread_id())).expect("bench waiting");
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(_) => {
+                failures.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        let pipeline = pipeline.clone();
+        let failures = failures.clone();
+        tokio::spawn(async move {
+            let _ = tcp.set_nodelay(true);
+            let served = match pipeline {
+                Pipeline::Bare(acceptor) => match acceptor.accept(tcp).await {
+                    Ok(mut tls) => reply(&mut tls).await,
+                    Err(_) => false,
+                },
+                Pipeline::Edge(edge) => {
+                    match edge.acceptor().accept(tcp, peer, Some(local)).await {
+                        // The pipeline ran to the end: verified, CloudFront headers ready.
+                        Ok(mut tls) => {
+                            tls.info.verified
+                                && tls.info.headers.len() == 7
+                                && reply(&mut tls).await
+                        }
+                        Err(_) => false,
+                    }
+                }
+            };
+            if !served {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+async fn reply<S: AsyncWriteExt + Unpin>(tls: &mut S) -> bool {
+    tls.write_all(b"ok").await.is_ok() && tls.shutdown().await.is_ok()
+}
+
+fn no_resumption(config: &mut ServerConfig) {
+    config.session_storage = Arc::new(NoServerSessionStorage {});
+    config.send_tls13_tickets = 0;
+}
+
+fn bare_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> Server {
+    let mut roots = RootCertStore::empty();
+    roots.add(pki.root_der.clone()).expect("root");
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .expect("client verifier");
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            pki.server_chain.clone(),
+            PrivateKeyDer::Pkcs8(pki.server_key.clone_key()),
+        )
+        .expect("server configuration");
+    no_resumption(&mut config);
+    Server::start(Pipeline::Bare(TlsAcceptor::from(Arc::new(config))))
+}
+
+fn edge_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Server, Arc<QueueSink>) {
+    let store = TrustStore::from_pem(pki.root_pem.as_bytes()).expect("trust store");
+    // Admit the bench clients by their DNS SAN, after denying one other name.
+    let policy: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::policy::FirstMatch(vec![
+        Arc::new(Rule::deny_if(Matcher::DnsSan(NamePattern::Exact(
+            "revoked.bench.example".into(),
+        )))),
+        Arc::new(Rule::allow_if(Matcher::DnsSan(NamePattern::Suffix(
+            CLIENT_DOMAIN.into(),
+        )))),
+    ]));
+    let log =
+        Arc::new(QueueSink::new(std::io::sink(), LogFormat::JsonLines, 65_536).expect("log sink"));
+    let edge = MtlsConfig::builder()
+        .crypto_provider(provider.clone())
+        .distribution_id("EBENCH0000001")
+        .server_identity(
+            pki.server_chain.clone(),
+            PrivateKeyDer::Pkcs8(pki.server_key.clone_key()),
+        )
+        .trust_store(TrustStoreHandle::new(store))
+        .resumption(false)
+        // Serials no bench client has (theirs start at 01:00:00:00).
+        .deny_serials(["00:a7:30:9e:12:34", "7F:00:00:01", "DEADBEEF"])
+        .policy(policy)
+        .log_sink(log.clone())
+        .build()
+        .expect("edge configuration");
+    (Server::start(Pipeline::Edge(edge)), log)
+}
+
+/// Which client certificate a connection presents.
+enum Clients<'a> {
+    /// The next unused one from the pool.
+    Distinct(&'a [Arc<ClientConfig>], &'a AtomicUsize),
+    /// Always the same.
+    Repeating(&'a Arc<ClientConfig>),
+}
+
+impl Clients<'_> {
+    fn next(&self) -> Arc<ClientConfig> {
+        match self {
+            Self::Distinct(pool, cursor) => {
+                let i = cursor.fetch_add(1, Ordering::Relaxed);
+                pool[i % pool.len()].clone()
+            }
+            Self::Repeating(config) => Arc::clone(config),
+        }
+    }
+}
+
+/// One full handshake; success means the client read the server's `ok`.
+async fn handshake(addr: SocketAddr, config: Arc<ClientConfig>) -> bool {
+    let Ok(tcp) = TcpStream::connect(addr).await else {
+        return false;
+    };
+    let _ = tcp.set_nodelay(true);
+    let name = ServerName::try_from("localhost").expect("server name");
+    let Ok(mut tls) = TlsConnector::from(config).connect(name, tcp).await else {
+        return false;
+    };
+    // Under TLS 1.3 a refused client certificate shows up here, on the first read.
+    let mut reply = Vec::with_capacity(8);
+    tls.read_to_end(&mut reply).await.is_ok() && reply == b"ok"
+}
+
+/// One `iter_custom` call.
+#[derive(Clone, Copy)]
+struct Batch {
+    handshakes: u64,
+    wall: Duration,
+    /// Where the CPU time went (Linux only).
+    cpu: Option<Usage>,
+}
+
+/// CPU time spent during a batch.
+#[derive(Clone, Copy, Default)]
+struct Usage {
+    /// The server thread.
+    server: Duration,
+    /// The client (bench) thread.
+    client: Duration,
+    /// Every process on the machine but this one: other load skews the
+    /// figures, so the summary says how much there was.
+    others: Duration,
+}
+
+impl Usage {
+    /// A reading of the counters (not a duration).
+    fn now(server: &Server) -> Option<Self> {
+        // `/proc` counts in clock ticks, 100 per second on Linux.
+        let tick = Duration::from_millis(10);
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let machine: u64 = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .enumerate()
+            // user nice system idle iowait irq softirq steal: all but idle and iowait.
+            .filter(|(i, _)| *i != 3 && *i != 4)
+            .map(|(_, v)| v.parse::<u64>().unwrap_or(0))
+            .sum();
+        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
+        let after_name = own.rsplit_once(')')?.1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let process: u64 =
+            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        Some(Self {
+            server: server.cpu_time()?,
+            client: cpu_time("/proc/thread-self/schedstat")?,
+            others: tick * u32::try_from(machine.saturating_sub(process)).ok()?,
+        })
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            server: self.server.saturating_sub(before.server),
+            client: self.client.saturating_sub(before.client),
+            others: self.others.saturating_sub(before.others),
+        }
+    }
+}
+
+/// Per-benchmark figures.
+#[derive(Default)]
+struct Tally {
+    batches: Vec<Batch>,
+}
+
+impl Tally {
+    /// Criterion calls `iter_custom` for warm-up first, then once per
+    /// sample: the last `samples` calls are the measurement.
+    fn summary(&self, samples: usize) -> Option<String> {
+        let measured = &self.batches[self.batches.len().checked_sub(samples)?..];
+        let n: u64 = measured.iter().map(|b| b.handshakes).sum();
+        let wall: Duration = measured.iter().map(|b| b.wall).sum();
+        let rate = n as f64 / wall.as_secs_f64();
+        let mut text = format!("{rate:>6.0} handshakes/s");
+        let cpu: Option<Vec<Usage>> = measured.iter().map(|b| b.cpu).collect();
+        if let Some(cpu) = cpu {
+            let server: Duration = cpu.iter().map(|c| c.server).sum();
+            let client: Duration = cpu.iter().map(|c| c.client).sum();
+            let others: Duration = cpu.iter().map(|c| c.others).sum();
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let per = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+            text.push_str(&format!(
+                "; server thread busy {:.0}%, {:.0} µs CPU per handshake (client {:.0} µs); \
+                 other processes used {:.0}% of the machine",
+                100.0 * server.as_secs_f64() / wall.as_secs_f64(),
+                per(server),
+                per(client),
+                100.0 * others.as_secs_f64() / (wall.as_secs_f64() * cores as f64),
+            ));
+        }
+        Some(text)
+    }
+
+    fn per_second(&self, samples: usize) -> Option<f64> {
+        let measured = &self.batches[self.batches.len().checked_sub(samples)?..];
+        let n: u64 = measured.iter().map(|b| b.handshakes).sum();
+        let wall: Duration = measured.iter().map(|b| b.wall).sum();
+        Some(n as f64 / wall.as_secs_f64())
+    }
+}
+
+/// Runs `iters` handshakes against `server`, `CONCURRENCY` at a time, and
+/// returns the wall time; panics if any handshake failed.
+fn run_batch(
+    rt: &tokio::runtime::Runtime,
+    server: &Server,
+    clients: &Clients<'_>,
+    iters: u64,
+    tally: &Mutex<Tally>,
+) -> Duration {
+    let configs: Vec<Arc<ClientConfig>> = (0..iters).map(|_| clients.next()).collect();
+    let configs = Arc::new(Mutex::new(configs));
+    let failed_before = server.failures.load(Ordering::Relaxed);
+    let usage_before = Usage::now(server);
+    let addr = server.addr;
+    let start = Instant::now();
+    let client_failures = rt.block_on(async move {
+        let mut workers = JoinSet::new();
+        for _ in 0..CONCURRENCY {
+            let configs = configs.clone();
+            workers.spawn(async move {
+                let mut failures = 0u64;
+                loop {
+                    let next = configs.lock().expect("configs").pop();
+                    let Some(config) = next else {
+                        return failures;
+                    };
+                    if !handshake(addr, config).await {
+                        failures += 1;
+                    }
+                }
+            });
+        }
+        let mut failures = 0;
+        while let Some(worker) = workers.join_next().await {
+            failures += worker.expect("client worker");
+        }
+        failures
+    });
+    let elapsed = start.elapsed();
+    let cpu = usage_before
+        .zip(Usage::now(server))
+        .map(|(before, after)| after.since(before));
+    let server_failures = server.failures.load(Ordering::Relaxed) - failed_before;
+    assert!(
+        client_failures == 0 && server_failures == 0,
+        "{client_failures} of {iters} handshakes failed on the client, \
+         {server_failures} on the server"
+    );
+    tally.lock().expect("tally").batches.push(Batch {
+        handshakes: iters,
+        wall: elapsed,
+        cpu,
+    });
+    elapsed
+}
+
+fn throughput(c: &mut Criterion) {
+    const SAMPLES: usize = 10;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let generating = Instant::now();
+    let pki = Pki::generate(&provider, DISTINCT_CLIENTS);
+    eprintln!(
+        "throughput: {} distinct client certificates + 1 repeating one generated in {:.1?}; \
+         clients {} the server's CertificateVerify signature",
+        pki.distinct.len(),
+        generating.elapsed(),
+        if client_skips_signature() {
+            "do not check"
+        } else {
+            "check"
+        }
+    );
+    let bare = bare_server(&pki, &provider);
+    let (edge, log) = edge_server(&pki, &provider);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    // webpki keeps no cache, so the bare server's certificates may repeat;
+    // the edge's distinct run has a cursor of its own over the whole pool.
+    let (bare_cursor, edge_cursor) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let runs = [
+        (
+            "bare_webpki",
+            &bare,
+            Clients::Distinct(&pki.distinct, &bare_cursor),
+        ),
+        (
+            "edge_distinct_certs",
+            &edge,
+            Clients::Distinct(&pki.distinct, &edge_cursor),
+        ),
+        (
+            "edge_repeating_cert",
+            &edge,
+            Clients::Repeating(&pki.repeating),
+        ),
+    ];
+    let tallies: Vec<Mutex<Tally>> = runs.iter().map(|_| Mutex::default()).collect();
+
+    let mut group = c.benchmark_group("throughput");
+    group
+        .sample_size(SAMPLES)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(6))
+        .throughput(Throughput::Elements(1));
+    for ((name, server, clients), tally) in runs.iter().zip(&tallies) {
+        group.bench_function(*name, |b| {
+            b.iter_custom(|iters| run_batch(&rt, server, clients, iters, tally))
+        });
+    }
+    group.finish();
+
+    let used = edge_cursor.load(Ordering::Relaxed);
+    if used > 0 {
+        eprintln!(
+            "throughput: edge_distinct_certs used {used} of {} distinct certificates{}",
+            pki.distinct.len(),
+            if used > pki.distinct.len() {
+                " — the pool wrapped, some certificates repeated"
+            } else {
+                " (none repeated)"
+            }
+        );
+    }
+    eprintln!(
+        "throughput: connection-log records dropped: {}",
+        log.dropped()
+    );
+    let mut rates = Vec::new();
+    for ((name, _, _), tally) in runs.iter().zip(&tallies) {
+        let tally = tally.lock().expect("tally");
+        if let Some(summary) = tally.summary(SAMPLES) {
+            eprintln!("throughput: {name:<20} {summary}");
+        }
+        rates.push(tally.per_second(SAMPLES));
+    }
+    if let [Some(bare), distinct, repeating] = rates[..] {
+        for (name, rate) in [
+            ("edge_distinct_certs", distinct),
+            ("edge_repeating_cert", repeating),
+        ] {
+            if let Some(rate) = rate {
+                eprintln!("throughput: {name} / bare_webpki = {:.2}x", rate / bare);
+            }
+        }
+    }
+}
+
+criterion_group!(benches, throughput);
+criterion_main!(benches);
