@@ -4,10 +4,11 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use super::format::{w3c_header, write_record, LogFormat};
 use super::{ConnectionLogRecord, ReasonCounters};
@@ -18,19 +19,43 @@ pub trait ConnectionLogSink: Send + Sync + fmt::Debug {
     fn submit(&self, record: ConnectionLogRecord);
 }
 
-enum Message {
-    Record(Box<ConnectionLogRecord>),
-    Shutdown,
+/// How often the writer looks for records when nobody woke it: the most a
+/// record waits before it is written (under half a full queue).
+const DRAIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// What the submitters and the writer share.
+struct Queue {
+    records: VecDeque<ConnectionLogRecord>,
+    /// Records the writer took and has not finished writing (they count
+    /// against the capacity, so memory stays bounded by it).
+    in_flight: usize,
+    shutdown: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    capacity: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while formatting cannot leave the queue inconsistent.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// A sink that formats and writes records on a background thread.
 ///
 /// `submit` only enqueues into a bounded queue; when the queue is full (a slow
 /// or stuck writer) the record is dropped and counted, so a handshake is never
-/// delayed by logging. [`shutdown`](Self::shutdown) writes everything queued,
+/// delayed by logging. The writer drains the queue every 20 ms, or at once
+/// when it is half full, so a submit never wakes a thread and a record is
+/// written at most about 20 ms after it was submitted.
+/// [`shutdown`](Self::shutdown) writes everything queued,
 /// flushes and joins the thread.
 pub struct QueueSink {
-    tx: SyncSender<Message>,
+    shared: Arc<Shared>,
     dropped: AtomicU64,
     counters: Arc<ReasonCounters>,
     worker: Mutex<Option<JoinHandle<io::Result<u64>>>>,
@@ -51,12 +76,23 @@ impl QueueSink {
         format: LogFormat,
         capacity: usize,
     ) -> io::Result<Self> {
-        let (tx, rx) = mpsc::sync_channel(capacity.max(1));
-        let worker = std::thread::Builder::new()
-            .name("edge-mtls-connection-log".into())
-            .spawn(move || write_loop(rx, writer, format))?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                records: VecDeque::new(),
+                in_flight: 0,
+                shutdown: false,
+            }),
+            wake: Condvar::new(),
+            capacity: capacity.max(1),
+        });
+        let worker = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("edge-mtls-connection-log".into())
+                .spawn(move || write_loop(&shared, writer, format))?
+        };
         Ok(Self {
-            tx,
+            shared,
             dropped: AtomicU64::new(0),
             counters: Arc::new(ReasonCounters::default()),
             worker: Mutex::new(Some(worker)),
@@ -89,8 +125,9 @@ impl QueueSink {
         let Some(worker) = worker else {
             return Ok(0);
         };
-        // Blocking send: shutdown waits for the queue, by design.
-        let _ = self.tx.send(Message::Shutdown);
+        // The writer drains what is queued, then stops.
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_one();
         worker
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("connection-log writer thread panicked")))
@@ -100,11 +137,20 @@ impl QueueSink {
 impl ConnectionLogSink for QueueSink {
     fn submit(&self, record: ConnectionLogRecord) {
         self.counters.record(record.connection_status);
-        match self.tx.try_send(Message::Record(Box::new(record))) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        // No wake-up per record: the writer drains on its own every
+        // DRAIN_INTERVAL and is woken only when the queue is half full, so a
+        // handshake costs an uncontended lock, not a thread switch.
+        let mut queue = self.shared.lock();
+        if queue.shutdown || queue.records.len() + queue.in_flight >= self.shared.capacity {
+            drop(queue);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        queue.records.push_back(record);
+        let wake = queue.records.len() * 2 >= self.shared.capacity;
+        drop(queue);
+        if wake {
+            self.shared.wake.notify_one();
         }
     }
 }
@@ -115,36 +161,41 @@ impl Drop for QueueSink {
     }
 }
 
-fn write_loop(rx: Receiver<Message>, writer: impl Write, format: LogFormat) -> io::Result<u64> {
+fn write_loop(shared: &Shared, writer: impl Write, format: LogFormat) -> io::Result<u64> {
     let mut out = BufWriter::with_capacity(64 * 1024, writer);
     if format == LogFormat::W3c {
         out.write_all(w3c_header().as_bytes())?;
     }
     let mut line = String::with_capacity(1024);
     let mut written = 0u64;
+    let mut batch = VecDeque::new();
     loop {
-        // Block for the next message, then drain whatever else is queued
-        // before flushing, so a burst costs one flush.
-        let Ok(first) = rx.recv() else {
+        let stop = {
+            let mut queue = shared.lock();
+            while queue.records.is_empty() && !queue.shutdown {
+                queue = shared
+                    .wake
+                    .wait_timeout(queue, DRAIN_INTERVAL)
+                    .map(|(guard, _)| guard)
+                    .unwrap_or_else(|p| p.into_inner().0);
+            }
+            std::mem::swap(&mut queue.records, &mut batch);
+            queue.in_flight = batch.len();
+            queue.shutdown && batch.is_empty()
+        };
+        if stop {
             out.flush()?;
             return Ok(written);
-        };
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Record(record) => {
-                    line.clear();
-                    write_record(&mut line, &record, format);
-                    out.write_all(line.as_bytes())?;
-                    written += 1;
-                }
-                Message::Shutdown => {
-                    out.flush()?;
-                    return Ok(written);
-                }
-            }
-            next = rx.try_recv().ok();
+        }
+        // A whole burst costs one flush.
+        for record in batch.drain(..) {
+            line.clear();
+            write_record(&mut line, &record, format);
+            out.write_all(line.as_bytes())?;
+            written += 1;
         }
         out.flush()?;
+        shared.lock().in_flight = 0;
     }
 }
+
