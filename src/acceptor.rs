@@ -32,7 +32,7 @@ use crate::header_builder::{ConnectionFacts, ConnectionHeaders, HeaderBuilder};
 use crate::policy::{evaluate, Connection, ConnectionPolicy, PolicyOutcome};
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
-use crate::rustls_verifier::{capture_rejection, MtlsClientVerifier, Rejection, ValidationMode};
+use crate::rustls_verifier::{capture_stage1, MtlsClientVerifier, Rejection, ValidationMode};
 
 /// What the application learns about a connection, computed once.
 #[derive(Debug)]
@@ -454,6 +454,7 @@ impl MtlsAcceptor {
         // which one served (or refused) the connection.
         let mut chosen: Option<&Site> = None;
         let mut hello_sni: Option<String> = None;
+        let mut stage1_revocation = None;
         let handshake = tokio::time::timeout(inner.handshake_timeout, async {
             let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
                 .await
@@ -462,9 +463,9 @@ impl MtlsAcceptor {
             let site = inner.site(sni.as_deref());
             hello_sni = sni;
             chosen = Some(site);
-            let (result, rejection) =
-                capture_rejection(start.into_stream(site.config.clone())).await;
-            result.map_err(|e| (e, rejection))
+            let (result, report) = capture_stage1(start.into_stream(site.config.clone())).await;
+            stage1_revocation = report.revocation;
+            result.map_err(|e| (e, report.rejection))
         })
         .await;
         record.tls_sni = hello_sni;
@@ -530,10 +531,13 @@ impl MtlsAcceptor {
         }
 
         // Stage 2: revocation answers that need I/O (and every answer again on
-        // resumed sessions, whose chain was not re-verified by rustls).
+        // resumed sessions, whose chain was not re-verified by rustls). When
+        // stage 1 had every answer, its status is complete as it is.
         let mut revocation_status = None;
         let mut revocation_denial = None;
-        if verified {
+        if verified && !resumed && stage1_revocation.is_some() {
+            revocation_status = stage1_revocation;
+        } else if verified {
             match site
                 .verifier
                 .check_connection(&peer_certs, UnixTime::now())

@@ -27,6 +27,7 @@ use crate::chain_validator::{ChainValidator, ValidationError, VerifiedPath};
 use crate::reason::{ReasonCode, TlsAlert};
 use crate::revocation::{
     ImmediateCheck, RevocationChain, RevocationChecker, RevocationError, RevocationOutcome,
+    RevocationStatus,
 };
 
 /// How a listener treats client certificates (SPEC §2).
@@ -256,7 +257,11 @@ impl MtlsClientVerifier {
             );
             return match checker.check_now(&chain, now) {
                 ImmediateCheck::Denied(e) => Err(Rejection::Revocation(e)),
-                // Allowed, or pending: stage 2 decides after the handshake.
+                ImmediateCheck::Allowed(status) => {
+                    record_revocation(status);
+                    Ok(())
+                }
+                // Pending: stage 2 decides after the handshake.
                 _ => Ok(()),
             };
         }
@@ -296,14 +301,15 @@ impl MtlsClientVerifier {
         tls13: bool,
     ) -> Result<HandshakeSignatureValid, Error> {
         // Parsed with this crate's parser so v1 leaves (which webpki refuses)
-        // can prove possession too.
-        let parsed = Cert::parse(cert)
+        // can prove possession too; stage 1 parsed the whole certificate
+        // already, only the key is read again.
+        let (spki, spki_alg, public_key) = Cert::parse_key(cert)
             .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
         let algorithms = self.validator.algorithms();
         if tls13 {
             return rustls::crypto::verify_tls13_signature_with_raw_key(
                 message,
-                &SubjectPublicKeyInfoDer::from(parsed.spki),
+                &SubjectPublicKeyInfoDer::from(spki),
                 dss,
                 algorithms,
             );
@@ -317,11 +323,11 @@ impl MtlsClientVerifier {
                 rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
             ))?;
         for alg in candidates {
-            if alg.public_key_alg_id().as_ref() != parsed.spki_alg {
+            if alg.public_key_alg_id().as_ref() != spki_alg {
                 continue;
             }
             return alg
-                .verify_signature(parsed.public_key, message, dss.signature())
+                .verify_signature(public_key, message, dss.signature())
                 .map(|_| HandshakeSignatureValid::assertion())
                 .map_err(|_| Error::InvalidCertificate(CertificateError::BadSignature));
         }
@@ -447,29 +453,54 @@ impl ClientCertVerifier for MtlsClientVerifier {
     }
 }
 
-tokio::task_local! {
-    static REJECTION: std::cell::RefCell<Option<Rejection>>;
+/// What stage 1 learnt about one handshake, besides its TLS result.
+#[derive(Debug, Default)]
+pub struct Stage1Report {
+    /// Why the client certificate was refused, when it was.
+    pub rejection: Option<Rejection>,
+    /// The complete revocation status, when every answer was available
+    /// inside the handshake (deny list, CRL, cached OCSP): stage 2 need not
+    /// ask the sources again.
+    pub revocation: Option<RevocationStatus>,
 }
 
-/// Runs a handshake future and returns, with its output, the reason stage 1
-/// refused the client certificate (if it did).
+tokio::task_local! {
+    static STAGE1: std::cell::RefCell<Stage1Report>;
+}
+
+/// Runs a handshake future and returns, with its output, what stage 1
+/// learnt: the reason the client certificate was refused (if it was) and
+/// the revocation status when it was complete.
 ///
 /// rustls calls the verifier synchronously while the handshake future is
-/// polled, so a task-local slot ties the reason to this one connection; the
+/// polled, so a task-local slot ties the report to this one connection; the
 /// TLS error alone carries only the alert.
-pub async fn capture_rejection<F: std::future::Future>(
-    handshake: F,
-) -> (F::Output, Option<Rejection>) {
-    REJECTION
-        .scope(std::cell::RefCell::new(None), async move {
-            let output = handshake.await;
-            let rejection = REJECTION.with(|slot| slot.borrow_mut().take());
-            (output, rejection)
-        })
+pub async fn capture_stage1<F: std::future::Future>(handshake: F) -> (F::Output, Stage1Report) {
+    STAGE1
+        .scope(
+            std::cell::RefCell::new(Stage1Report::default()),
+            async move {
+                let output = handshake.await;
+                let report = STAGE1.with(|slot| std::mem::take(&mut *slot.borrow_mut()));
+                (output, report)
+            },
+        )
         .await
 }
 
+/// [`capture_stage1`], keeping only the rejection.
+pub async fn capture_rejection<F: std::future::Future>(
+    handshake: F,
+) -> (F::Output, Option<Rejection>) {
+    let (output, report) = capture_stage1(handshake).await;
+    (output, report.rejection)
+}
+
 fn record_rejection(rejection: Rejection) {
-    // Outside `capture_rejection` there is nobody to tell.
-    let _ = REJECTION.try_with(|slot| *slot.borrow_mut() = Some(rejection));
+    // Outside `capture_stage1` there is nobody to tell.
+    let _ = STAGE1.try_with(|slot| slot.borrow_mut().rejection = Some(rejection));
+}
+
+fn record_revocation(status: RevocationStatus) {
+    let _ = STAGE1.try_with(|slot| slot.borrow_mut().revocation = Some(status));
 }

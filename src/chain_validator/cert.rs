@@ -92,15 +92,7 @@ impl<'a> Cert<'a> {
         let (not_before, not_after) = parse_validity(validity)?;
         let subject = t.expect(tag::SEQUENCE, "subject")?.full;
         let spki_tlv = t.expect(tag::SEQUENCE, "subjectPublicKeyInfo")?;
-        let mut s = DerCursor::new(spki_tlv.value);
-        let spki_alg = s
-            .expect(tag::SEQUENCE, "subjectPublicKeyInfo.algorithm")?
-            .value;
-        let public_key = bit_string_octets(
-            s.expect(tag::BIT_STRING, "subjectPublicKey")?,
-            "subjectPublicKey",
-        )?;
-        s.finish("subjectPublicKeyInfo")?;
+        let (spki_alg, public_key) = parse_spki(spki_tlv.value)?;
 
         if t.optional(context(1, false), "issuerUniqueID")?.is_some() && version == Version::V1 {
             return Err(CertParseError("issuerUniqueID in a v1 certificate"));
@@ -139,6 +131,23 @@ impl<'a> Cert<'a> {
         })
     }
 
+    /// Only the SubjectPublicKeyInfo (whole, algorithm, key bits) of a
+    /// certificate the verifier parsed in full already: what checking a
+    /// handshake signature needs, without the names and extensions.
+    pub(crate) fn parse_key(der: &'a [u8]) -> Result<KeyParts<'a>, CertParseError> {
+        let outer = single(der, tag::SEQUENCE, "Certificate")?;
+        let tbs = DerCursor::new(outer.value).expect(tag::SEQUENCE, "tbsCertificate")?;
+        let mut t = DerCursor::new(tbs.value);
+        t.optional(context(0, true), "version")?;
+        t.expect(tag::INTEGER, "serialNumber")?;
+        for field in ["signature", "issuer", "validity", "subject"] {
+            t.expect(tag::SEQUENCE, field)?;
+        }
+        let spki_tlv = t.expect(tag::SEQUENCE, "subjectPublicKeyInfo")?;
+        let (alg, key) = parse_spki(spki_tlv.value)?;
+        Ok((spki_tlv.full, alg, key))
+    }
+
     /// Subject and issuer are the same name (RFC 5280 §6.1 "self-issued").
     pub(crate) fn is_self_issued(&self) -> bool {
         self.subject == self.issuer
@@ -151,6 +160,23 @@ impl<'a> Cert<'a> {
 }
 
 /// DER INTEGER contents must be minimal and non-empty (X.690 §8.3.2).
+/// A SubjectPublicKeyInfo: the whole TLV, its algorithm, its key bits.
+pub(crate) type KeyParts<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+/// The algorithm and key bits of a SubjectPublicKeyInfo's contents.
+fn parse_spki(contents: &[u8]) -> Result<(&[u8], &[u8]), CertParseError> {
+    let mut s = DerCursor::new(contents);
+    let alg = s
+        .expect(tag::SEQUENCE, "subjectPublicKeyInfo.algorithm")?
+        .value;
+    let key = bit_string_octets(
+        s.expect(tag::BIT_STRING, "subjectPublicKey")?,
+        "subjectPublicKey",
+    )?;
+    s.finish("subjectPublicKeyInfo")?;
+    Ok((alg, key))
+}
+
 pub(crate) fn check_integer_encoding(bytes: &[u8]) -> Option<()> {
     match bytes {
         [] => None,

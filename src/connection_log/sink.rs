@@ -1,10 +1,10 @@
 //! Where records go: the sink trait and a non-blocking queue sink.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -198,4 +198,3 @@ fn write_loop(shared: &Shared, writer: impl Write, format: LogFormat) -> io::Res
         shared.lock().in_flight = 0;
     }
 }
-
