@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::crypto::SecureRandom;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::ServerConfig;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use std::pin::Pin;
@@ -21,7 +23,7 @@ use rustls::HandshakeKind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
 use crate::cert_fields::CertFields;
 use crate::chain_validator::ClientCertInfo;
@@ -32,7 +34,9 @@ use crate::header_builder::{ConnectionFacts, ConnectionHeaders, HeaderBuilder};
 use crate::policy::{evaluate, Connection, ConnectionPolicy, PolicyOutcome};
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
-use crate::rustls_verifier::{capture_stage1, MtlsClientVerifier, Rejection, ValidationMode};
+use crate::rustls_verifier::{
+    capture_stage1, record_sni, MtlsClientVerifier, Rejection, ValidationMode,
+};
 
 /// What the application learns about a connection, computed once.
 #[derive(Debug)]
@@ -163,6 +167,25 @@ impl AcceptError {
             Self::Timeout => ReasonCode::TcpTimeout,
             Self::Handshake { reason, .. } | Self::Refused { reason, .. } => *reason,
         }
+    }
+}
+
+/// Serves one certificate chain and tells the connection log which name the
+/// ClientHello asked for, even when the handshake then fails.
+#[derive(Debug)]
+pub struct SniRecordingResolver(SingleCertAndKey);
+
+impl SniRecordingResolver {
+    /// Serves `key` to every client.
+    pub fn new(key: CertifiedKey) -> Self {
+        Self(SingleCertAndKey::from(key))
+    }
+}
+
+impl ResolvesServerCert for SniRecordingResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        record_sni(hello.server_name());
+        self.0.resolve(hello)
     }
 }
 
@@ -456,6 +479,15 @@ impl MtlsAcceptor {
         let mut hello_sni: Option<String> = None;
         let mut stage1_revocation = None;
         let handshake = tokio::time::timeout(inner.handshake_timeout, async {
+            if inner.sites.is_empty() {
+                // One site: no need to read the ClientHello first.
+                chosen = Some(&inner.default);
+                let tls = TlsAcceptor::from(inner.default.config.clone());
+                let (result, report) = capture_stage1(tls.accept(io)).await;
+                hello_sni = report.sni;
+                stage1_revocation = report.revocation;
+                return result.map_err(|e| (e, report.rejection));
+            }
             let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
                 .await
                 .map_err(|e| (e, None))?;

@@ -47,12 +47,13 @@ use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::NoServerSessionStorage;
+use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
-use crate::acceptor::{MtlsAcceptor, Site};
+use crate::acceptor::{MtlsAcceptor, Site, SniRecordingResolver};
 use crate::chain_validator::{ChainValidator, KeyPurpose, ValidatorBuildError};
 use crate::connection_log::{ConnectionLogSink, LogFormat, QueueSink};
 use crate::header_builder::{HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode};
@@ -998,8 +999,9 @@ impl SiteParts {
             .with_safe_default_protocol_versions()
             .map_err(tls_error)?
             .with_client_cert_verifier(verifier.clone())
-            .with_single_cert(identity.0, identity.1)
-            .map_err(tls_error)?;
+            .with_cert_resolver(Arc::new(SniRecordingResolver::new(
+                CertifiedKey::from_der(identity.0, identity.1, tls.provider).map_err(tls_error)?,
+            )));
         config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         if !tls.resumption {
             config.session_storage = Arc::new(NoServerSessionStorage {});

@@ -462,6 +462,9 @@ pub struct Stage1Report {
     /// inside the handshake (deny list, CRL, cached OCSP): stage 2 need not
     /// ask the sources again.
     pub revocation: Option<RevocationStatus>,
+    /// The ClientHello's SNI, when the configuration's certificate resolver
+    /// records it (the listeners built by `MtlsConfig` do).
+    pub sni: Option<String>,
 }
 
 tokio::task_local! {
@@ -499,6 +502,13 @@ pub async fn capture_rejection<F: std::future::Future>(
 fn record_rejection(rejection: Rejection) {
     // Outside `capture_stage1` there is nobody to tell.
     let _ = STAGE1.try_with(|slot| slot.borrow_mut().rejection = Some(rejection));
+}
+
+/// Tells the running [`capture_stage1`] which name the ClientHello asked for.
+pub fn record_sni(sni: Option<&str>) {
+    if let Some(name) = sni {
+        let _ = STAGE1.try_with(|slot| slot.borrow_mut().sni = Some(name.to_string()));
+    }
 }
 
 fn record_revocation(status: RevocationStatus) {
