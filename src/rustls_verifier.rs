@@ -303,13 +303,13 @@ impl MtlsClientVerifier {
         // Parsed with this crate's parser so v1 leaves (which webpki refuses)
         // can prove possession too; stage 1 parsed the whole certificate
         // already, only the key is read again.
-        let (spki, spki_alg, public_key) = Cert::parse_key(cert)
+        let head = Cert::parse_head(cert)
             .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
         let algorithms = self.validator.algorithms();
         if tls13 {
             return rustls::crypto::verify_tls13_signature_with_raw_key(
                 message,
-                &SubjectPublicKeyInfoDer::from(spki),
+                &SubjectPublicKeyInfoDer::from(head.spki),
                 dss,
                 algorithms,
             );
@@ -323,11 +323,11 @@ impl MtlsClientVerifier {
                 rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
             ))?;
         for alg in candidates {
-            if alg.public_key_alg_id().as_ref() != spki_alg {
+            if alg.public_key_alg_id().as_ref() != head.spki_alg {
                 continue;
             }
             return alg
-                .verify_signature(public_key, message, dss.signature())
+                .verify_signature(head.public_key, message, dss.signature())
                 .map(|_| HandshakeSignatureValid::assertion())
                 .map_err(|_| Error::InvalidCertificate(CertificateError::BadSignature));
         }

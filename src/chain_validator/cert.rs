@@ -131,21 +131,27 @@ impl<'a> Cert<'a> {
         })
     }
 
-    /// Only the SubjectPublicKeyInfo (whole, algorithm, key bits) of a
-    /// certificate the verifier parsed in full already: what checking a
-    /// handshake signature needs, without the names and extensions.
-    pub(crate) fn parse_key(der: &'a [u8]) -> Result<KeyParts<'a>, CertParseError> {
+    /// Only the serial number and the SubjectPublicKeyInfo of a certificate
+    /// the verifier parsed in full already: what the handshake signature
+    /// check and deny-list lookups need, without the names and extensions.
+    pub(crate) fn parse_head(der: &'a [u8]) -> Result<Head<'a>, CertParseError> {
         let outer = single(der, tag::SEQUENCE, "Certificate")?;
         let tbs = DerCursor::new(outer.value).expect(tag::SEQUENCE, "tbsCertificate")?;
         let mut t = DerCursor::new(tbs.value);
         t.optional(context(0, true), "version")?;
-        t.expect(tag::INTEGER, "serialNumber")?;
+        let serial = t.expect(tag::INTEGER, "serialNumber")?.value;
+        check_integer_encoding(serial).ok_or(CertParseError("serialNumber"))?;
         for field in ["signature", "issuer", "validity", "subject"] {
             t.expect(tag::SEQUENCE, field)?;
         }
         let spki_tlv = t.expect(tag::SEQUENCE, "subjectPublicKeyInfo")?;
-        let (alg, key) = parse_spki(spki_tlv.value)?;
-        Ok((spki_tlv.full, alg, key))
+        let (spki_alg, public_key) = parse_spki(spki_tlv.value)?;
+        Ok(Head {
+            serial,
+            spki: spki_tlv.full,
+            spki_alg,
+            public_key,
+        })
     }
 
     /// Subject and issuer are the same name (RFC 5280 §6.1 "self-issued").
@@ -160,8 +166,17 @@ impl<'a> Cert<'a> {
 }
 
 /// DER INTEGER contents must be minimal and non-empty (X.690 §8.3.2).
-/// A SubjectPublicKeyInfo: the whole TLV, its algorithm, its key bits.
-pub(crate) type KeyParts<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+/// The serial number and key of a certificate ([`Cert::parse_head`]).
+pub(crate) struct Head<'a> {
+    /// The serialNumber INTEGER's contents.
+    pub(crate) serial: &'a [u8],
+    /// The whole SubjectPublicKeyInfo TLV.
+    pub(crate) spki: &'a [u8],
+    /// Its AlgorithmIdentifier's contents.
+    pub(crate) spki_alg: &'a [u8],
+    /// The key bits.
+    pub(crate) public_key: &'a [u8],
+}
 
 /// The algorithm and key bits of a SubjectPublicKeyInfo's contents.
 fn parse_spki(contents: &[u8]) -> Result<(&[u8], &[u8]), CertParseError> {

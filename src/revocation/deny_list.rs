@@ -45,7 +45,7 @@ pub enum IssuerScoping {
 /// issuer certificate's SubjectPublicKeyInfo, or `None` when `issuer_der`
 /// is not a certificate.
 pub fn issuer_id(issuer_der: &[u8]) -> Option<String> {
-    let issuer = Cert::parse(issuer_der).ok()?;
+    let issuer = Cert::parse_head(issuer_der).ok()?;
     let mut buf = [0u8; 64];
     hex_into(&Sha256::digest(issuer.spki), &mut buf).map(str::to_string)
 }
@@ -94,7 +94,8 @@ impl DenyListSource {
         cert: &CertToCheck<'_>,
         mut probe: impl FnMut(&str) -> Option<T>,
     ) -> Result<Option<T>, StatusErrorKind> {
-        let parsed = Cert::parse(cert.cert)
+        // The chain was parsed in full by the validator: only the serial.
+        let parsed = Cert::parse_head(cert.cert)
             .map_err(|e| StatusErrorKind::Error(format!("certificate unreadable: {}", e.0)))?;
         let serial = SerialNumber::from_der_contents(parsed.serial)
             .ok_or_else(|| StatusErrorKind::Error("serial number unreadable".into()))?;
