@@ -32,10 +32,14 @@ async fn main() -> Result<(), cli::Error> {
     let listener = tokio::net::TcpListener::bind(&o.addr).await?;
     cli::print_banner(&o, &pki, &edge, listener.local_addr()?, "quickstart");
 
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    edge_mtls::axum::serve_with_shutdown(listener, edge.clone(), echo::router(), shutdown).await?;
+    // Ctrl-C or SIGTERM: stop accepting, then write out the connection log.
+    edge_mtls::axum::serve_with_shutdown(
+        listener,
+        edge.clone(),
+        echo::router(),
+        cli::shutdown_signal(),
+    )
+    .await?;
     edge.flush_log()?;
     Ok(())
 }

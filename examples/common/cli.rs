@@ -114,3 +114,27 @@ pub fn print_banner(o: &Options, pki: &DemoPki, edge: &Edge, addr: SocketAddr, w
     eprintln!("  curl --cacert {d}/root_ca.pem --key {d}/revoked_client.key --cert {d}/revoked_client.pem https://{addr}/  # revoked");
     eprintln!("  curl --cacert {d}/root_ca.pem --key {d}/expired_client.key --cert {d}/expired_client.pem https://{addr}/  # expired");
 }
+
+/// Completes on Ctrl-C or SIGTERM, so a server can stop cleanly and flush
+/// its connection log.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
