@@ -452,9 +452,7 @@ impl MtlsAcceptor {
     {
         let inner = &self.inner;
         let started = Instant::now();
-        let connection_id = ConnectionId::random(inner.random)
-            .map(|id| id.to_string())
-            .unwrap_or_default();
+        let connection_id = self.connection_id();
         let mut record = ConnectionLogRecord {
             connection_id: connection_id.clone(),
             client_ip: Some(peer.ip()),
@@ -541,25 +539,18 @@ impl MtlsAcceptor {
         }
         let verified = client_cert.is_some() && site.verifier.mode() != ValidationMode::Passthrough;
 
-        // A resumed session restored its chain without the verifier seeing
-        // it: run stage 1 again (the trust store may have been replaced, the
-        // certificate may have expired or been denied since).
-        let resumed = conn_resumed(&stream);
-        if resumed && verified {
-            if let Some((leaf, rest)) = peer_certs.split_first() {
-                if let Err(rejection) = site.verifier.verify_chain(leaf, rest, UnixTime::now()) {
-                    if let Some(refuse) = refuse {
-                        refuse(stream.get_ref().0);
-                    }
-                    let reason = rejection.reason_code();
-                    record.connection_log_custom_data = None;
-                    self.finish(record, started, ConnectionStatus::Failed(reason));
-                    return Err(AcceptError::Refused {
-                        reason,
-                        detail: Some(format!("resumed session: {rejection}")),
-                    });
-                }
-            }
+        // Resumed sessions: stage 1 again on the restored chain.
+        let resumed = is_resumed(conn);
+        if let Err(rejection) = reverify_resumed(site, conn, &peer_certs, verified) {
+            let detail = format!("resumed session: {rejection}");
+            return Err(self.refuse(
+                stream,
+                refuse,
+                record,
+                started,
+                rejection.reason_code(),
+                detail,
+            ));
         }
 
         // Stage 2: revocation answers that need I/O (and every answer again on
@@ -623,25 +614,17 @@ impl MtlsAcceptor {
         };
         record.connection_log_custom_data = custom_data.clone();
         if let Some((reason, detail)) = decision {
-            if let Some(refuse) = refuse {
-                refuse(stream.get_ref().0);
-            }
-            self.finish(record, started, ConnectionStatus::Failed(reason));
-            return Err(AcceptError::Refused {
-                reason,
-                detail: Some(detail),
-            });
+            return Err(self.refuse(stream, refuse, record, started, reason, detail));
         }
 
-        let tls_version = record.tls_protocol.clone();
-        let tls_cipher = record.tls_cipher.clone();
-        let headers = site.headers.render(&ConnectionFacts {
-            cert: cert_fields.as_ref(),
+        let headers = render_headers(
+            site,
+            cert_fields.as_ref(),
             verified,
-            connection_id: Some(&connection_id),
-            tls_version: tls_version.as_deref(),
-            tls_cipher: tls_cipher.as_deref(),
-        });
+            &connection_id,
+            record.tls_protocol.as_deref(),
+            record.tls_cipher.as_deref(),
+        );
         self.finish(record, started, ConnectionStatus::Success);
         Ok(MtlsStream {
             stream,
@@ -679,22 +662,17 @@ impl MtlsAcceptor {
         let peer_certs = peer_certificates(conn);
         let (client_cert, cert_fields) = parse_leaf(&peer_certs);
         let verified = client_cert.is_some() && site.verifier.mode() != ValidationMode::Passthrough;
-        if verified && conn.handshake_kind() == Some(HandshakeKind::Resumed) {
-            if let Some((leaf, rest)) = peer_certs.split_first() {
-                site.verifier.verify_chain(leaf, rest, UnixTime::now())?;
-            }
-        }
-        let connection_id = ConnectionId::random(self.inner.random)
-            .map(|id| id.to_string())
-            .unwrap_or_default();
+        reverify_resumed(site, conn, &peer_certs, verified)?;
+        let connection_id = self.connection_id();
         let (tls_version, tls_cipher) = tls_names(conn);
-        let headers = site.headers.render(&ConnectionFacts {
-            cert: cert_fields.as_ref(),
+        let headers = render_headers(
+            site,
+            cert_fields.as_ref(),
             verified,
-            connection_id: Some(&connection_id),
-            tls_version: tls_version.as_deref(),
-            tls_cipher: tls_cipher.as_deref(),
-        });
+            &connection_id,
+            tls_version.as_deref(),
+            tls_cipher.as_deref(),
+        );
         Ok(ConnectionInfo {
             connection_id,
             peer,
@@ -706,6 +684,34 @@ impl MtlsAcceptor {
             headers,
             custom_data: None,
         })
+    }
+
+    fn connection_id(&self) -> String {
+        ConnectionId::random(self.inner.random)
+            .map(|id| id.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Refuses an established connection after its handshake: resets it
+    /// (when the transport can), logs `reason`, and says why.
+    fn refuse<IO>(
+        &self,
+        stream: TlsStream<IO>,
+        reset: Option<&(dyn Fn(&IO) + Sync)>,
+        record: ConnectionLogRecord,
+        started: Instant,
+        reason: ReasonCode,
+        detail: String,
+    ) -> AcceptError {
+        if let Some(reset) = reset {
+            reset(stream.get_ref().0);
+        }
+        drop(stream);
+        self.finish(record, started, ConnectionStatus::Failed(reason));
+        AcceptError::Refused {
+            reason,
+            detail: Some(detail),
+        }
     }
 
     fn finish(&self, mut record: ConnectionLogRecord, started: Instant, status: ConnectionStatus) {
@@ -753,8 +759,43 @@ fn tls_names(conn: &rustls::ServerConnection) -> (Option<String>, Option<String>
     )
 }
 
-fn conn_resumed<IO>(stream: &TlsStream<IO>) -> bool {
-    stream.get_ref().1.handshake_kind() == Some(HandshakeKind::Resumed)
+fn is_resumed(conn: &rustls::ServerConnection) -> bool {
+    conn.handshake_kind() == Some(HandshakeKind::Resumed)
+}
+
+/// A resumed session restored its chain without the verifier seeing it: run
+/// stage 1 again (the trust store may have been replaced, the certificate may
+/// have expired or been denied since).
+fn reverify_resumed(
+    site: &Site,
+    conn: &rustls::ServerConnection,
+    peer_certs: &[CertificateDer<'static>],
+    verified: bool,
+) -> Result<(), Rejection> {
+    match peer_certs.split_first() {
+        Some((leaf, rest)) if verified && is_resumed(conn) => {
+            site.verifier.verify_chain(leaf, rest, UnixTime::now())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The headers every request of a connection receives.
+fn render_headers(
+    site: &Site,
+    cert: Option<&CertFields>,
+    verified: bool,
+    connection_id: &str,
+    tls_version: Option<&str>,
+    tls_cipher: Option<&str>,
+) -> ConnectionHeaders {
+    site.headers.render(&ConnectionFacts {
+        cert,
+        verified,
+        connection_id: Some(connection_id),
+        tls_version,
+        tls_cipher,
+    })
 }
 
 fn protocol_name(v: rustls::ProtocolVersion) -> String {

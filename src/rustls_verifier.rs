@@ -491,14 +491,6 @@ pub async fn capture_stage1<F: std::future::Future>(handshake: F) -> (F::Output,
         .await
 }
 
-/// [`capture_stage1`], keeping only the rejection.
-pub async fn capture_rejection<F: std::future::Future>(
-    handshake: F,
-) -> (F::Output, Option<Rejection>) {
-    let (output, report) = capture_stage1(handshake).await;
-    (output, report.rejection)
-}
-
 fn record_rejection(rejection: Rejection) {
     // Outside `capture_stage1` there is nobody to tell.
     let _ = STAGE1.try_with(|slot| slot.borrow_mut().rejection = Some(rejection));

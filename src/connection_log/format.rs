@@ -113,25 +113,20 @@ pub fn json_line(out: &mut String, r: &ConnectionLogRecord) {
 }
 
 fn json_num(out: &mut String, key: &str, value: Option<u64>) {
-    match value {
-        Some(v) => {
-            let _ = write!(out, ",\"{key}\":{v}");
-        }
-        None => {
-            let _ = write!(out, ",\"{key}\":null");
-        }
-    }
+    json_value(out, key, value.as_ref(), false);
 }
 
 fn json_display(out: &mut String, key: &str, value: Option<&impl std::fmt::Display>) {
-    match value {
-        Some(v) => {
-            let _ = write!(out, ",\"{key}\":\"{v}\"");
-        }
-        None => {
-            let _ = write!(out, ",\"{key}\":null");
-        }
-    }
+    json_value(out, key, value, true);
+}
+
+/// `,"key":value`, `,"key":"value"` (a value needing no escapes) or `,"key":null`.
+fn json_value(out: &mut String, key: &str, value: Option<&impl std::fmt::Display>, quoted: bool) {
+    let _ = match value {
+        Some(v) if quoted => write!(out, ",\"{key}\":\"{v}\""),
+        Some(v) => write!(out, ",\"{key}\":{v}"),
+        None => write!(out, ",\"{key}\":null"),
+    };
 }
 
 fn json_str(out: &mut String, key: &str, value: Option<&str>) {

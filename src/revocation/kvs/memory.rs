@@ -15,6 +15,9 @@ use super::{
 ///
 /// Reads take a shared lock (uncontended on the handshake path: writers are
 /// imports and administrative changes); bulk changes are applied under one
+/// A checked, normalised key and its value.
+type Entry = (Box<str>, Box<str>);
+
 /// write lock so readers never see half an import.
 pub struct MemoryKeyValueStore {
     normalization: KeyNormalization,
@@ -103,11 +106,7 @@ impl MemoryKeyValueStore {
         &self,
         entries: impl IntoIterator<Item = (&'k str, &'k str)>,
     ) -> Result<(), KvsError> {
-        let prepared = entries
-            .into_iter()
-            .map(|(k, v)| self.prepare(k, v))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.apply(prepared, false)
+        self.apply(self.prepare_all(entries)?, false)
     }
 
     /// Replaces the whole content with `entries` (an import that supersedes
@@ -116,11 +115,7 @@ impl MemoryKeyValueStore {
         &self,
         entries: impl IntoIterator<Item = (&'k str, &'k str)>,
     ) -> Result<(), KvsError> {
-        let prepared = entries
-            .into_iter()
-            .map(|(k, v)| self.prepare(k, v))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.apply(prepared, true)
+        self.apply(self.prepare_all(entries)?, true)
     }
 
     /// Removes `key`; returns whether it was present.
@@ -143,7 +138,18 @@ impl MemoryKeyValueStore {
     }
 
     /// Checks and normalises one entry.
-    pub(crate) fn prepare(&self, key: &str, value: &str) -> Result<(Box<str>, Box<str>), KvsError> {
+    /// Every entry checked and normalised, or the first error.
+    fn prepare_all<'k>(
+        &self,
+        entries: impl IntoIterator<Item = (&'k str, &'k str)>,
+    ) -> Result<Vec<Entry>, KvsError> {
+        entries
+            .into_iter()
+            .map(|(k, v)| self.prepare(k, v))
+            .collect()
+    }
+
+    pub(crate) fn prepare(&self, key: &str, value: &str) -> Result<Entry, KvsError> {
         if key.len() > MAX_KEY_BYTES {
             return Err(KvsError::KeyTooLarge {
                 key: key.chars().take(64).collect(),
@@ -164,11 +170,7 @@ impl MemoryKeyValueStore {
     }
 
     /// Inserts prepared entries (replacing everything when `replace`).
-    pub(crate) fn apply(
-        &self,
-        entries: Vec<(Box<str>, Box<str>)>,
-        replace: bool,
-    ) -> Result<(), KvsError> {
+    pub(crate) fn apply(&self, entries: Vec<Entry>, replace: bool) -> Result<(), KvsError> {
         let now = (self.clock)().as_secs();
         let limit = self.max_keys;
         self.write(|i| {
