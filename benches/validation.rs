@@ -1,7 +1,8 @@
 //! Client-certificate verification cost: edge-mtls against rustls's
 //! `WebPkiClientVerifier`, verifier to verifier, on 3-level ECDSA P-256 and
 //! RSA-2048 chains (the client sends leaf + intermediate; only the root is
-//! trusted), the verified-chain cache, and loading a 1,000-CA bundle.
+//! trusted), the issuer-signature cache (a new leaf of a known intermediate),
+//! the verified-chain cache, and loading a 1,000-CA bundle.
 //!
 //! Run with `cargo bench --bench validation`.
 
@@ -86,15 +87,29 @@ fn chain(alg: &'static SignatureAlgorithm) -> Chain {
     }
 }
 
+/// Which of the validator's caches are on.
+#[derive(Clone, Copy, PartialEq)]
+enum Caches {
+    /// Neither: every validation verifies every signature.
+    Off,
+    /// Only the issuer-signature cache: a new leaf of a known intermediate.
+    Signatures,
+    /// The defaults (verified-chain and issuer-signature caches).
+    Default,
+}
+
 fn edge_verifier(
     chain: &Chain,
     provider: &Arc<CryptoProvider>,
-    cache_capacity: Option<usize>,
+    caches: Caches,
 ) -> MtlsClientVerifier {
     let store = TrustStore::from_pem(chain.root_pem.as_bytes()).expect("trust store");
     let mut builder = ChainValidator::builder(TrustStoreHandle::new(store), provider.clone());
-    if let Some(n) = cache_capacity {
-        builder = builder.cache_capacity(n);
+    if caches != Caches::Default {
+        builder = builder.cache_capacity(0);
+    }
+    if caches == Caches::Off {
+        builder = builder.signature_cache_capacity(0);
     }
     let validator = builder.build().expect("validator");
     MtlsClientVerifier::builder(Arc::new(validator))
@@ -118,10 +133,12 @@ fn verify(verifier: &dyn ClientCertVerifier, chain: &Chain, now: UnixTime) {
 
 fn cold(c: &mut Criterion, name: &str, chain: &Chain, provider: &Arc<CryptoProvider>) {
     let now = UnixTime::now();
-    let edge = edge_verifier(chain, provider, Some(0));
+    let edge = edge_verifier(chain, provider, Caches::Off);
+    let known_intermediate = edge_verifier(chain, provider, Caches::Signatures);
     let webpki = webpki_verifier(chain, provider);
-    // Both must accept before anything is measured.
+    // All must accept before anything is measured.
     verify(&edge, chain, now);
+    verify(&known_intermediate, chain, now);
     verify(webpki.as_ref(), chain, now);
 
     let mut group = c.benchmark_group(name);
@@ -130,6 +147,11 @@ fn cold(c: &mut Criterion, name: &str, chain: &Chain, provider: &Arc<CryptoProvi
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4));
     group.bench_function("edge-mtls", |b| b.iter(|| verify(&edge, chain, now)));
+    // The chain cache off, the intermediate's signature known: what a new
+    // leaf from an intermediate seen before costs.
+    group.bench_function("edge-mtls-known-intermediate", |b| {
+        b.iter(|| verify(&known_intermediate, chain, now))
+    });
     group.bench_function("webpki-client-verifier", |b| {
         b.iter(|| verify(webpki.as_ref(), chain, now))
     });
@@ -146,7 +168,7 @@ fn validation(c: &mut Criterion) {
 
     // Default cache capacity: every iteration after the first is a hit.
     let now = UnixTime::now();
-    let cached = edge_verifier(&p256, &provider, None);
+    let cached = edge_verifier(&p256, &provider, Caches::Default);
     verify(&cached, &p256, now);
     let mut group = c.benchmark_group("cached");
     group

@@ -381,6 +381,69 @@ fn tampered_leaf_signature_is_refused() {
 }
 
 #[test]
+fn issuer_signature_cache_answers_only_for_the_exact_intermediate() {
+    let pki = Pki::new(1);
+    let first = pki.client("first", &LeafOptions::default());
+    let second = pki.client("second", &LeafOptions::default());
+    let v = validator(pki.root_store(), |b| b.cache_capacity(0));
+    // Warm the issuer-signature cache with the intermediate's signature.
+    v.validate(first.der(), &first.intermediates(), now())
+        .unwrap();
+    // Another leaf of the same intermediate: the cached link is reused.
+    v.validate(second.der(), &second.intermediates(), now())
+        .unwrap();
+
+    // The same intermediate with one bit of its signature flipped (the last
+    // byte of the ECDSA `s` INTEGER: still well-formed DER).
+    let mut intermediate = first.intermediates()[0].to_vec();
+    *intermediate.last_mut().unwrap() ^= 0x01;
+    let err = v
+        .validate(second.der(), &[&intermediate], now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::BadSignature {
+                position: CertPosition::Intermediate(0)
+            }
+        ),
+        "{err:?}"
+    );
+
+    // A tampered leaf under the cached intermediate: leaf signatures are
+    // checked on every validation.
+    let mut leaf = second.der().to_vec();
+    let at = leaf
+        .windows(6)
+        .position(|w| w == b"second")
+        .expect("CN bytes");
+    leaf[at] ^= 0x01;
+    let err = v
+        .validate(&leaf, &second.intermediates(), now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ValidationError::BadSignature {
+                position: CertPosition::Leaf
+            }
+        ),
+        "{err:?}"
+    );
+
+    // With the cache disabled, the same chains give the same answers.
+    let uncached = validator(pki.root_store(), |b| {
+        b.cache_capacity(0).signature_cache_capacity(0)
+    });
+    uncached
+        .validate(second.der(), &second.intermediates(), now())
+        .unwrap();
+    assert!(uncached
+        .validate(second.der(), &[&intermediate], now())
+        .is_err());
+}
+
+#[test]
 fn garbage_leaf_is_a_bad_encoding() {
     let pki = Pki::new(0);
     let v = validator(pki.root_store(), |b| b);

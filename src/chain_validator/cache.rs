@@ -7,8 +7,18 @@
 //! entries, then the oldest ones, in constant amortised time per insertion
 //! (a cache that is full under a stream of distinct clients is the normal
 //! state, so eviction must not scan it).
+//!
+//! Beside it, the issuer-signature cache remembers which CA certificates'
+//! signatures have verified under which issuer key. Clients of one
+//! deployment present a handful of intermediates over and over while their
+//! leaves differ, so the intermediate → anchor signature is the same
+//! computation on nearly every handshake. A signature check is a pure
+//! function of (issuer key, signed bytes, signature): only successes are
+//! remembered, keyed by the SHA-256 of all three, so an entry can only ever
+//! answer for the exact bytes that verified. Every other check of the path
+//! (validity, constraints, key policy, trust) still runs each time.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
@@ -24,6 +34,67 @@ pub(crate) fn key(end_entity: &[u8], intermediates: &[&[u8]]) -> [u8; 32] {
         h.update(cert);
     }
     h.finalize().into()
+}
+
+/// The issuer-signature cache key: SHA-256 over the issuer's key and the
+/// child's signed data, each part length-prefixed.
+pub(crate) fn signature_key(
+    key_alg: &[u8],
+    key: &[u8],
+    signature_alg: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [key_alg, key, signature_alg, message, signature] {
+        h.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+/// Signatures on CA certificates known to verify (see the module docs).
+/// Bounded; a full cache forgets its oldest entry.
+pub(crate) struct SignatureCache {
+    capacity: usize,
+    entries: Mutex<(HashSet<[u8; 32]>, VecDeque<[u8; 32]>)>,
+}
+
+impl SignatureCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        let reserved = capacity.min(1 << 12);
+        Self {
+            capacity,
+            entries: Mutex::new((
+                HashSet::with_capacity(reserved),
+                VecDeque::with_capacity(reserved),
+            )),
+        }
+    }
+
+    pub(crate) fn contains(&self, key: &[u8; 32]) -> bool {
+        self.entries.lock().is_ok_and(|e| e.0.contains(key))
+    }
+
+    pub(crate) fn insert(&self, key: [u8; 32]) {
+        if self.capacity == 0 {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let (set, order) = &mut *entries;
+        if !set.insert(key) {
+            return;
+        }
+        order.push_back(key);
+        while set.len() > self.capacity {
+            let Some(oldest) = order.pop_front() else {
+                break;
+            };
+            set.remove(&oldest);
+        }
+    }
 }
 
 pub(crate) struct VerifiedChainCache {
@@ -184,6 +255,25 @@ mod tests {
         assert!(cache.get(&key(1), 99, 10, false).is_some());
         let entries = cache.entries.lock().unwrap();
         assert!(entries.order.len() <= 2 * 8 + 1, "{}", entries.order.len());
+    }
+
+    #[test]
+    fn signature_cache_is_bounded_and_keyed_by_every_part() {
+        let cache = SignatureCache::new(2);
+        let a = signature_key(b"alg", b"key", b"sig-alg", b"tbs", b"sig");
+        // Moving a byte from one part to the next changes the key.
+        let b = signature_key(b"alg", b"key", b"sig-alg", b"tb", b"ssig");
+        let c = signature_key(b"alg", b"key2", b"sig-alg", b"tbs", b"sig");
+        assert_ne!(a, b);
+        cache.insert(a);
+        cache.insert(b);
+        assert!(cache.contains(&a) && cache.contains(&b));
+        cache.insert(c);
+        assert!(!cache.contains(&a), "the oldest entry is forgotten");
+        assert!(cache.contains(&b) && cache.contains(&c));
+        let none = SignatureCache::new(0);
+        none.insert(a);
+        assert!(!none.contains(&a));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::trust_store::TrustStoreHandle;
-use cache::VerifiedChainCache;
+use cache::{SignatureCache, VerifiedChainCache};
 use cert::{Cert, Version};
 use extensions::{oid, KeyUsage};
 use path::{check_profile, Node, PathBuilder, Role};
@@ -35,6 +35,7 @@ pub use error::{CertPosition, ValidationError};
 pub use info::{ClientCertInfo, SubjectAltName};
 pub use path::Budget;
 pub use signature::KeyPolicy;
+use signature::{verify_signed_by, SignatureFailure};
 
 /// The hard ceiling for `max_chain_depth` (certificates including the anchor).
 pub const MAX_DEPTH_LIMIT: usize = 16;
@@ -119,6 +120,7 @@ pub struct ChainValidatorBuilder {
     provider: Arc<CryptoProvider>,
     options: ValidationOptions,
     cache_capacity: usize,
+    signature_cache_capacity: usize,
 }
 
 impl ChainValidatorBuilder {
@@ -181,6 +183,15 @@ impl ChainValidatorBuilder {
         self
     }
 
+    /// Entries of the issuer-signature cache, which remembers signatures on
+    /// CA certificates (intermediates) that verified, so the intermediate's
+    /// signature is not recomputed for every new leaf it issued; 0 disables
+    /// it. Leaf signatures are never cached. Default 256.
+    pub fn signature_cache_capacity(mut self, entries: usize) -> Self {
+        self.signature_cache_capacity = entries;
+        self
+    }
+
     /// Validates the configuration.
     pub fn build(self) -> Result<ChainValidator, ValidatorBuildError> {
         let depth = self.options.max_chain_depth;
@@ -196,6 +207,8 @@ impl ChainValidatorBuilder {
             algorithms,
             options: self.options,
             cache: (self.cache_capacity > 0).then(|| VerifiedChainCache::new(self.cache_capacity)),
+            signatures: (self.signature_cache_capacity > 0)
+                .then(|| SignatureCache::new(self.signature_cache_capacity)),
         })
     }
 }
@@ -206,6 +219,7 @@ pub struct ChainValidator {
     algorithms: WebPkiSupportedAlgorithms,
     pub(crate) options: ValidationOptions,
     cache: Option<VerifiedChainCache>,
+    signatures: Option<SignatureCache>,
 }
 
 impl fmt::Debug for ChainValidator {
@@ -213,6 +227,7 @@ impl fmt::Debug for ChainValidator {
         f.debug_struct("ChainValidator")
             .field("options", &self.options)
             .field("cache", &self.cache.is_some())
+            .field("signature_cache", &self.signatures.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -335,6 +350,7 @@ impl ChainValidator {
             provider,
             options: ValidationOptions::default(),
             cache_capacity: 4096,
+            signature_cache_capacity: 256,
         }
     }
 
@@ -441,6 +457,29 @@ impl ChainValidator {
                 position: CertPosition::Leaf,
             })),
         }
+    }
+
+    /// Checks `child`'s signature under `issuer`'s key, answering from the
+    /// issuer-signature cache when the child is a CA certificate whose exact
+    /// signed bytes verified under this key before.
+    fn verify_link(&self, child: &Node<'_>, issuer: &Cert<'_>) -> Result<(), SignatureFailure> {
+        let cache = match (&self.signatures, child.position) {
+            (Some(cache), CertPosition::Intermediate(_) | CertPosition::TrustAnchor(_)) => cache,
+            _ => return verify_signed_by(&self.algorithms, &child.cert, issuer),
+        };
+        let key = cache::signature_key(
+            issuer.spki_alg,
+            issuer.public_key,
+            child.cert.signature_alg,
+            child.cert.tbs,
+            child.cert.signature,
+        );
+        if cache.contains(&key) {
+            return Ok(());
+        }
+        verify_signed_by(&self.algorithms, &child.cert, issuer)?;
+        cache.insert(key);
+        Ok(())
     }
 
     fn check_leaf(&self, leaf: &Cert<'_>, now: u64) -> Result<(), ValidationError> {

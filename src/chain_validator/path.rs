@@ -10,7 +10,7 @@ use super::cert::{Cert, Version};
 use super::error::{CertPosition, ValidationError};
 use super::extensions::{GeneralName, GeneralNames, KeyUsage};
 use super::name_constraints::{self, NameConstraintFailure};
-use super::signature::{describe_algorithm, verify_signed_by, SignatureFailure};
+use super::signature::{describe_algorithm, SignatureFailure};
 use super::subject_name::{is_valid_dns_name, is_valid_email};
 use super::{ChainValidator, VerifiedPath, MAX_DEPTH_LIMIT};
 use crate::trust_store::TrustStore;
@@ -167,7 +167,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         };
         self.budget.signatures = signatures;
         let child = path.last()?;
-        if let Err(f) = verify_signed_by(&self.validator.algorithms, &child.cert, &issuer) {
+        if let Err(f) = self.validator.verify_link(child, &issuer) {
             let position = child.position;
             self.record(match f {
                 SignatureFailure::Invalid => ValidationError::BadSignature { position },
