@@ -57,7 +57,13 @@ pub(crate) fn signature_key(
 /// Bounded; a full cache forgets its oldest entry.
 pub(crate) struct SignatureCache {
     capacity: usize,
-    entries: Mutex<(HashSet<[u8; 32]>, VecDeque<[u8; 32]>)>,
+    entries: Mutex<KnownSignatures>,
+}
+
+/// The keys of verified signatures, and the same keys oldest first.
+struct KnownSignatures {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
 }
 
 impl SignatureCache {
@@ -65,15 +71,15 @@ impl SignatureCache {
         let reserved = capacity.min(1 << 12);
         Self {
             capacity,
-            entries: Mutex::new((
-                HashSet::with_capacity(reserved),
-                VecDeque::with_capacity(reserved),
-            )),
+            entries: Mutex::new(KnownSignatures {
+                set: HashSet::with_capacity(reserved),
+                order: VecDeque::with_capacity(reserved),
+            }),
         }
     }
 
     pub(crate) fn contains(&self, key: &[u8; 32]) -> bool {
-        self.entries.lock().is_ok_and(|e| e.0.contains(key))
+        self.entries.lock().is_ok_and(|e| e.set.contains(key))
     }
 
     pub(crate) fn insert(&self, key: [u8; 32]) {
@@ -83,7 +89,7 @@ impl SignatureCache {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        let (set, order) = &mut *entries;
+        let KnownSignatures { set, order } = &mut *entries;
         if !set.insert(key) {
             return;
         }
