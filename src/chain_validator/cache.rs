@@ -28,10 +28,15 @@ use super::VerifiedPath;
 /// The cache key: SHA-256 over each presented certificate, length-prefixed
 /// so that different splits of the same bytes never collide.
 pub(crate) fn key(end_entity: &[u8], intermediates: &[&[u8]]) -> [u8; 32] {
+    length_prefixed_sha256(std::iter::once(end_entity).chain(intermediates.iter().copied()))
+}
+
+/// SHA-256 over `parts`, each preceded by its length.
+fn length_prefixed_sha256<'p>(parts: impl IntoIterator<Item = &'p [u8]>) -> [u8; 32] {
     let mut h = Sha256::new();
-    for cert in std::iter::once(end_entity).chain(intermediates.iter().copied()) {
-        h.update(u64::try_from(cert.len()).unwrap_or(u64::MAX).to_be_bytes());
-        h.update(cert);
+    for part in parts {
+        h.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+        h.update(part);
     }
     h.finalize().into()
 }
@@ -45,12 +50,7 @@ pub(crate) fn signature_key(
     message: &[u8],
     signature: &[u8],
 ) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [key_alg, key, signature_alg, message, signature] {
-        h.update(u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize().into()
+    length_prefixed_sha256([key_alg, key, signature_alg, message, signature])
 }
 
 /// Signatures on CA certificates known to verify (see the module docs).

@@ -463,8 +463,8 @@ impl ChainValidator {
     /// issuer-signature cache when the child is a CA certificate whose exact
     /// signed bytes verified under this key before.
     fn verify_link(&self, child: &Node<'_>, issuer: &Cert<'_>) -> Result<(), SignatureFailure> {
-        let cache = match (&self.signatures, child.position) {
-            (Some(cache), CertPosition::Intermediate(_) | CertPosition::TrustAnchor(_)) => cache,
+        let cache = match &self.signatures {
+            Some(cache) if child.position != CertPosition::Leaf => cache,
             _ => return verify_signed_by(&self.algorithms, &child.cert, issuer),
         };
         let key = cache::signature_key(
