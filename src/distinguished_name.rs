@@ -57,6 +57,21 @@ pub fn connection_style(name_der: &[u8]) -> Option<String> {
     format(name_der, true, ", ")
 }
 
+/// The commonName values of a DER-encoded Name, decoded to text; `None` when
+/// the Name is malformed or a commonName is not a readable string.
+pub(crate) fn common_names(name_der: &[u8]) -> Option<Vec<String>> {
+    const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+    let mut out = Vec::new();
+    for rdn in rdns(name_der)? {
+        for (oid, (tag, value, _)) in rdn {
+            if oid == COMMON_NAME {
+                out.push(decode_string(tag, value)?);
+            }
+        }
+    }
+    Some(out)
+}
+
 fn format(name_der: &[u8], reverse: bool, separator: &str) -> Option<String> {
     let mut rdns = rdns(name_der)?;
     if reverse {

@@ -71,7 +71,8 @@ pub use acceptor::{AcceptError, ConnectionInfo, MtlsAcceptor, MtlsStream, Site};
 pub use cert_fields::CertFields;
 pub use chain_validator::{
     Budget, CertPosition, ChainValidator, ChainValidatorBuilder, ClientCertInfo, KeyPolicy,
-    KeyPurpose, SubjectAltName, ValidationError, ValidatorBuildError, VerifiedChain, VerifiedPath,
+    KeyPurpose, Profile, ProfileRule, SubjectAltName, ValidationError, ValidatorBuildError,
+    VerifiedChain, VerifiedPath,
 };
 #[cfg(feature = "acceptor")]
 pub use config::{ConfigError, Edge, MtlsConfig, MtlsConfigBuilder, PostHandshakeCheck};

@@ -35,6 +35,9 @@ pub(crate) struct Cert<'a> {
     pub(crate) not_before: u64,
     /// `notAfter`, seconds since the Unix epoch.
     pub(crate) not_after: u64,
+    /// A validity date before 2050 is encoded as GeneralizedTime (RFC 5280
+    /// §4.1.2.5 wants UTCTime; a structure rule, see `profile`).
+    pub(crate) generalized_time_before_2050: bool,
     /// The full SubjectPublicKeyInfo encoding.
     pub(crate) spki: &'a [u8],
     /// Contents of the SPKI AlgorithmIdentifier.
@@ -89,7 +92,7 @@ impl<'a> Cert<'a> {
         let tbs_signature_alg = t.expect(tag::SEQUENCE, "signature")?.value;
         let issuer = t.expect(tag::SEQUENCE, "issuer")?.full;
         let validity = t.expect(tag::SEQUENCE, "validity")?;
-        let (not_before, not_after) = parse_validity(validity)?;
+        let (not_before, not_after, generalized_time_before_2050) = parse_validity(validity)?;
         let subject = t.expect(tag::SEQUENCE, "subject")?.full;
         let spki_tlv = t.expect(tag::SEQUENCE, "subjectPublicKeyInfo")?;
         let (spki_alg, public_key) = parse_spki(spki_tlv.value)?;
@@ -122,6 +125,7 @@ impl<'a> Cert<'a> {
             subject,
             not_before,
             not_after,
+            generalized_time_before_2050,
             spki: spki_tlv.full,
             spki_alg,
             public_key,
@@ -152,6 +156,23 @@ impl<'a> Cert<'a> {
             spki_alg,
             public_key,
         })
+    }
+
+    /// Whether the certificate may act as a CA when configured as a trust
+    /// anchor. RFC 5280 §6.1.4 (k) lets v1/v2 certificates be CAs only as
+    /// anchors; a v3 certificate is one when basicConstraints asserts `cA`
+    /// or, without basicConstraints, when keyUsage asserts keyCertSign (what
+    /// OpenSSL's `X509_check_ca` accepts). A present basicConstraints
+    /// without `cA` is a constraint and always wins.
+    pub(crate) fn may_act_as_anchor_ca(&self) -> bool {
+        match (self.version, self.extensions.basic_constraints) {
+            (Version::V1 | Version::V2, _) => true,
+            (Version::V3, Some(bc)) => bc.ca,
+            (Version::V3, None) => self
+                .extensions
+                .key_usage
+                .is_some_and(|ku| ku.has(super::extensions::KeyUsage::KEY_CERT_SIGN)),
+        }
     }
 
     /// Subject and issuer are the same name (RFC 5280 §6.1 "self-issued").
@@ -201,32 +222,35 @@ pub(crate) fn check_integer_encoding(bytes: &[u8]) -> Option<()> {
     }
 }
 
-fn parse_validity(validity: Tlv<'_>) -> Result<(u64, u64), CertParseError> {
+fn parse_validity(validity: Tlv<'_>) -> Result<(u64, u64, bool), CertParseError> {
     let mut v = DerCursor::new(validity.value);
-    let not_before = parse_time(v.any("notBefore")?, "notBefore")?;
-    let not_after = parse_time(v.any("notAfter")?, "notAfter")?;
+    let (not_before, early_before) = parse_time(v.any("notBefore")?, "notBefore")?;
+    let (not_after, early_after) = parse_time(v.any("notAfter")?, "notAfter")?;
     v.finish("validity")?;
-    Ok((not_before, not_after))
+    Ok((not_before, not_after, early_before || early_after))
 }
 
-/// RFC 5280 §4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, both in `Z`.
-pub(crate) fn parse_time(tlv: Tlv<'_>, what: &'static str) -> Result<u64, CertParseError> {
-    let secs = match tlv.tag {
-        tag::UTC_TIME => der::asn1::UtcTime::from_der(tlv.full)
-            .map_err(|_| CertParseError(what))?
-            .to_unix_duration()
-            .as_secs(),
+/// A UTCTime or GeneralizedTime in `Z`, as Unix seconds, and whether it is a
+/// GeneralizedTime before 2050. RFC 5280 §4.1.2.5 tells CAs to use UTCTime
+/// through 2049; the instant is unambiguous either way (OpenSSL and webpki
+/// read both), so the choice is a structure rule, not a parse error.
+pub(crate) fn parse_time(tlv: Tlv<'_>, what: &'static str) -> Result<(u64, bool), CertParseError> {
+    match tlv.tag {
+        tag::UTC_TIME => Ok((
+            der::asn1::UtcTime::from_der(tlv.full)
+                .map_err(|_| CertParseError(what))?
+                .to_unix_duration()
+                .as_secs(),
+            false,
+        )),
         tag::GENERALIZED_TIME => {
             let t =
                 der::asn1::GeneralizedTime::from_der(tlv.full).map_err(|_| CertParseError(what))?;
-            if t.to_date_time().year() < 2050 {
-                return Err(CertParseError(
-                    "GeneralizedTime used for a date before 2050 (RFC 5280 §4.1.2.5)",
-                ));
-            }
-            t.to_unix_duration().as_secs()
+            Ok((
+                t.to_unix_duration().as_secs(),
+                t.to_date_time().year() < 2050,
+            ))
         }
-        _ => return Err(CertParseError(what)),
-    };
-    Ok(secs)
+        _ => Err(CertParseError(what)),
+    }
 }

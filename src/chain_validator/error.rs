@@ -2,6 +2,7 @@
 
 use core::fmt;
 
+use super::profile::ProfileRule;
 use crate::reason::{ReasonCode, TlsAlert};
 
 /// Which certificate a validation error is about.
@@ -38,13 +39,21 @@ pub enum ValidationError {
         /// The field or rule that failed.
         detail: &'static str,
     },
-    /// A certificate violates an RFC 5280 profile rule.
+    /// A certificate breaks a structure rule the validation profile
+    /// enforces (see [`Profile`](super::Profile)).
     #[error("{position}: {rule}")]
     ProfileViolation {
         /// The certificate.
         position: CertPosition,
-        /// The rule, with its RFC 5280 section.
-        rule: &'static str,
+        /// The rule, with its source.
+        rule: ProfileRule,
+    },
+    /// A certificate carries policyConstraints; certificate policies are not
+    /// processed, so the constraint could not be honoured.
+    #[error("{position}: policyConstraints present; certificate policy processing (RFC 5280 §6.1.3 (d)-(f)) is not supported")]
+    PolicyConstraintsNotProcessed {
+        /// The certificate.
+        position: CertPosition,
     },
     /// `notAfter` is in the past.
     #[error("{position}: expired at {not_after} (now {now}, Unix seconds)")]
@@ -188,6 +197,33 @@ impl ValidationError {
         self.classify().1
     }
 
+    /// The certificate the failed check concerns, when it concerns one
+    /// (chain-wide limits such as depth and work budgets concern none).
+    pub fn position(&self) -> Option<CertPosition> {
+        match self {
+            Self::BadEncoding { position, .. }
+            | Self::ProfileViolation { position, .. }
+            | Self::Expired { position, .. }
+            | Self::NotYetValid { position, .. }
+            | Self::UnknownIssuer { position }
+            | Self::BadSignature { position }
+            | Self::UnsupportedSignatureAlgorithm { position, .. }
+            | Self::UnsupportedKey { position, .. }
+            | Self::IssuerNotCa { position }
+            | Self::PathLenConstraintViolated { position, .. }
+            | Self::IssuerKeyUsageInvalid { position }
+            | Self::RequiredEkuNotFound { position, .. }
+            | Self::NameConstraintViolation { position, .. }
+            | Self::UnsupportedCriticalExtension { position, .. }
+            | Self::PolicyConstraintsNotProcessed { position }
+            | Self::UnsupportedVersion { position, .. } => Some(*position),
+            Self::LeafKeyUsageInvalid { .. } => Some(CertPosition::Leaf),
+            Self::MaxChainDepthExceeded { .. }
+            | Self::ChainTooLarge { .. }
+            | Self::BudgetExceeded { .. } => None,
+        }
+    }
+
     /// The one table mapping each validation error to a reason code and an alert.
     fn classify(&self) -> (ReasonCode, TlsAlert) {
         use ReasonCode as R;
@@ -216,6 +252,9 @@ impl ValidationError {
             }
             Self::NameConstraintViolation { .. } => (R::ClientCertRejected, A::BadCertificate),
             Self::UnsupportedCriticalExtension { .. } => (R::ClientCertInvalid, A::BadCertificate),
+            Self::PolicyConstraintsNotProcessed { .. } => {
+                (R::ClientCertInvalid, A::UnsupportedCertificate)
+            }
             Self::MaxChainDepthExceeded { .. } => {
                 (R::ClientCertMaxChainDepthExceeded, A::BadCertificate)
             }

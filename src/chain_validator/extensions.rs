@@ -72,13 +72,27 @@ pub(crate) struct Extensions<'a> {
     /// `authorityKeyIdentifier` is present (with or without `keyIdentifier`).
     pub(crate) has_authority_key_id: bool,
     pub(crate) authority_key_id: Option<&'a [u8]>,
+    /// `authorityKeyIdentifier` carries `authorityCertIssuer` or
+    /// `authorityCertSerialNumber`.
+    pub(crate) authority_key_id_names_issuer: bool,
     /// Contents of the AuthorityInfoAccess SEQUENCE.
     pub(crate) authority_info_access: Option<&'a [u8]>,
     /// The OID of the first critical extension this crate does not process.
     pub(crate) unsupported_critical: Option<&'a [u8]>,
-    /// An extension whose criticality contradicts RFC 5280 (the rule broken).
-    pub(crate) criticality_violation: Option<&'static str>,
+    /// policyConstraints is present (certificate policies are not processed,
+    /// so its requirements cannot be honoured).
+    pub(crate) policy_constraints: bool,
+    /// Which of the extensions in [`CRITICALITY_TRACKED`] are marked critical.
+    critical_flags: u8,
 }
+
+/// Extensions whose criticality the structure rules look at.
+const CRITICALITY_TRACKED: [&[u8]; 4] = [
+    oid::AUTHORITY_KEY_ID,
+    oid::SUBJECT_KEY_ID,
+    oid::AUTHORITY_INFO_ACCESS,
+    oid::EXT_KEY_USAGE,
+];
 
 impl<'a> Extensions<'a> {
     /// Parses the contents of the `Extensions` SEQUENCE.
@@ -127,22 +141,10 @@ impl<'a> Extensions<'a> {
         critical: bool,
         value: &'a [u8],
     ) -> Result<(), CertParseError> {
-        let must_not_be_critical = match id {
-            oid::AUTHORITY_KEY_ID => {
-                Some("authorityKeyIdentifier marked critical (RFC 5280 §4.2.1.1)")
+        if critical {
+            if let Some(i) = CRITICALITY_TRACKED.iter().position(|t| *t == id) {
+                self.critical_flags |= 1 << i;
             }
-            oid::SUBJECT_KEY_ID => Some("subjectKeyIdentifier marked critical (RFC 5280 §4.2.1.2)"),
-            oid::AUTHORITY_INFO_ACCESS => {
-                Some("authorityInfoAccess marked critical (RFC 5280 §4.2.2.1)")
-            }
-            _ => None,
-        };
-        if critical && self.criticality_violation.is_none() {
-            self.criticality_violation = must_not_be_critical;
-        }
-        if id == oid::POLICY_CONSTRAINTS && !critical && self.criticality_violation.is_none() {
-            self.criticality_violation =
-                Some("policyConstraints not marked critical (RFC 5280 §4.2.1.11)");
         }
         match id {
             oid::BASIC_CONSTRAINTS => {
@@ -186,16 +188,17 @@ impl<'a> Extensions<'a> {
                 self.authority_key_id = c
                     .optional(context(0, false), "authorityKeyIdentifier.keyIdentifier")?
                     .map(|t| t.value);
-                c.optional(
+                let issuer = c.optional(
                     context(1, true),
                     "authorityKeyIdentifier.authorityCertIssuer",
                 )?;
-                c.optional(
+                let serial = c.optional(
                     context(2, false),
                     "authorityKeyIdentifier.authorityCertSerialNumber",
                 )?;
                 c.finish("authorityKeyIdentifier (trailing data)")?;
                 self.has_authority_key_id = true;
+                self.authority_key_id_names_issuer = issuer.is_some() || serial.is_some();
             }
             oid::AUTHORITY_INFO_ACCESS => {
                 self.authority_info_access =
@@ -207,6 +210,10 @@ impl<'a> Extensions<'a> {
             oid::CERTIFICATE_POLICIES => {
                 single(value, tag::SEQUENCE, "certificatePolicies")?;
             }
+            // RFC 5280 §6.1 policy processing is not implemented: a path
+            // carrying policyConstraints is refused whatever its criticality
+            // (OpenSSL enforces them), rather than accepted unconstrained.
+            oid::POLICY_CONSTRAINTS => self.policy_constraints = true,
             oid::ISSUER_ALT_NAME
             | oid::CRL_DISTRIBUTION_POINTS
             | oid::FRESHEST_CRL
@@ -218,6 +225,15 @@ impl<'a> Extensions<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Whether `id` (one of the extensions whose criticality the structure
+    /// rules examine) is present and marked critical.
+    pub(crate) fn critical(&self, id: &[u8]) -> bool {
+        CRITICALITY_TRACKED
+            .iter()
+            .position(|t| *t == id)
+            .is_some_and(|i| self.critical_flags & (1 << i) != 0)
     }
 
     /// Iterates the KeyPurposeId OIDs of the EKU extension, if present.

@@ -16,6 +16,7 @@ pub(crate) mod extensions;
 pub(crate) mod info;
 mod name_constraints;
 mod path;
+mod profile;
 pub(crate) mod signature;
 pub mod subject_name;
 
@@ -29,13 +30,21 @@ use crate::trust_store::TrustStoreHandle;
 use cache::{SignatureCache, VerifiedChainCache};
 use cert::{Cert, Version};
 use extensions::{oid, KeyUsage};
-use path::{check_profile, Node, PathBuilder, Role};
+use path::{Node, PathBuilder};
+use profile::Role;
 
 pub use error::{CertPosition, ValidationError};
 pub use info::{ClientCertInfo, SubjectAltName};
 pub use path::Budget;
+pub use profile::{Profile, ProfileRule, RuleSource, UnknownProfile};
 pub use signature::KeyPolicy;
 use signature::{verify_signed_by, SignatureFailure};
+
+/// The structure rules a trust anchor breaks (all of them, as the `Strict`
+/// profile would see it), for load-time warnings.
+pub(crate) fn anchor_structure_violations(cert: &Cert<'_>) -> Vec<ProfileRule> {
+    profile::violations(cert, Role::Anchor, None)
+}
 
 /// The hard ceiling for `max_chain_depth` (certificates including the anchor).
 pub const MAX_DEPTH_LIMIT: usize = 16;
@@ -74,6 +83,7 @@ impl fmt::Display for KeyPurpose {
 /// What a [`ChainValidator`] checks; set through [`ChainValidatorBuilder`].
 #[derive(Clone, Debug)]
 pub(crate) struct ValidationOptions {
+    pub(crate) profile: Profile,
     pub(crate) ignore_expiration: bool,
     pub(crate) max_chain_depth: usize,
     pub(crate) required_eku: Option<KeyPurpose>,
@@ -88,6 +98,7 @@ pub(crate) struct ValidationOptions {
 impl Default for ValidationOptions {
     fn default() -> Self {
         Self {
+            profile: Profile::Interop,
             ignore_expiration: false,
             max_chain_depth: 4,
             required_eku: Some(KeyPurpose::ClientAuth),
@@ -124,6 +135,13 @@ pub struct ChainValidatorBuilder {
 }
 
 impl ChainValidatorBuilder {
+    /// Which structure rules to enforce (default [`Profile::Interop`]); the
+    /// security rules hold under every profile.
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.options.profile = profile;
+        self
+    }
+
     /// Do not enforce validity dates of any certificate in the chain
     /// (CloudFront's `ignoreCertificateExpiry`); everything else still is.
     pub fn ignore_expiration(mut self, yes: bool) -> Self {
@@ -500,7 +518,7 @@ impl ChainValidator {
                 })
             }
         }
-        check_profile(leaf, position, Role::Leaf)?;
+        self.check_structure(leaf, position, Role::Leaf)?;
         if let Some(ku) = leaf.extensions.key_usage {
             if !ku.has(self.options.leaf_key_usage) {
                 return Err(ValidationError::LeafKeyUsageInvalid {
@@ -517,6 +535,29 @@ impl ChainValidator {
             }
         }
         self.check_common(leaf, position, now)
+    }
+
+    /// The structure rules of the configured profile. Under `Interop` a
+    /// trust anchor is an input (RFC 5280 §6.1.1 (d)): only its name, key
+    /// and constraints are used, and only the rules every verifier applies
+    /// to anchors (unhandled critical extensions) hold for it.
+    pub(crate) fn check_structure(
+        &self,
+        cert: &Cert<'_>,
+        position: CertPosition,
+        role: Role,
+    ) -> Result<(), ValidationError> {
+        let profile = self.options.profile;
+        let enforced = |rule: ProfileRule| profile.enforces_for(rule, role);
+        match profile::first_violation(cert, role, self.options.required_eku.as_ref(), &enforced) {
+            Some(rule) => Err(ValidationError::ProfileViolation { position, rule }),
+            None => Ok(()),
+        }
+    }
+
+    /// The profile this validator enforces.
+    pub fn profile(&self) -> Profile {
+        self.options.profile
     }
 
     /// Checks every certificate of a path gets: validity, critical
@@ -550,6 +591,9 @@ impl ChainValidator {
                     .map(|o| o.to_string())
                     .unwrap_or_else(|_| "(malformed OID)".into()),
             });
+        }
+        if cert.extensions.policy_constraints {
+            return Err(ValidationError::PolicyConstraintsNotProcessed { position });
         }
         self.options
             .key_policy

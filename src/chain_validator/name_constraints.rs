@@ -10,7 +10,7 @@
 use super::cert::{Cert, CertParseError};
 use super::der::{context, tag, DerCursor};
 use super::extensions::{general_name, oid, GeneralName, GeneralNames};
-use super::subject_name::is_valid_dns_name;
+use super::subject_name::{is_valid_dns_name, is_valid_email};
 
 /// Why a name constraint check failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +69,12 @@ pub(crate) fn check(
                         "iPAddress constraint length",
                     ))
                 }
+                // RFC 5280 §4.2.1.10: a mailbox, a host, or a `.domain`.
+                GeneralName::Email(c) if !is_valid_email_constraint(c) => {
+                    return Err(NameConstraintFailure::Malformed(
+                        "rfc822Name constraint is neither a mailbox, a host nor a domain",
+                    ))
+                }
                 _ => {}
             }
         }
@@ -88,6 +94,28 @@ pub(crate) fn check(
     }
 
     for name in &names {
+        // A malformed name cannot be shown to lie inside or outside a
+        // subtree, so under a constraint of its form it fails closed
+        // (webpki refuses it too). Without constraints its syntax is a
+        // structure rule of the profile.
+        let malformed = match name {
+            GeneralName::Dns(n) => !is_valid_dns_name(n, true),
+            GeneralName::Email(n) => !is_valid_email(n),
+            _ => false,
+        };
+        if malformed {
+            for subtrees in [permitted, excluded].into_iter().flatten() {
+                for subtree in Subtrees(DerCursor::new(subtrees)) {
+                    spend(budget)?;
+                    if matches(&subtree?, name, false)? != Match::OtherKind {
+                        return Err(NameConstraintFailure::Violation(format!(
+                            "{} is malformed and cannot be checked against a name constraint of its form",
+                            describe(name)
+                        )));
+                    }
+                }
+            }
+        }
         if let Some(permitted) = permitted {
             let mut any_of_kind = false;
             let mut matched = false;
@@ -125,6 +153,17 @@ pub(crate) fn check(
         }
     }
     Ok(())
+}
+
+fn is_valid_email_constraint(c: &[u8]) -> bool {
+    if c.is_empty() {
+        return true;
+    }
+    if c.contains(&b'@') {
+        return is_valid_email(c);
+    }
+    let host = c.strip_prefix(b".").unwrap_or(c);
+    is_valid_dns_name(host, false)
 }
 
 fn spend(budget: &mut usize) -> Result<(), NameConstraintFailure> {

@@ -8,10 +8,10 @@
 
 use super::cert::{Cert, Version};
 use super::error::{CertPosition, ValidationError};
-use super::extensions::{GeneralName, GeneralNames, KeyUsage};
+use super::extensions::KeyUsage;
 use super::name_constraints::{self, NameConstraintFailure};
+use super::profile::Role;
 use super::signature::{describe_algorithm, SignatureFailure};
-use super::subject_name::{is_valid_dns_name, is_valid_email};
 use super::{ChainValidator, VerifiedPath, MAX_DEPTH_LIMIT};
 use crate::trust_store::TrustStore;
 
@@ -147,9 +147,20 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         self.budget.build_chain_calls = calls;
 
         let is_anchor = matches!(position, CertPosition::TrustAnchor(_));
-        let depth = path.len() + 1;
+        // RFC 5280 §6.1.4 (l): self-issued intermediates (key rollover) do
+        // not count towards the path length; the hard ceiling bounds them.
+        let counted_below = path
+            .iter()
+            .skip(1)
+            .filter(|n| !n.cert.is_self_issued())
+            .count();
+        let issuer_counts = is_anchor || !issuer.is_self_issued();
+        let depth = 1 + counted_below + usize::from(issuer_counts);
         let limit = self.validator.options.max_chain_depth;
-        if depth > limit || (!is_anchor && depth >= limit) || depth > MAX_DEPTH_LIMIT {
+        if depth > limit
+            || (!is_anchor && depth >= limit)
+            || path.len() + usize::from(!is_anchor) >= MAX_DEPTH_LIMIT
+        {
             self.record(ValidationError::MaxChainDepthExceeded {
                 depth: depth + usize::from(!is_anchor),
                 limit,
@@ -214,12 +225,14 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
             if issuer.version != Version::V3 || !bc.is_some_and(|b| b.ca) {
                 return Err(ValidationError::IssuerNotCa { position });
             }
-            check_profile(issuer, position, Role::Intermediate)?;
+            self.validator
+                .check_structure(issuer, position, Role::Intermediate)?;
         } else {
-            if issuer.version == Version::V3 && !bc.is_some_and(|b| b.ca) {
+            if !issuer.may_act_as_anchor_ca() {
                 return Err(ValidationError::IssuerNotCa { position });
             }
-            check_profile(issuer, position, Role::Anchor)?;
+            self.validator
+                .check_structure(issuer, position, Role::Anchor)?;
         }
         if let Some(limit) = bc.and_then(|b| b.path_len) {
             let below = path
@@ -326,127 +339,4 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         }
         out
     }
-}
-
-/// Which role a certificate plays in the path, for the profile rules.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    Leaf,
-    Intermediate,
-    Anchor,
-}
-
-/// RFC 5280 structural rules that hold for every certificate a conforming CA
-/// issues. Each is a MUST in the RFC; the section is named in the message.
-pub(crate) fn check_profile(
-    cert: &Cert<'_>,
-    position: CertPosition,
-    role: Role,
-) -> Result<(), ValidationError> {
-    let violation = |rule| Err(ValidationError::ProfileViolation { position, rule });
-    if cert.tbs_signature_alg != cert.signature_alg {
-        return violation("signature algorithm differs between tbsCertificate and Certificate (RFC 5280 §4.1.1.2)");
-    }
-    if cert.serial.len() > 20 {
-        return violation("serial number longer than 20 octets (RFC 5280 §4.1.2.2)");
-    }
-    if cert.serial.iter().all(|b| *b == 0) {
-        return violation("serial number is zero (RFC 5280 §4.1.2.2)");
-    }
-    if crate::chain_validator::der::single(
-        cert.issuer,
-        crate::chain_validator::der::tag::SEQUENCE,
-        "issuer",
-    )
-    .map(|t| t.value.is_empty())
-    .unwrap_or(true)
-    {
-        return violation("empty issuer name (RFC 5280 §4.1.2.4)");
-    }
-    let ext = &cert.extensions;
-    if let Some(rule) = ext.criticality_violation {
-        return violation(rule);
-    }
-    if let Some(san) = ext.subject_alt_name {
-        for name in GeneralNames::new(san) {
-            match name {
-                Ok(GeneralName::Dns(d)) if !is_valid_dns_name(d, true) => {
-                    return violation("dNSName not in preferred name syntax (RFC 5280 §4.2.1.6)")
-                }
-                Ok(GeneralName::Ip(ip)) if !matches!(ip.len(), 4 | 16) => {
-                    return violation("iPAddress is neither 4 nor 16 octets (RFC 5280 §4.2.1.6)")
-                }
-                Ok(GeneralName::Email(e)) if !is_valid_email(e) => {
-                    return violation("rfc822Name is not a valid mailbox (RFC 5280 §4.2.1.6)")
-                }
-                _ => {}
-            }
-        }
-    }
-    if cert.subject_is_empty() && (ext.subject_alt_name.is_none() || !ext.subject_alt_name_critical)
-    {
-        return violation("empty subject without a critical subjectAltName (RFC 5280 §4.1.2.6)");
-    }
-    let is_ca = ext.basic_constraints.is_some_and(|b| b.ca);
-    if ext
-        .key_usage
-        .is_some_and(|ku| ku.has(KeyUsage::KEY_CERT_SIGN))
-        && !is_ca
-        && cert.version == Version::V3
-    {
-        return violation("keyCertSign asserted without basicConstraints cA (RFC 5280 §4.2.1.3)");
-    }
-    if ext
-        .basic_constraints
-        .is_some_and(|b| b.path_len.is_some() && !b.ca)
-    {
-        return violation("pathLenConstraint without cA (RFC 5280 §4.2.1.9)");
-    }
-    if ext.name_constraints.is_some() && !is_ca {
-        return violation("nameConstraints in a non-CA certificate (RFC 5280 §4.2.1.10)");
-    }
-    if role == Role::Leaf {
-        // RFC 5280 allows a CA certificate in leaf position, but one whose
-        // keyUsage forbids certificate signing contradicts its own cA flag.
-        if is_ca
-            && ext
-                .key_usage
-                .is_some_and(|ku| !ku.has(KeyUsage::KEY_CERT_SIGN))
-        {
-            return violation(
-                "basicConstraints cA asserted while keyUsage lacks keyCertSign (RFC 5280 §4.2.1.3)",
-            );
-        }
-        if ext.eku_contains(super::extensions::oid::ANY_EKU) == Some(true) {
-            return violation("end-entity extendedKeyUsage contains anyExtendedKeyUsage");
-        }
-    }
-    if role == Role::Anchor && cert.version == Version::V3 {
-        if ext.basic_constraints.is_some_and(|b| !b.critical) {
-            return violation(
-                "basicConstraints not critical in a CA certificate (RFC 5280 §4.2.1.9)",
-            );
-        }
-        if cert.is_self_issued() {
-            if let (Some(aki), Some(ski)) = (ext.authority_key_id, ext.subject_key_id) {
-                if aki != ski {
-                    return violation("self-issued certificate whose authorityKeyIdentifier differs from its subjectKeyIdentifier");
-                }
-            }
-        }
-    }
-    if role == Role::Intermediate {
-        if !ext.basic_constraints.is_some_and(|b| b.critical) {
-            return violation(
-                "basicConstraints not critical in a CA certificate (RFC 5280 §4.2.1.9)",
-            );
-        }
-        if ext.subject_key_id.is_none() {
-            return violation("CA certificate without subjectKeyIdentifier (RFC 5280 §4.2.1.2)");
-        }
-        if !ext.has_authority_key_id {
-            return violation("CA certificate without authorityKeyIdentifier (RFC 5280 §4.2.1.1)");
-        }
-    }
-    Ok(())
 }

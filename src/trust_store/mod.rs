@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use rustls::DistinguishedName;
 use rustls_pki_types::CertificateDer;
 
-use crate::chain_validator::cert::{Cert, Version};
-use crate::chain_validator::KeyPolicy;
+use crate::chain_validator::cert::Cert;
+use crate::chain_validator::{KeyPolicy, ProfileRule};
 use crate::distinguished_name::rfc2253;
 
 pub use handle::TrustStoreHandle;
@@ -114,6 +114,52 @@ pub enum TrustStoreWarning {
         /// The subject, RFC 2253.
         subject: String,
     },
+    /// The certificate breaks structure rules a conforming CA follows. It is
+    /// loaded all the same: a trust anchor is an input (RFC 5280 §6.1.1 (d)),
+    /// and only the `Strict` validation profile refuses paths ending at it.
+    StructureRules {
+        /// The bundle's name.
+        source_name: String,
+        /// The 0-based block index.
+        block: usize,
+        /// The subject, RFC 2253.
+        subject: String,
+        /// The rules broken.
+        rules: Vec<ProfileRule>,
+    },
+}
+
+impl core::fmt::Display for TrustStoreWarning {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Duplicate {
+                source_name,
+                block,
+                subject,
+            } => write!(
+                f,
+                "{source_name}: block #{block} ({subject}): duplicate certificate, dropped"
+            ),
+            Self::StructureRules {
+                source_name,
+                block,
+                subject,
+                rules,
+            } => {
+                write!(
+                    f,
+                    "{source_name}: block #{block} ({subject}): loaded; breaks "
+                )?;
+                for (i, rule) in rules.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{rule}")?;
+                }
+                f.write_str(" (refused only under the strict profile)")
+            }
+        }
+    }
 }
 
 /// Limits on what a trust store accepts (no arbitrary CloudFront-style caps;
@@ -300,14 +346,7 @@ impl TrustStoreBuilder {
                     })?;
                 let subject =
                     rfc2253(cert.subject).unwrap_or_else(|| "(unreadable subject)".into());
-                let is_ca = match cert.version {
-                    // v1/v2 certificates carry no basicConstraints; RFC 5280
-                    // §6.1.4 (k) lets them act as CAs only when configured as
-                    // anchors, which is what loading them here does.
-                    Version::V1 | Version::V2 => true,
-                    Version::V3 => cert.extensions.basic_constraints.is_some_and(|bc| bc.ca),
-                };
-                if !is_ca {
+                if !cert.may_act_as_anchor_ca() {
                     return Err(TrustStoreError::NotCa {
                         source_name: source_name.clone(),
                         block,
@@ -329,6 +368,15 @@ impl TrustStoreBuilder {
                         subject,
                     });
                     continue;
+                }
+                let rules = crate::chain_validator::anchor_structure_violations(&cert);
+                if !rules.is_empty() {
+                    store.warnings.push(TrustStoreWarning::StructureRules {
+                        source_name: source_name.clone(),
+                        block,
+                        subject: subject.clone(),
+                        rules,
+                    });
                 }
                 let index = store.anchors.len();
                 let subject_der = cert.subject.to_vec();

@@ -14,6 +14,7 @@ pub mod crl_der;
 pub mod e2e;
 pub mod header_echo;
 pub mod openssl_ca;
+pub mod pki_tools;
 pub mod python;
 pub mod revocation;
 pub mod structured_fields;

@@ -59,6 +59,12 @@ pub enum CrlError {
         /// The field or rule.
         field: &'static str,
     },
+    /// The CRL breaks a structure rule the configured profile enforces.
+    #[error("CRL refused by the validation profile: {rule}")]
+    ProfileViolation {
+        /// The rule.
+        rule: crate::chain_validator::ProfileRule,
+    },
     /// `version` is present but not v2.
     #[error("unsupported CRL version (RFC 5280 §5.1.2.1 allows v1, by omission, and v2)")]
     UnsupportedVersion,

@@ -359,7 +359,9 @@ fn extension<'a>(
 }
 
 fn time(tlv: Tlv<'_>, what: &'static str) -> Result<u64, CrlError> {
-    parse_time(tlv, what).map_err(|e| CrlError::Malformed { field: e.0 })
+    parse_time(tlv, what)
+        .map(|(secs, _)| secs)
+        .map_err(|e| CrlError::Malformed { field: e.0 })
 }
 
 /// The dotted form of encoded OID contents.

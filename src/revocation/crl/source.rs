@@ -16,6 +16,7 @@ use super::pem::crl_der;
 use super::{CrlError, CrlLimits, Freshness, MissingCrlPolicy, StalePolicy};
 use crate::chain_validator::cert::Cert;
 use crate::chain_validator::signature::{describe_algorithm, verify_raw, SignatureFailure};
+use crate::chain_validator::{Profile, ProfileRule};
 use crate::distinguished_name::rfc2253;
 use crate::revocation::{
     CertStatus, CertToCheck, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind,
@@ -106,12 +107,22 @@ impl CrlSet {
 #[derive(Debug, Clone)]
 pub struct CrlSourceBuilder {
     algorithms: WebPkiSupportedAlgorithms,
+    profile: Profile,
     freshness: Freshness,
     missing: MissingCrlPolicy,
     limits: CrlLimits,
 }
 
 impl CrlSourceBuilder {
+    /// Which structure rules a CRL is held to (default
+    /// [`Profile::Interop`]: a CRL without cRLNumber, as OpenSSL's
+    /// `ca -gencrl` writes without a crlnumber file, or one listing a serial
+    /// twice, is loaded; [`Profile::Strict`] refuses both).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
     /// How long after `nextUpdate` a CRL is still current (default 0).
     pub fn grace(mut self, grace: core::time::Duration) -> Self {
         self.freshness.grace = grace;
@@ -147,6 +158,7 @@ impl CrlSourceBuilder {
     pub fn build(self) -> CrlSource {
         CrlSource {
             algorithms: self.algorithms,
+            profile: self.profile,
             freshness: self.freshness,
             missing: self.missing,
             limits: self.limits,
@@ -161,6 +173,7 @@ impl CrlSourceBuilder {
 /// and O(1), changes swap a new snapshot in atomically.
 pub struct CrlSource {
     algorithms: WebPkiSupportedAlgorithms,
+    profile: Profile,
     freshness: Freshness,
     missing: MissingCrlPolicy,
     limits: CrlLimits,
@@ -190,6 +203,7 @@ impl CrlSource {
     pub fn builder(provider: &CryptoProvider) -> CrlSourceBuilder {
         CrlSourceBuilder {
             algorithms: provider.signature_verification_algorithms,
+            profile: Profile::Interop,
             freshness: Freshness::default(),
             missing: MissingCrlPolicy::default(),
             limits: CrlLimits::default(),
@@ -328,6 +342,22 @@ impl CrlSource {
         // forged CRL costs one hash of its bytes and nothing more.
         let signer = self.choose_signer(&view, issuers)?;
         let list = RevocationList::from_view(&view, &self.limits)?;
+        let broken = [
+            (
+                ProfileRule::CrlWithoutCrlNumber,
+                list.crl_number().is_none(),
+            ),
+            (
+                ProfileRule::CrlDuplicateSerial,
+                list.duplicate_entries() > 0,
+            ),
+        ];
+        if let Some((rule, _)) = broken
+            .into_iter()
+            .find(|(rule, broken)| *broken && self.profile.enforces(*rule))
+        {
+            return Err(CrlError::ProfileViolation { rule });
+        }
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let id = RevocationId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let loaded = Arc::new(LoadedCrl {
