@@ -12,6 +12,7 @@
 //! ```toml
 //! distribution_id = "E2EXAMPLE"
 //! mode = "required"                 # required | optional | passthrough
+//! profile = "interop"               # interop (default) | strict
 //! max_chain_depth = 4
 //! handshake_timeout_ms = 10000
 //! resumption = true
@@ -54,7 +55,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
 use crate::acceptor::{MtlsAcceptor, Site, SniRecordingResolver};
-use crate::chain_validator::{ChainValidator, KeyPurpose, ValidatorBuildError};
+use crate::chain_validator::{ChainValidator, KeyPurpose, Profile, ValidatorBuildError};
 use crate::connection_log::{ConnectionLogSink, LogFormat, QueueSink};
 use crate::header_builder::{HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode};
 use crate::policy::ConnectionPolicy;
@@ -383,6 +384,8 @@ pub struct SiteOverride {
     pub server: Option<ServerFiles>,
     /// A trust store for this name.
     pub trust_store: Option<TrustStoreSettings>,
+    /// See [`MtlsConfig::profile`].
+    pub profile: Option<Profile>,
     /// See [`MtlsConfig::ignore_expiration`].
     pub ignore_expiration: Option<bool>,
     /// See [`MtlsConfig::advertise_ca_names`].
@@ -409,6 +412,11 @@ pub struct MtlsConfig {
     pub server: Option<ServerFiles>,
     /// The CA certificates client chains must lead to.
     pub trust_store: TrustStoreSettings,
+    /// Which structure rules certificates and CRLs are held to: `interop`
+    /// (default; what OpenSSL and rustls-webpki accept for structure-only
+    /// reasons is accepted) or `strict` (RFC 5280 CA MUSTs and the CA/B
+    /// Forum structure rules). Security checks hold under both.
+    pub profile: Profile,
     /// Validity dates are not enforced (the policy sees `expired`).
     pub ignore_expiration: bool,
     /// Send the trust store's subject names in the CertificateRequest.
@@ -445,6 +453,7 @@ impl Default for MtlsConfig {
             mode: ValidationMode::Required,
             server: None,
             trust_store: TrustStoreSettings::default(),
+            profile: Profile::Interop,
             ignore_expiration: false,
             advertise_ca_names: false,
             max_chain_depth: 4,
@@ -590,6 +599,12 @@ impl MtlsConfigBuilder {
         self
     }
 
+    /// Which structure rules to enforce (default [`Profile::Interop`]).
+    pub fn profile(mut self, profile: Profile) -> Self {
+        self.config.profile = profile;
+        self
+    }
+
     /// Validity dates are not enforced.
     pub fn ignore_expiration(mut self, yes: bool) -> Self {
         self.config.ignore_expiration = yes;
@@ -714,8 +729,11 @@ impl MtlsConfigBuilder {
         };
         let deny_list = deny_list_store(&config.revocation)?;
         let custom_revocation = !sources.is_empty();
+        // One checker serves every site, so CRLs follow the listener's
+        // profile (a per-SNI `profile` applies to certificates).
         let checker = revocation_checker(
             &config.revocation,
+            config.profile,
             deny_list.clone(),
             sources,
             &store.load(),
@@ -737,6 +755,7 @@ impl MtlsConfigBuilder {
             distribution_id: config.distribution_id.clone(),
             mode: config.mode,
             store: store.clone(),
+            profile: config.profile,
             ignore_expiration: config.ignore_expiration,
             advertise_ca_names: config.advertise_ca_names,
             max_chain_depth: config.max_chain_depth,
@@ -775,6 +794,7 @@ impl MtlsConfigBuilder {
                     .unwrap_or_else(|| config.distribution_id.clone()),
                 mode: o.mode.unwrap_or(config.mode),
                 store: site_store,
+                profile: o.profile.unwrap_or(config.profile),
                 ignore_expiration: o.ignore_expiration.unwrap_or(config.ignore_expiration),
                 advertise_ca_names: o.advertise_ca_names.unwrap_or(config.advertise_ca_names),
                 max_chain_depth: o.max_chain_depth.unwrap_or(config.max_chain_depth),
@@ -939,6 +959,7 @@ struct SiteParts {
     distribution_id: String,
     mode: ValidationMode,
     store: TrustStoreHandle,
+    profile: Profile,
     ignore_expiration: bool,
     advertise_ca_names: bool,
     max_chain_depth: usize,
@@ -972,6 +993,7 @@ impl SiteParts {
             )
         })?;
         let validator = ChainValidator::builder(self.store, tls.provider.clone())
+            .profile(self.profile)
             .ignore_expiration(self.ignore_expiration)
             .max_chain_depth(self.max_chain_depth)
             .require_v3(self.require_v3)
@@ -1183,6 +1205,7 @@ fn deny_list_store(
 
 fn revocation_checker(
     settings: &RevocationSettings,
+    profile: Profile,
     deny_list: Option<Arc<MemoryKeyValueStore>>,
     extra: Vec<(Arc<dyn RevocationSource>, FailurePolicy)>,
     store: &TrustStore,
@@ -1197,6 +1220,7 @@ fn revocation_checker(
     }
     if let Some(crl) = &settings.crl {
         let source = CrlSource::builder(provider)
+            .profile(profile)
             .stale_policy(crl.stale)
             .missing_crl(crl.missing)
             .grace(Duration::from_secs(crl.grace_secs))
@@ -1331,6 +1355,7 @@ mod tests {
         let text = r#"
             distribution_id = "E2EXAMPLE"
             mode = "optional"
+            profile = "strict"
             max_chain_depth = 5
             resumption = false
             [server]
@@ -1349,9 +1374,13 @@ mod tests {
             target = "off"
             [sni."*.example.com"]
             mode = "passthrough"
+            profile = "interop"
         "#;
         let config = MtlsConfig::from_toml(text).unwrap();
         assert_eq!(config.mode, ValidationMode::Optional);
+        assert_eq!(config.profile, Profile::Strict);
+        assert_eq!(config.sni["*.example.com"].profile, Some(Profile::Interop));
+        assert_eq!(MtlsConfig::default().profile, Profile::Interop);
         assert_eq!(config.max_chain_depth, 5);
         assert!(!config.resumption);
         assert_eq!(config.revocation.scope, RevocationScope::LeafOnly);
@@ -1378,6 +1407,8 @@ mod tests {
     fn unknown_keys_and_bad_values_are_named() {
         let e = MtlsConfig::from_toml("mode = \"sometimes\"").unwrap_err();
         assert!(e.to_string().contains("sometimes"), "{e}");
+        let e = MtlsConfig::from_toml("profile = \"pedantic\"").unwrap_err();
+        assert!(e.to_string().contains("pedantic"), "{e}");
         let e = MtlsConfig::from_toml("max_chain_dept = 3").unwrap_err();
         assert!(e.to_string().contains("max_chain_dept"), "{e}");
         let e = MtlsConfig::from_toml("[headers]\nprofiles = [\"nginx\"]").unwrap_err();

@@ -627,3 +627,161 @@ fn never_accepts_what_webpki_rejects() {
         "{both_accept} / {both_reject}"
     );
 }
+
+/// Structure rules are decided per class and per profile: a chain that
+/// breaks only an issuer's rule is accepted by `Interop` and refused by
+/// `Strict` naming the rule; a rule OpenSSL and webpki both enforce (an
+/// unhandled critical extension) is refused by both; a root's structure
+/// breaks are load-time warnings, never load errors.
+#[test]
+fn profiles_decide_structure_rules_by_class() {
+    use edge_mtls::{Profile, ProfileRule};
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+
+    fn ca_params(cn: &str, aki: bool) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p.use_authority_key_identifier_extension = aki;
+        p
+    }
+    fn leaf_params(serial: Option<u8>, critical_aki: bool) -> CertificateParams {
+        let mut p = CertificateParams::new(vec!["client.example".to_string()]).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "client");
+        p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        p.use_authority_key_identifier_extension = !critical_aki;
+        if let Some(s) = serial {
+            p.serial_number = Some(rcgen::SerialNumber::from_slice(&[s]));
+        }
+        if critical_aki {
+            // authorityKeyIdentifier { keyIdentifier 20 octets }, critical.
+            let mut value = vec![0x30, 22, 0x80, 20];
+            value.extend([0x5a; 20]);
+            let mut ext = rcgen::CustomExtension::from_oid_content(&[2, 5, 29, 35], value);
+            ext.set_criticality(true);
+            p.custom_extensions.push(ext);
+        }
+        p
+    }
+
+    // root (serial 0, no AKI) -> intermediate without AKI -> leaf.
+    let root_key = KeyPair::generate().unwrap();
+    let mut root_params = ca_params("profile root", false);
+    root_params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0]));
+    let root = root_params.self_signed(&root_key).unwrap();
+    let root_issuer = rcgen::Issuer::from_params(&root_params, &root_key);
+    let int_key = KeyPair::generate().unwrap();
+    let int_params = ca_params("profile intermediate", false);
+    let int = int_params.signed_by(&int_key, &root_issuer).unwrap();
+    let int_issuer = rcgen::Issuer::from_params(&int_params, &int_key);
+    let leaf_for = |serial, critical_aki| {
+        let key = KeyPair::generate().unwrap();
+        leaf_params(serial, critical_aki)
+            .signed_by(&key, &int_issuer)
+            .unwrap()
+    };
+
+    let store =
+        edge_mtls::TrustStore::from_pem(root.pem().as_bytes()).expect("a serial-0 root loads");
+    assert!(
+        store
+            .warnings()
+            .iter()
+            .any(|w| w.to_string().contains("serial number is zero or negative")),
+        "the serial-0 root is reported: {:?}",
+        store.warnings()
+    );
+    let store = edge_mtls::TrustStoreHandle::new(store);
+    let interop = validator(store.clone(), |b| b);
+    let strict = validator(store, |b| b.profile(Profile::Strict));
+    assert_eq!(
+        interop.profile(),
+        Profile::Interop,
+        "Interop is the default"
+    );
+    let intermediates = [int.der().as_ref()];
+
+    let plain = leaf_for(None, false);
+    interop.validate(plain.der(), &intermediates, now()).expect(
+        "interop accepts an intermediate without authorityKeyIdentifier under a serial-0 root",
+    );
+    let e = strict
+        .validate(plain.der(), &intermediates, now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ValidationError::ProfileViolation {
+                rule: ProfileRule::MissingAuthorityKeyIdentifier,
+                position: CertPosition::Intermediate(0)
+            } | ValidationError::ProfileViolation {
+                rule: ProfileRule::SerialNotPositive,
+                position: CertPosition::TrustAnchor(0)
+            }
+        ),
+        "strict names the rule and the certificate: {e}"
+    );
+    assert_eq!(e.reason_code(), ReasonCode::ClientCertInvalid);
+
+    let zero = leaf_for(Some(0), false);
+    interop
+        .validate(zero.der(), &intermediates, now())
+        .expect("interop accepts serial 0");
+
+    // Both OpenSSL and webpki refuse a critical authorityKeyIdentifier as an
+    // unhandled critical extension: so do both profiles.
+    let critical = leaf_for(None, true);
+    for v in [&interop, &strict] {
+        let e = v
+            .validate(critical.der(), &intermediates, now())
+            .unwrap_err();
+        assert!(
+            matches!(e, ValidationError::ProfileViolation { .. }),
+            "{:?}: {e}",
+            v.profile()
+        );
+        assert!(
+            e.to_string()
+                .contains("authorityKeyIdentifier marked critical")
+                || v.profile() == Profile::Strict,
+            "{e}"
+        );
+    }
+    let e = interop
+        .validate(critical.der(), &intermediates, now())
+        .unwrap_err();
+    assert_eq!(
+        e,
+        ValidationError::ProfileViolation {
+            position: CertPosition::Leaf,
+            rule: ProfileRule::CriticalAuthorityKeyIdentifier
+        }
+    );
+
+    // Every rule has a source and a description, and the interop profile
+    // enforces only what OpenSSL or webpki refuse as well.
+    for rule in ProfileRule::ALL {
+        assert!(!rule.description().is_empty());
+        assert!(
+            rule.source().to_string().starts_with("RFC 5280 §")
+                || rule.source().to_string().starts_with("CA/B Forum BR ")
+        );
+        assert!(Profile::Strict.enforces(*rule));
+    }
+    let enforced: Vec<_> = ProfileRule::ALL
+        .iter()
+        .filter(|r| Profile::Interop.enforces(**r))
+        .collect();
+    assert_eq!(
+        enforced,
+        [
+            &ProfileRule::SignatureAlgorithmMismatch,
+            &ProfileRule::CriticalAuthorityKeyIdentifier,
+            &ProfileRule::CriticalSubjectKeyIdentifier,
+            &ProfileRule::CriticalAuthorityInfoAccess,
+            &ProfileRule::CaWithoutKeyCertSign,
+        ]
+    );
+}

@@ -76,6 +76,18 @@ async fn v1_crl_from_openssl_ca_without_crlnumber_revokes_in_the_handshake() {
     assert_eq!(info.entries, 1);
     assert_eq!(info.crl_number, None);
     assert_eq!(info.issuer, "CN=CRL v1 CA,O=edge-mtls tests");
+    // The strict profile holds CRL issuers to RFC 5280 §5.2.3 (cRLNumber MUST).
+    let strict = CrlSource::builder(&common::provider())
+        .profile(edge_mtls::Profile::Strict)
+        .build();
+    assert_eq!(
+        strict
+            .add_with_trust_store(&crl, &store.load())
+            .unwrap_err(),
+        CrlError::ProfileViolation {
+            rule: edge_mtls::ProfileRule::CrlWithoutCrlNumber
+        }
+    );
 
     let config = revocation_server_config(store, checker(source), |b| b);
     let (outcome, served) = handshake(config.clone(), Some(&openssl_identity(&ca, "alice"))).await;
