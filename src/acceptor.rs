@@ -35,7 +35,8 @@ use crate::policy::{evaluate, Connection, ConnectionPolicy, PolicyOutcome};
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
 use crate::rustls_verifier::{
-    capture_stage1, record_sni, MtlsClientVerifier, Rejection, ValidationMode,
+    capture_stage1, record_sni, MtlsClientVerifier, Refusal, Rejection, Stage1Report,
+    ValidationMode,
 };
 
 /// What the application learns about a connection, computed once.
@@ -142,10 +143,14 @@ pub enum AcceptError {
     #[error("TLS handshake timed out")]
     Timeout,
     /// The handshake failed (the reason code says why).
-    #[error("TLS handshake failed ({reason}): {source}")]
+    #[error("TLS handshake failed ({reason}): {}", handshake_cause(.rejection.as_ref(), .source))]
     Handshake {
         /// The connection-log reason code.
         reason: ReasonCode,
+        /// Why the verifier refused the client certificate, when it did
+        /// (`None` for failures it did not see: no certificate, a TLS or I/O
+        /// error). Match on [`Rejection::Validation`] for the failed check.
+        rejection: Option<Rejection>,
         /// The I/O or TLS error.
         #[source]
         source: std::io::Error,
@@ -158,6 +163,18 @@ pub enum AcceptError {
         /// Detail for logs.
         detail: Option<String>,
     },
+}
+
+/// A refused certificate reads as the check that failed; other failures as
+/// the TLS or I/O error.
+fn handshake_cause<'a>(
+    rejection: Option<&'a Rejection>,
+    source: &'a std::io::Error,
+) -> &'a dyn std::fmt::Display {
+    match rejection {
+        Some(r) => r,
+        None => source,
+    }
 }
 
 impl AcceptError {
@@ -481,21 +498,21 @@ impl MtlsAcceptor {
                 // One site: no need to read the ClientHello first.
                 chosen = Some(&inner.default);
                 let tls = TlsAcceptor::from(inner.default.config.clone());
-                let (result, report) = capture_stage1(tls.accept(io)).await;
-                hello_sni = report.sni;
-                stage1_revocation = report.revocation;
-                return result.map_err(|e| (e, report.rejection));
+                let (result, mut report) = capture_stage1(tls.accept(io)).await;
+                hello_sni = report.sni.take();
+                stage1_revocation = report.revocation.take();
+                return result.map_err(|e| (e, report));
             }
             let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
                 .await
-                .map_err(|e| (e, None))?;
+                .map_err(|e| (e, Stage1Report::default()))?;
             let sni = start.client_hello().server_name().map(str::to_string);
             let site = inner.site(sni.as_deref());
             hello_sni = sni;
             chosen = Some(site);
-            let (result, report) = capture_stage1(start.into_stream(site.config.clone())).await;
-            stage1_revocation = report.revocation;
-            result.map_err(|e| (e, report.rejection))
+            let (result, mut report) = capture_stage1(start.into_stream(site.config.clone())).await;
+            stage1_revocation = report.revocation.take();
+            result.map_err(|e| (e, report))
         })
         .await;
         record.tls_sni = hello_sni;
@@ -506,6 +523,10 @@ impl MtlsAcceptor {
         }
         let stream = match handshake {
             Err(_) => {
+                record.connection_status_detail = Some(format!(
+                    "the TLS handshake did not finish within {} ms",
+                    inner.handshake_timeout.as_millis()
+                ));
                 self.finish(
                     record,
                     started,
@@ -513,13 +534,32 @@ impl MtlsAcceptor {
                 );
                 return Err(AcceptError::Timeout);
             }
-            Ok(Err((source, rejection))) => {
-                let reason = match rejection {
-                    Some(r) => r.reason_code(),
-                    None => classify_handshake_error(&source),
-                };
+            Ok(Err((source, report))) => {
+                let Stage1Report {
+                    rejection,
+                    presented_leaf,
+                    detail,
+                    ..
+                } = report;
+                let reason = rejection
+                    .as_ref()
+                    .map_or_else(|| classify_handshake_error(&source), Rejection::reason_code);
+                // The failed connection does not keep the certificate: the
+                // verifier handed over a copy of the leaf it refused.
+                if let Some(leaf) = presented_leaf {
+                    let (_, fields) = parse_leaf(&Arc::from(vec![leaf]));
+                    if let Some(fields) = &fields {
+                        record.set_leaf(fields);
+                    }
+                }
+                record.connection_status_detail =
+                    Some(detail.unwrap_or_else(|| source.to_string()));
                 self.finish(record, started, ConnectionStatus::Failed(reason));
-                return Err(AcceptError::Handshake { reason, source });
+                return Err(AcceptError::Handshake {
+                    reason,
+                    rejection,
+                    source,
+                });
             }
             Ok(Ok(stream)) => stream,
         };
@@ -541,15 +581,18 @@ impl MtlsAcceptor {
 
         // Resumed sessions: stage 1 again on the restored chain.
         let resumed = is_resumed(conn);
-        if let Err(rejection) = reverify_resumed(site, conn, &peer_certs, verified) {
-            let detail = format!("resumed session: {rejection}");
+        if let Err(refusal) = reverify_resumed(site, conn, &peer_certs, verified) {
+            let detail = match peer_certs.split_first() {
+                Some((leaf, rest)) => site.verifier.refusal_detail(&refusal, leaf, rest),
+                None => refusal.rejection.to_string(),
+            };
             return Err(self.refuse(
                 stream,
                 refuse,
                 record,
                 started,
-                rejection.reason_code(),
-                detail,
+                refusal.rejection.reason_code(),
+                format!("resumed session: {detail}"),
             ));
         }
 
@@ -606,7 +649,9 @@ impl MtlsAcceptor {
                         detail,
                     } => {
                         custom_data = data;
-                        Some((reason, detail.unwrap_or_default()))
+                        let detail =
+                            detail.unwrap_or_else(|| "denied by the connection policy".into());
+                        Some((reason, detail))
                     }
                 }
             }
@@ -662,7 +707,7 @@ impl MtlsAcceptor {
         let peer_certs = peer_certificates(conn);
         let (client_cert, cert_fields) = parse_leaf(&peer_certs);
         let verified = client_cert.is_some() && site.verifier.mode() != ValidationMode::Passthrough;
-        reverify_resumed(site, conn, &peer_certs, verified)?;
+        reverify_resumed(site, conn, &peer_certs, verified).map_err(|r| r.rejection)?;
         let connection_id = self.connection_id();
         let (tls_version, tls_cipher) = tls_names(conn);
         let headers = render_headers(
@@ -698,7 +743,7 @@ impl MtlsAcceptor {
         &self,
         stream: TlsStream<IO>,
         reset: Option<&(dyn Fn(&IO) + Sync)>,
-        record: ConnectionLogRecord,
+        mut record: ConnectionLogRecord,
         started: Instant,
         reason: ReasonCode,
         detail: String,
@@ -707,6 +752,7 @@ impl MtlsAcceptor {
             reset(stream.get_ref().0);
         }
         drop(stream);
+        record.connection_status_detail = Some(detail.clone());
         self.finish(record, started, ConnectionStatus::Failed(reason));
         AcceptError::Refused {
             reason,
@@ -771,10 +817,10 @@ fn reverify_resumed(
     conn: &rustls::ServerConnection,
     peer_certs: &[CertificateDer<'static>],
     verified: bool,
-) -> Result<(), Rejection> {
+) -> Result<(), Refusal> {
     match peer_certs.split_first() {
         Some((leaf, rest)) if verified && is_resumed(conn) => {
-            site.verifier.verify_chain(leaf, rest, UnixTime::now())
+            site.verifier.stage1(leaf, rest, UnixTime::now())
         }
         _ => Ok(()),
     }

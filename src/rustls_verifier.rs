@@ -23,11 +23,12 @@ use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, 
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 
 use crate::chain_validator::cert::Cert;
-use crate::chain_validator::{ChainValidator, ValidationError, VerifiedPath};
+use crate::chain_validator::{CertPosition, ChainValidator, ValidationError, VerifiedPath};
+use crate::distinguished_name::rfc2253;
 use crate::reason::{ReasonCode, TlsAlert};
 use crate::revocation::{
-    ImmediateCheck, RevocationChain, RevocationChecker, RevocationError, RevocationOutcome,
-    RevocationStatus,
+    ChainSlot, ImmediateCheck, RevocationChain, RevocationChecker, RevocationError,
+    RevocationOutcome, RevocationStatus,
 };
 
 /// How a listener treats client certificates (SPEC §2).
@@ -234,7 +235,7 @@ impl MtlsClientVerifier {
         intermediates: &[&[u8]],
         mut path: VerifiedPath,
         now: UnixTime,
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), Refusal> {
         for _ in 0..3 {
             let store = self.validator.trust_store().load_guard();
             if store.generation() != path.trust_store_generation() {
@@ -243,12 +244,12 @@ impl MtlsClientVerifier {
                 path = self
                     .validator
                     .validate(end_entity, intermediates, now)
-                    .map_err(Rejection::Validation)?;
+                    .map_err(Refusal::from)?;
                 continue;
             }
             let anchor = store
                 .anchor_der(path.anchor_index())
-                .ok_or(Rejection::Revocation(RevocationError::AnchorUnavailable))?;
+                .ok_or_else(|| Refusal::from(RevocationError::AnchorUnavailable))?;
             let chain = RevocationChain::new(
                 end_entity,
                 path.intermediate_indices()
@@ -256,7 +257,21 @@ impl MtlsClientVerifier {
                 anchor,
             );
             return match checker.check_now(&chain, now) {
-                ImmediateCheck::Denied(e) => Err(Rejection::Revocation(e)),
+                ImmediateCheck::Denied(e) => {
+                    // The slot counts along the verified path; the log names
+                    // certificates by their place in what the client sent.
+                    let position = e.slot().and_then(|slot| match slot {
+                        ChainSlot::Leaf => Some(CertPosition::Leaf),
+                        ChainSlot::Intermediate(n) => path
+                            .intermediate_indices()
+                            .nth(n)
+                            .map(CertPosition::Intermediate),
+                    });
+                    Err(Refusal {
+                        rejection: Rejection::Revocation(e),
+                        position,
+                    })
+                }
                 ImmediateCheck::Allowed(status) => {
                     record_revocation(status);
                     Ok(())
@@ -265,7 +280,7 @@ impl MtlsClientVerifier {
                 _ => Ok(()),
             };
         }
-        Err(Rejection::Revocation(RevocationError::AnchorUnavailable))
+        Err(Refusal::from(RevocationError::AnchorUnavailable))
     }
 
     /// Stage 1 with the reason: what `verify_client_cert` does, returning why
@@ -277,20 +292,91 @@ impl MtlsClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<(), Rejection> {
+        self.stage1(end_entity, intermediates, now)
+            .map_err(|refusal| refusal.rejection)
+    }
+
+    /// Stage 1, saying which presented certificate a refusal concerns.
+    pub(crate) fn stage1(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), Refusal> {
         if self.mode == ValidationMode::Passthrough {
             // Only proof of possession is checked, which needs a readable key.
-            Cert::parse(end_entity).map_err(|_| Rejection::UnreadableCertificate)?;
+            Cert::parse(end_entity).map_err(|_| Refusal {
+                rejection: Rejection::UnreadableCertificate,
+                position: Some(CertPosition::Leaf),
+            })?;
             return Ok(());
         }
         let refs: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
         let path = self
             .validator
             .validate(end_entity, &refs, now)
-            .map_err(Rejection::Validation)?;
+            .map_err(Refusal::from)?;
         if let Some(checker) = &self.revocation {
             self.check_revocation_now(checker, end_entity, &refs, path, now)?;
         }
         Ok(())
+    }
+
+    /// What a refused connection's log record says about the refusal: the
+    /// failed check and the certificate it concerns, named by its place in
+    /// the presented chain and its subject, e.g. `intermediate certificate #0
+    /// (CN=Acme Issuing CA,O=Acme): pathLenConstraint 0 exceeded by 1
+    /// intermediate(s) below it`. Chain-wide failures (depth, budgets) concern
+    /// no certificate and read as the error alone.
+    ///
+    /// `end_entity` and `intermediates` are what the client presented. Only
+    /// called for refusals: it parses and formats.
+    pub(crate) fn refusal_detail(
+        &self,
+        refusal: &Refusal,
+        end_entity: &[u8],
+        intermediates: &[CertificateDer<'_>],
+    ) -> String {
+        let text = refusal.rejection.to_string();
+        let Some(position) = refusal.position else {
+            return text;
+        };
+        let presented_subject =
+            |der: &[u8]| Cert::parse(der).ok().and_then(|cert| rfc2253(cert.subject));
+        let subject = match position {
+            CertPosition::Leaf => presented_subject(end_entity),
+            CertPosition::Intermediate(i) => {
+                intermediates.get(i).and_then(|der| presented_subject(der))
+            }
+            // The store loaded now: a reload between validation and this
+            // line (rare, and only ever on a refusal) could name the anchor
+            // of the same index in the new generation.
+            CertPosition::TrustAnchor(i) => self
+                .validator
+                .trust_store()
+                .load_guard()
+                .anchors()
+                .get(i)
+                .map(|anchor| anchor.subject().to_owned()),
+        };
+        let named = match subject.filter(|s| !s.is_empty()) {
+            Some(subject) => format!("{position} ({subject})"),
+            None => position.to_string(),
+        };
+        // Most errors start with the certificate's name (a revocation error
+        // with its place on the verified path): the subject joins it there
+        // instead of the name being written twice.
+        let written_as = match &refusal.rejection {
+            Rejection::Revocation(e) => e.slot().map(|slot| slot.to_string()),
+            _ => Some(position.to_string()),
+        };
+        match written_as
+            .as_deref()
+            .and_then(|name| text.strip_prefix(name))
+        {
+            Some(rest) => format!("{named}{rest}"),
+            None => format!("{named}: {text}"),
+        }
     }
 
     fn verify_handshake_signature(
@@ -370,6 +456,33 @@ impl Rejection {
     }
 }
 
+/// A stage-1 refusal and the presented certificate it concerns (the leaf,
+/// or an intermediate by its index in what the client sent).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    pub(crate) rejection: Rejection,
+    pub(crate) position: Option<CertPosition>,
+}
+
+impl From<ValidationError> for Refusal {
+    fn from(e: ValidationError) -> Self {
+        Self {
+            position: e.position(),
+            rejection: Rejection::Validation(e),
+        }
+    }
+}
+
+impl From<RevocationError> for Refusal {
+    /// For errors about no one certificate (the anchor is gone).
+    fn from(e: RevocationError) -> Self {
+        Self {
+            rejection: Rejection::Revocation(e),
+            position: None,
+        }
+    }
+}
+
 /// The rustls error whose alert is the one the validation error calls for.
 pub fn rustls_error(error: &ValidationError) -> Error {
     let cert_error = match (error.tls_alert(), error) {
@@ -421,11 +534,14 @@ impl ClientCertVerifier for MtlsClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        self.verify_chain(end_entity, intermediates, now)
+        self.stage1(end_entity, intermediates, now)
             .map(|()| ClientCertVerified::assertion())
-            .map_err(|r| {
-                let error = r.to_rustls();
-                record_rejection(r);
+            .map_err(|refusal| {
+                let error = refusal.rejection.to_rustls();
+                record_refusal(end_entity, || {
+                    let detail = self.refusal_detail(&refusal, end_entity, intermediates);
+                    (refusal.rejection, detail)
+                });
                 error
             })
     }
@@ -458,6 +574,13 @@ impl ClientCertVerifier for MtlsClientVerifier {
 pub struct Stage1Report {
     /// Why the client certificate was refused, when it was.
     pub rejection: Option<Rejection>,
+    /// The leaf the client presented, when stage 1 refused it: a failed
+    /// rustls connection does not keep it, and the connection log names it.
+    /// Copied only on refusal.
+    pub presented_leaf: Option<CertificateDer<'static>>,
+    /// The refusal's detail for the connection log: the failed check and the
+    /// certificate it concerns (`leaf certificate (CN=…): expired at …`).
+    pub detail: Option<String>,
     /// The complete revocation status, when every answer was available
     /// inside the handshake (deny list, CRL, cached OCSP): stage 2 need not
     /// ask the sources again.
@@ -472,8 +595,9 @@ tokio::task_local! {
 }
 
 /// Runs a handshake future and returns, with its output, what stage 1
-/// learnt: the reason the client certificate was refused (if it was) and
-/// the revocation status when it was complete.
+/// learnt: the reason the client certificate was refused (if it was, with
+/// the refused leaf and the refusal's detail) and the revocation status when
+/// it was complete.
 ///
 /// rustls calls the verifier synchronously while the handshake future is
 /// polled, so a task-local slot ties the report to this one connection; the
@@ -491,9 +615,17 @@ pub async fn capture_stage1<F: std::future::Future>(handshake: F) -> (F::Output,
         .await
 }
 
-fn record_rejection(rejection: Rejection) {
-    // Outside `capture_stage1` there is nobody to tell.
-    let _ = STAGE1.try_with(|slot| slot.borrow_mut().rejection = Some(rejection));
+/// Tells the running [`capture_stage1`] that stage 1 refused `leaf`, and why.
+fn record_refusal(leaf: &CertificateDer<'_>, why: impl FnOnce() -> (Rejection, String)) {
+    // Outside `capture_stage1` there is nobody to tell, and nothing is
+    // copied or formatted.
+    let _ = STAGE1.try_with(|slot| {
+        let (rejection, detail) = why();
+        let mut report = slot.borrow_mut();
+        report.rejection = Some(rejection);
+        report.detail = Some(detail);
+        report.presented_leaf = Some(leaf.clone().into_owned());
+    });
 }
 
 /// Tells the running [`capture_stage1`] which name the ClientHello asked for.
@@ -505,4 +637,134 @@ pub fn record_sni(sni: Option<&str>) {
 
 fn record_revocation(status: RevocationStatus) {
     let _ = STAGE1.try_with(|slot| slot.borrow_mut().revocation = Some(status));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::revocation::RevocationMethod;
+    use crate::trust_store::{TrustStore, TrustStoreHandle};
+
+    fn cert(common_name: &str, ca: bool) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Acme");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, common_name);
+        if ca {
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        }
+        (params.self_signed(&key).unwrap(), key)
+    }
+
+    /// A verifier whose store holds one anchor, `CN=Acme Root,O=Acme`.
+    fn verifier() -> MtlsClientVerifier {
+        let (root, _) = cert("Acme Root", true);
+        let store = TrustStore::from_pem(root.pem().as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let validator = ChainValidator::builder(TrustStoreHandle::new(store), provider)
+            .build()
+            .unwrap();
+        MtlsClientVerifier::builder(Arc::new(validator))
+            .build()
+            .unwrap()
+    }
+
+    fn detail(error: impl Into<Refusal>) -> String {
+        let (leaf, _) = cert("my-client", false);
+        let (intermediate, _) = cert("Acme Issuing CA", true);
+        let intermediates = [
+            CertificateDer::from(vec![0x30, 0x00]),
+            intermediate.der().clone(),
+        ];
+        verifier().refusal_detail(&error.into(), leaf.der(), &intermediates)
+    }
+
+    #[test]
+    fn names_the_certificate_by_place_and_subject() {
+        assert_eq!(
+            detail(ValidationError::Expired {
+                position: CertPosition::Leaf,
+                not_after: 1,
+                now: 2,
+            }),
+            "leaf certificate (CN=my-client,O=Acme): expired at 1 (now 2, Unix seconds)"
+        );
+        assert_eq!(
+            detail(ValidationError::PathLenConstraintViolated {
+                position: CertPosition::Intermediate(1),
+                limit: 0,
+                actual: 1,
+            }),
+            "intermediate certificate #1 (CN=Acme Issuing CA,O=Acme): pathLenConstraint 0 \
+             exceeded by 1 intermediate(s) below it"
+        );
+        assert_eq!(
+            detail(ValidationError::IssuerKeyUsageInvalid {
+                position: CertPosition::TrustAnchor(0),
+            }),
+            "trust anchor #0 (CN=Acme Root,O=Acme): keyUsage lacks keyCertSign"
+        );
+        // An error whose text does not start with the certificate's name.
+        assert_eq!(
+            detail(ValidationError::UnknownIssuer {
+                position: CertPosition::Leaf,
+            }),
+            "leaf certificate (CN=my-client,O=Acme): no path to a trust anchor: issuer of the \
+             leaf certificate is unknown"
+        );
+    }
+
+    #[test]
+    fn unreadable_or_missing_certificates_keep_their_place() {
+        // Intermediate #0 is not a certificate: no subject to show.
+        assert_eq!(
+            detail(ValidationError::BadEncoding {
+                position: CertPosition::Intermediate(0),
+                detail: "truncated",
+            }),
+            "intermediate certificate #0: malformed certificate: truncated"
+        );
+        assert_eq!(
+            detail(ValidationError::IssuerNotCa {
+                position: CertPosition::TrustAnchor(7),
+            }),
+            "trust anchor #7: used as an issuer but is not a CA certificate"
+        );
+    }
+
+    #[test]
+    fn chain_wide_failures_read_as_the_error_alone() {
+        assert_eq!(
+            detail(ValidationError::MaxChainDepthExceeded { depth: 5, limit: 4 }),
+            "chain depth 5 exceeds the limit of 4 (including the trust anchor)"
+        );
+        assert_eq!(
+            detail(RevocationError::AnchorUnavailable),
+            "the trust anchor of the verified path is no longer in the trust store"
+        );
+    }
+
+    #[test]
+    fn revocation_names_the_presented_certificate() {
+        // Intermediate #0 of the verified path was sent second.
+        let refusal = Refusal {
+            rejection: Rejection::Revocation(RevocationError::Revoked {
+                slot: ChainSlot::Intermediate(0),
+                serial: "01".into(),
+                method: RevocationMethod::Crl,
+                reason: Some(1),
+            }),
+            position: Some(CertPosition::Intermediate(1)),
+        };
+        assert_eq!(
+            detail(refusal),
+            "intermediate certificate #1 (CN=Acme Issuing CA,O=Acme) (serial 01) is revoked \
+             according to the CRL (reason keyCompromise)"
+        );
+    }
 }

@@ -7,14 +7,16 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{curl, provider, validator, verifier, LeafOptions, Pki};
+use common::{curl, provider, validator, verifier, CaKind, LeafOptions, Pki};
 use edge_mtls::acceptor::{AcceptError, MtlsAcceptor};
+use edge_mtls::connection_log::format::json_line;
 use edge_mtls::connection_log::{ConnectionLogRecord, ConnectionLogSink, ConnectionStatus};
 use edge_mtls::header_builder::{HeaderBuilder, HeaderProfile};
 use edge_mtls::policy::{
     Connection, ConnectionPolicy, Matcher, NamePattern, PolicyError, Rule, Verdict,
 };
-use edge_mtls::{ReasonCode, ValidationMode};
+use edge_mtls::{CertPosition, ReasonCode, Rejection, ValidationError, ValidationMode};
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -48,7 +50,7 @@ impl ConnectionPolicy for Panics {
 struct Server {
     port: u16,
     sink: Arc<MemorySink>,
-    task: tokio::task::JoinHandle<Vec<Result<String, ReasonCode>>>,
+    task: tokio::task::JoinHandle<Vec<Result<String, AcceptError>>>,
 }
 
 /// Serves `connections` connections through the acceptor; each accepted one
@@ -108,7 +110,7 @@ async fn serve(
                         let _ = conn.stream.shutdown().await;
                         Ok(body)
                     }
-                    Err(e) => Err(e.reason_code()),
+                    Err(e) => Err(e),
                 }
             }));
         }
@@ -133,7 +135,7 @@ fn server_config_for(verifier: Arc<edge_mtls::MtlsClientVerifier>) -> Arc<rustls
     )
 }
 
-async fn finish(server: Server) -> (Vec<Result<String, ReasonCode>>, Vec<ConnectionLogRecord>) {
+async fn finish(server: Server) -> (Vec<Result<String, AcceptError>>, Vec<ConnectionLogRecord>) {
     let outcomes = server.task.await.expect("server");
     (outcomes, server.sink.records())
 }
@@ -165,11 +167,17 @@ async fn valid_missing_and_expired_certificates_are_logged_with_their_reason() {
     let run = curl(dir.path(), server.port, &[]).await;
     assert!(matches!(run.code, Some(16 | 35 | 56)), "{run:?}");
 
-    let expired = pki.client("expired.example.com", &LeafOptions::expired());
+    let expired = pki.client(
+        "expired.example.com",
+        &LeafOptions {
+            serial: Some(vec![0x8a, 0x01, 0x02]),
+            ..LeafOptions::expired()
+        },
+    );
     let run = curl(dir.path(), server.port, &write_client(dir.path(), &expired)).await;
     assert!(matches!(run.code, Some(16 | 35 | 56)), "{run:?}");
 
-    let (_, records) = finish(server).await;
+    let (outcomes, records) = finish(server).await;
     assert_eq!(records.len(), 3, "one record per connection attempt");
     let statuses: Vec<ConnectionStatus> = records.iter().map(|r| r.connection_status).collect();
     assert!(statuses.contains(&ConnectionStatus::Success));
@@ -186,6 +194,172 @@ async fn valid_missing_and_expired_certificates_are_logged_with_their_reason() {
         .client_leaf_cert_subject
         .as_deref()
         .is_some_and(|s| s.contains("CN=valid.example.com")));
+    assert_eq!(ok.connection_status_detail, None, "{ok:?}");
+
+    // No certificate: nothing to name, the TLS error says what happened.
+    let missing = record_with(&records, ReasonCode::ClientCertMissing);
+    assert_eq!(missing.client_leaf_cert_serial_number, None, "{missing:?}");
+    assert_eq!(missing.client_leaf_cert_subject, None, "{missing:?}");
+    assert_eq!(missing.client_leaf_cert_sha256, None, "{missing:?}");
+
+    // Refused inside the handshake: the log names the presented leaf and
+    // the check it failed.
+    let refused = record_with(&records, ReasonCode::ClientCertExpired);
+    assert_eq!(
+        refused.client_leaf_cert_serial_number.as_deref(),
+        Some("00:8a:01:02"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        refused.client_leaf_cert_subject.as_deref(),
+        Some("O=edge-mtls tests, CN=expired.example.com")
+    );
+    assert!(refused
+        .client_leaf_cert_issuer
+        .as_deref()
+        .is_some_and(|s| s.contains("CN=edge-mtls test intermediate CA ")));
+    assert!(refused
+        .client_leaf_cert_validity
+        .as_deref()
+        .is_some_and(|s| s.starts_with("NotBefore=")));
+    assert_eq!(
+        refused.client_leaf_cert_sha256.as_deref(),
+        Some(sha256_hex(expired.der()).as_str())
+    );
+    let detail = refused.connection_status_detail.as_deref().unwrap_or("");
+    assert!(
+        detail.starts_with(
+            "leaf certificate (CN=expired.example.com,O=edge-mtls tests): expired at "
+        ),
+        "{detail:?}"
+    );
+    let mut line = String::new();
+    json_line(&mut line, refused);
+    let json: serde_json::Value = serde_json::from_str(&line).expect("JSON line");
+    assert_eq!(json["clientLeafCertSerialNumber"], "00:8a:01:02");
+    assert_eq!(json["connectionStatusDetail"], detail);
+
+    // The application gets the typed reason.
+    let error = outcomes
+        .iter()
+        .find_map(|o| match o {
+            Err(e) if e.reason_code() == ReasonCode::ClientCertExpired => Some(e),
+            _ => None,
+        })
+        .expect("the expired certificate's error");
+    assert!(
+        matches!(
+            error,
+            AcceptError::Handshake {
+                rejection: Some(Rejection::Validation(ValidationError::Expired {
+                    position: CertPosition::Leaf,
+                    ..
+                })),
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("TLS handshake failed (ClientCertExpired): leaf certificate: expired at "),
+        "{error}"
+    );
+    let missing = outcomes
+        .iter()
+        .find_map(|o| match o {
+            Err(e) if e.reason_code() == ReasonCode::ClientCertMissing => Some(e),
+            _ => None,
+        })
+        .expect("the missing certificate's error");
+    assert!(
+        matches!(
+            missing,
+            AcceptError::Handshake {
+                rejection: None,
+                ..
+            }
+        ),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_chain_refused_for_its_intermediate_names_the_intermediate() {
+    // The leaf's issuer has basicConstraints cA=FALSE.
+    let pki = Pki::with_kinds(&[CaKind::NotCa]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(
+        &pki,
+        ValidationMode::Required,
+        None,
+        Duration::from_secs(10),
+        1,
+    )
+    .await;
+    let leaf = pki.client(
+        "leaf.example.com",
+        &LeafOptions {
+            serial: Some(vec![0x42]),
+            ..LeafOptions::default()
+        },
+    );
+    let run = curl(dir.path(), server.port, &write_client(dir.path(), &leaf)).await;
+    assert!(matches!(run.code, Some(16 | 35 | 56)), "{run:?}");
+    let (outcomes, records) = finish(server).await;
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert!(
+        matches!(record.connection_status, ConnectionStatus::Failed(_)),
+        "{record:?}"
+    );
+    // The leaf is named even though the intermediate failed.
+    assert_eq!(record.client_leaf_cert_serial_number.as_deref(), Some("42"));
+    assert_eq!(
+        record.client_leaf_cert_sha256.as_deref(),
+        Some(sha256_hex(leaf.der()).as_str())
+    );
+    let detail = record.connection_status_detail.as_deref().unwrap_or("");
+    assert!(
+        detail.starts_with("intermediate certificate #0 (CN=edge-mtls test intermediate CA "),
+        "{detail:?}"
+    );
+    assert!(
+        detail.ends_with(".1,O=edge-mtls tests): used as an issuer but is not a CA certificate"),
+        "{detail:?}"
+    );
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [Err(AcceptError::Handshake {
+                rejection: Some(Rejection::Validation(ValidationError::IssuerNotCa {
+                    position: CertPosition::Intermediate(0)
+                })),
+                ..
+            })]
+        ),
+        "{outcomes:?}"
+    );
+}
+
+/// The one record with `Failed:<reason>`.
+fn record_with(records: &[ConnectionLogRecord], reason: ReasonCode) -> &ConnectionLogRecord {
+    let mut matching = records
+        .iter()
+        .filter(|r| r.connection_status == ConnectionStatus::Failed(reason));
+    let record = matching
+        .next()
+        .unwrap_or_else(|| panic!("no {reason:?} record in {records:?}"));
+    assert!(matching.next().is_none(), "two {reason:?} records");
+    record
+}
+
+fn sha256_hex(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[tokio::test]
@@ -236,6 +410,15 @@ async fn a_policy_denial_and_a_policy_panic_are_logged_and_the_server_keeps_serv
         denied.to_owned().connection_status.to_string(),
         "Failed:ConnectionFunctionDenied"
     );
+    // Refused after the handshake: the leaf and the refusal's detail.
+    assert!(denied
+        .client_leaf_cert_subject
+        .as_deref()
+        .is_some_and(|s| s.ends_with("CN=ops")));
+    assert_eq!(
+        denied.connection_status_detail.as_deref(),
+        Some("denied by the connection policy")
+    );
 
     let panicking: Arc<dyn ConnectionPolicy> = Arc::new(Panics);
     let server = serve(
@@ -260,6 +443,13 @@ async fn a_policy_denial_and_a_policy_panic_are_logged_and_the_server_keeps_serv
         .iter()
         .all(|r| r.connection_status
             == ConnectionStatus::Failed(ReasonCode::ConnectionFunctionError)));
+    assert!(
+        records.iter().all(|r| r
+            .connection_status_detail
+            .as_deref()
+            .is_some_and(|d| d.starts_with("connection policy panicked: policy bug"))),
+        "{records:?}"
+    );
 }
 
 #[tokio::test]
@@ -277,6 +467,7 @@ async fn optional_and_passthrough_modes_admit_clients_without_certificates() {
         let (_, records) = finish(server).await;
         assert_eq!(records.len(), 1);
         assert_eq!(records[0].connection_status, ConnectionStatus::Success);
+        assert_eq!(records[0].connection_status_detail, None);
     }
 }
 
@@ -297,11 +488,18 @@ async fn a_silent_client_is_cut_off_at_the_handshake_timeout() {
         .expect("connect");
     let (outcomes, records) = finish(server).await;
     drop(silent);
-    assert_eq!(outcomes, vec![Err(ReasonCode::TcpTimeout)]);
+    assert!(
+        matches!(outcomes.as_slice(), [Err(AcceptError::Timeout)]),
+        "{outcomes:?}"
+    );
     assert_eq!(records.len(), 1);
     assert_eq!(
         records[0].connection_status,
         ConnectionStatus::Failed(ReasonCode::TcpTimeout)
+    );
+    assert_eq!(
+        records[0].connection_status_detail.as_deref(),
+        Some("the TLS handshake did not finish within 300 ms")
     );
     assert!(matches!(
         AcceptError::Timeout.reason_code(),

@@ -94,7 +94,7 @@ fn json_keys(line: &str) -> Vec<String> {
 }
 
 /// CloudFront's connection-log field names, in the order the JSON carries them.
-const JSON_FIELDS: [&str; 19] = [
+const JSON_FIELDS: [&str; 20] = [
     "eventTimestamp",
     "connectionId",
     "connectionStatus",
@@ -114,6 +114,7 @@ const JSON_FIELDS: [&str; 19] = [
     "clientLeafCertSha256",
     "connectionLogCustomData",
     "trustStoreGeneration",
+    "connectionStatusDetail",
 ];
 
 #[test]
@@ -151,6 +152,7 @@ fn json_line_has_cloudfront_field_names_and_values() {
         "clientLeafCertSha256": sha256,
         "connectionLogCustomData": "Valid certificate: 00b143ed93d2d8f39d",
         "trustStoreGeneration": 3,
+        "connectionStatusDetail": null,
     });
     assert_eq!(v, expected);
     assert!(fields
@@ -190,6 +192,7 @@ fn json_line_of_a_failed_attempt_without_certificate() {
         "clientLeafCertSha256",
         "connectionLogCustomData",
         "trustStoreGeneration",
+        "connectionStatusDetail",
     ] {
         assert!(v[key].is_null(), "{key} = {}", v[key]);
     }
@@ -206,6 +209,89 @@ fn json_line_of_a_failed_attempt_without_certificate() {
         let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
         assert_eq!(v["connectionStatus"], format!("Failed:{}", code.as_str()));
     }
+}
+
+/// A handshake refused for an intermediate: the presented leaf and the
+/// refusal's detail, as the acceptor writes them.
+fn refused_record(fields: &CertFields) -> ConnectionLogRecord {
+    let mut record = populated_record(fields);
+    record.connection_status = ConnectionStatus::Failed(ReasonCode::ClientCertInvalid);
+    record.tls_protocol = None;
+    record.tls_cipher = None;
+    record.tls_key_exchange = None;
+    record.connection_log_custom_data = None;
+    record.connection_status_detail = Some(
+        "intermediate certificate #0 (CN=Acme Issuing CA,O=Acme): pathLenConstraint 0 \
+         exceeded by 1 intermediate(s) below it"
+            .into(),
+    );
+    record
+}
+
+#[test]
+fn json_line_of_a_refused_handshake_names_the_leaf_and_the_failed_check() {
+    let (_, fields) = leaf_fields();
+    let mut line = String::new();
+    json_line(&mut line, &refused_record(&fields));
+    assert_eq!(json_keys(&line), JSON_FIELDS);
+    let v: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(v["connectionStatus"], "Failed:ClientCertInvalid");
+    assert_eq!(
+        v["clientLeafCertSerialNumber"],
+        "00:b1:43:ed:93:d2:d8:f3:9d"
+    );
+    assert_eq!(v["clientLeafCertSha256"], fields.sha256_hex());
+    assert_eq!(
+        v["connectionStatusDetail"],
+        "intermediate certificate #0 (CN=Acme Issuing CA,O=Acme): pathLenConstraint 0 exceeded \
+         by 1 intermediate(s) below it"
+    );
+    // The detail is the last field, after CloudFront's own.
+    assert!(
+        line.ends_with(
+            ",\"trustStoreGeneration\":3,\"connectionStatusDetail\":\"intermediate certificate \
+             #0 (CN=Acme Issuing CA,O=Acme): pathLenConstraint 0 exceeded by 1 intermediate(s) \
+             below it\"}\n"
+        ),
+        "{line}"
+    );
+}
+
+#[test]
+fn w3c_and_alb_lines_of_a_refused_handshake() {
+    let (_, fields) = leaf_fields();
+    let record = refused_record(&fields);
+    let mut line = String::new();
+    w3c_line(&mut line, &record);
+    let values: Vec<&str> = line.trim_end_matches('\n').split(' ').collect();
+    assert_eq!(values.len(), W3C_FIELDS.len(), "{line:?}");
+    assert_eq!(W3C_FIELDS.last(), Some(&"connectionStatusDetail"));
+    assert_eq!(
+        values.last(),
+        Some(
+            &"intermediate%20certificate%20#0%20(CN=Acme%20Issuing%20CA,O=Acme):%20\
+              pathLenConstraint%200%20exceeded%20by%201%20intermediate(s)%20below%20it"
+        ),
+        "{line:?}"
+    );
+    let position = |name: &str| W3C_FIELDS.iter().position(|n| *n == name).expect(name);
+    assert_eq!(
+        values[position("clientLeafCertSerialNumber")],
+        "00:b1:43:ed:93:d2:d8:f3:9d"
+    );
+
+    // ALB's layout is fixed: 15 fields, the detail is not one of them.
+    let mut alb = String::new();
+    alb_line(&mut alb, &record);
+    assert_eq!(
+        alb,
+        "2023-09-21T01:50:17.123000Z 203.0.113.7 52114 443 - - 0.012 \
+         \"CN=client.example.com,O=edge-mtls tests\" \
+         NotBefore=2023-09-21T01:50:17Z;NotAfter=2024-09-20T01:50:17Z B143ED93D2D8F39D \
+         Failed:ClientCertInvalid xdzQ6lJUDUt8b7OuqOD8lmzOC9HcMaXPmhH5ZdzLCZpKxqzfCPpR4A== - \
+         E1NXS4MQZH501R 10.0.1.20\n"
+    );
+    assert_eq!(alb_fields(&alb).len(), 15);
 }
 
 /// Strings a connection policy or a certificate can put into a record.
@@ -229,6 +315,7 @@ fn json_line_escapes_hostile_strings() {
             tls_sni: Some(text.into()),
             client_leaf_cert_subject: Some(text.into()),
             connection_log_custom_data: Some(text.into()),
+            connection_status_detail: Some(text.into()),
             ..ConnectionLogRecord::default()
         };
         let mut line = String::new();
@@ -242,6 +329,7 @@ fn json_line_escapes_hostile_strings() {
             "tlsSni",
             "clientLeafCertSubject",
             "connectionLogCustomData",
+            "connectionStatusDetail",
         ] {
             assert_eq!(v[key], text, "{key} round trip");
         }
@@ -264,6 +352,7 @@ fn w3c_file_has_directives_and_a_fixed_field_count() {
         r.event_timestamp = u64::try_from(i).expect("small") + 1;
         r.client_leaf_cert_subject = Some(format!("C=US, O=Example Inc., CN={text}"));
         r.connection_log_custom_data = Some((*text).to_string());
+        r.connection_status_detail = Some(format!("leaf certificate (CN={text}): expired"));
         r.tls_sni = None;
         records.push(r);
     }
@@ -322,6 +411,10 @@ fn w3c_file_has_directives_and_a_fixed_field_count() {
             non_empty(&record.connection_log_custom_data)
         );
         assert_eq!(get("tlsSni"), non_empty(&record.tls_sni));
+        assert_eq!(
+            get("connectionStatusDetail"),
+            non_empty(&record.connection_status_detail)
+        );
         assert_eq!(get("tlsKeyExchange"), non_empty(&record.tls_key_exchange));
         assert_eq!(get("clientPort"), record.client_port.map(|p| p.to_string()));
     }

@@ -24,7 +24,7 @@ pub enum LogFormat {
 }
 
 /// The W3C fields, in order.
-pub const W3C_FIELDS: [&str; 20] = [
+pub const W3C_FIELDS: [&str; 21] = [
     "eventTimestamp",
     "connectionId",
     "connectionStatus",
@@ -45,6 +45,7 @@ pub const W3C_FIELDS: [&str; 20] = [
     "connectionLogCustomData",
     "trustStoreGeneration",
     "tlsKeyExchange",
+    "connectionStatusDetail",
 ];
 
 /// The directives that open a W3C log file.
@@ -109,6 +110,11 @@ pub fn json_line(out: &mut String, r: &ConnectionLogRecord) {
         r.connection_log_custom_data.as_deref(),
     );
     json_num(out, "trustStoreGeneration", r.trust_store_generation);
+    json_str(
+        out,
+        "connectionStatusDetail",
+        r.connection_status_detail.as_deref(),
+    );
     out.push_str("}\n");
 }
 
@@ -156,7 +162,7 @@ fn json_str(out: &mut String, key: &str, value: Option<&str>) {
 /// One W3C line: space-separated, `-` for empty, spaces and controls
 /// percent-encoded so a field never splits.
 pub fn w3c_line(out: &mut String, r: &ConnectionLogRecord) {
-    let fields: [Option<String>; 20] = [
+    let fields: [Option<String>; W3C_FIELDS.len()] = [
         Some(r.event_timestamp.to_string()),
         Some(r.connection_id.clone()),
         Some(r.connection_status.to_string()),
@@ -177,6 +183,7 @@ pub fn w3c_line(out: &mut String, r: &ConnectionLogRecord) {
         r.connection_log_custom_data.clone(),
         r.trust_store_generation.map(|g| g.to_string()),
         r.tls_key_exchange.clone(),
+        r.connection_status_detail.clone(),
     ];
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
@@ -212,7 +219,8 @@ fn w3c_field(out: &mut String, value: Option<&str>) {
 ///
 /// `time` is ISO 8601 with microseconds, the latency is in seconds, the
 /// serial in ALB's uppercase form, `elb` the listener id and `ip_address`
-/// the server address.
+/// the server address. The layout is ALB's own, so `connectionStatusDetail`
+/// is not in it.
 pub fn alb_line(out: &mut String, r: &ConnectionLogRecord) {
     let millis = r.event_timestamp;
     let time =

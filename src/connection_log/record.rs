@@ -102,6 +102,12 @@ pub struct ConnectionLogRecord {
     pub connection_log_custom_data: Option<String>,
     /// The trust-store generation that judged the connection.
     pub trust_store_generation: Option<u64>,
+    /// Why the connection failed, for operators (not a CloudFront field):
+    /// the failed check and the certificate it concerns, e.g.
+    /// `leaf certificate (CN=client,O=Example): expired at … (now …, Unix
+    /// seconds)`, or a refusal's detail after the handshake. `None` on
+    /// success.
+    pub connection_status_detail: Option<String>,
 }
 
 impl ConnectionLogRecord {

@@ -301,6 +301,30 @@ where
             "{label}: no {reason:?} in {failed:?}"
         );
     }
+    // Refused inside the handshake (stage 1, the deny list): the log names
+    // the presented leaf and why it was refused.
+    let revoked = records
+        .iter()
+        .find(|r| r.connection_status == ConnectionStatus::Failed(ReasonCode::ClientCertRevoked))
+        .unwrap_or_else(|| panic!("{label}: {records:?}"));
+    let serial = cloudfront_serial(&fx.openssl_field(&demo, "revoked_client.pem", "-serial"));
+    assert_eq!(
+        revoked.client_leaf_cert_serial_number.as_deref(),
+        Some(serial.as_str()),
+        "{label}"
+    );
+    let subject = fx.openssl_field(&demo, "revoked_client.pem", "-subject");
+    assert_eq!(
+        revoked.connection_status_detail.as_deref(),
+        Some(
+            format!(
+                "leaf certificate ({subject}) (serial {serial}) is revoked according to the \
+                 deny list (KVS) (reason unspecified)"
+            )
+            .as_str()
+        ),
+        "{label}"
+    );
 
     // ignore_expiration: the expired certificate is accepted.
     let sink = Arc::new(MemorySink::default());
