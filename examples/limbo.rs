@@ -257,7 +257,7 @@ fn evaluate(
 
     let now = match case["validation_time"].as_str() {
         None => UnixTime::now(),
-        Some(t) => match parse_rfc3339(t) {
+        Some(t) => match edge_mtls::cert_fields::parse_rfc3339(t) {
             Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
             None => return Err(Refusal::Skip(format!("validation time {t} not understood"))),
         },
@@ -410,26 +410,4 @@ fn pem_der(pem: &str) -> Option<Vec<u8>> {
     pem_rfc7468::decode_vec(pem.trim().as_bytes())
         .ok()
         .map(|(_, der)| der)
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fff]` followed by `Z` or `+00:00` (fractions truncated).
-fn parse_rfc3339(t: &str) -> Option<u64> {
-    let (date_time, mut offset) = t.split_at_checked(19)?;
-    if let Some(frac) = offset.strip_prefix('.') {
-        offset = frac.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    if !matches!(offset, "Z" | "+00:00" | "") {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| date_time.get(r)?.parse::<u16>().ok();
-    let dt = der::DateTime::new(
-        num(0..4)?,
-        u8::try_from(num(5..7)?).ok()?,
-        u8::try_from(num(8..10)?).ok()?,
-        u8::try_from(num(11..13)?).ok()?,
-        u8::try_from(num(14..16)?).ok()?,
-        u8::try_from(num(17..19)?).ok()?,
-    )
-    .ok()?;
-    Some(dt.unix_duration().as_secs())
 }

@@ -290,6 +290,37 @@ pub fn iso8601(secs: u64) -> String {
     out
 }
 
+/// Parses an RFC 3339 UTC time (`YYYY-MM-DDTHH:MM:SS`, optional fraction,
+/// then `Z`, `+00:00` or nothing) into Unix seconds, fractions truncated:
+/// the inverse of [`iso8601`]. Other offsets are refused.
+pub fn parse_rfc3339(text: &str) -> Option<u64> {
+    let (date_time, mut offset) = text.split_at_checked(19)?;
+    if let Some(frac) = offset.strip_prefix('.') {
+        offset = frac.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    if !matches!(offset, "Z" | "z" | "+00:00" | "") {
+        return None;
+    }
+    let bytes = date_time.as_bytes();
+    let separators = [(4, b'-'), (7, b'-'), (13, b':'), (16, b':')];
+    if separators.iter().any(|(i, c)| bytes.get(*i) != Some(c))
+        || !matches!(bytes.get(10), Some(b'T' | b't' | b' '))
+    {
+        return None;
+    }
+    let num = |r: core::ops::Range<usize>| date_time.get(r)?.parse::<u16>().ok();
+    let dt = der::DateTime::new(
+        num(0..4)?,
+        u8::try_from(num(5..7)?).ok()?,
+        u8::try_from(num(8..10)?).ok()?,
+        u8::try_from(num(11..13)?).ok()?,
+        u8::try_from(num(14..16)?).ok()?,
+        u8::try_from(num(17..19)?).ok()?,
+    )
+    .ok()?;
+    Some(dt.unix_duration().as_secs())
+}
+
 fn push_iso8601(out: &mut String, secs: u64) {
     let Ok(t) = der::DateTime::from_unix_duration(Duration::from_secs(secs)) else {
         // Beyond year 9999: cannot occur for a parsed certificate.
@@ -444,6 +475,27 @@ pub fn san_openssl(names: &[SubjectAltName]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc3339_is_the_inverse_of_iso8601() {
+        for secs in [0, 1, 1_700_000_000, 2_524_608_000, 32_503_680_000] {
+            assert_eq!(parse_rfc3339(&iso8601(secs)), Some(secs));
+        }
+        assert_eq!(
+            parse_rfc3339("2024-01-01T00:00:00.999+00:00"),
+            Some(1_704_067_200)
+        );
+        assert_eq!(parse_rfc3339("2024-01-01T00:00:00"), Some(1_704_067_200));
+        for bad in [
+            "2024-01-01T00:00:00+02:00",
+            "2024-13-01T00:00:00Z",
+            "2024/01/01T00:00:00Z",
+            "yesterday",
+            "",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn serial_forms_from_the_documents() {

@@ -983,7 +983,7 @@ impl SiteParts {
         identity: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
     ) -> Result<Site, ConfigError> {
         let setting = self.setting;
-        let eku = parse_eku(&self.eku).ok_or_else(|| {
+        let eku = KeyPurpose::parse_setting(&self.eku).ok_or_else(|| {
             invalid(
                 &format!("{setting}.eku"),
                 &format!(
@@ -1057,17 +1057,6 @@ fn default_provider() -> Arc<CryptoProvider> {
     return Arc::new(rustls::crypto::ring::default_provider());
     #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
     compile_error!("edge-mtls needs the `aws-lc-rs` or the `ring` feature");
-}
-
-fn parse_eku(text: &str) -> Option<Option<KeyPurpose>> {
-    match text {
-        "client_auth" => Some(Some(KeyPurpose::ClientAuth)),
-        "server_auth" => Some(Some(KeyPurpose::ServerAuth)),
-        "any" | "none" => Some(None),
-        oid => const_oid::ObjectIdentifier::new(oid)
-            .ok()
-            .map(|o| Some(KeyPurpose::Other(o))),
-    }
 }
 
 fn check_sni_pattern(pattern: &str) -> Result<(), ConfigError> {
@@ -1442,9 +1431,9 @@ mod tests {
         assert!(matches!(e, ConfigError::MissingServerIdentity), "{e}");
         assert!(check_sni_pattern("a.*.example.com").is_err());
         assert!(check_sni_pattern("*.example.com").is_ok());
-        assert_eq!(parse_eku("clientauth"), None);
+        assert_eq!(KeyPurpose::parse_setting("clientauth"), None);
         assert_eq!(
-            parse_eku("1.3.6.1.5.5.7.3.2"),
+            KeyPurpose::parse_setting("1.3.6.1.5.5.7.3.2"),
             Some(Some(KeyPurpose::Other(
                 const_oid::db::rfc5280::ID_KP_CLIENT_AUTH
             )))

@@ -692,7 +692,7 @@ mod tests {
                 not_after: 1,
                 now: 2,
             }),
-            "leaf certificate (CN=my-client,O=Acme): expired at 1 (now 2, Unix seconds)"
+            "leaf certificate (CN=my-client,O=Acme): expired at 1970-01-01T00:00:01Z (now 1970-01-01T00:00:02Z)"
         );
         assert_eq!(
             detail(ValidationError::PathLenConstraintViolated {

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::profile::ProfileRule;
+use crate::cert_fields::iso8601;
 use crate::reason::{ReasonCode, TlsAlert};
 
 /// Which certificate a validation error is about.
@@ -56,7 +57,7 @@ pub enum ValidationError {
         position: CertPosition,
     },
     /// `notAfter` is in the past.
-    #[error("{position}: expired at {not_after} (now {now}, Unix seconds)")]
+    #[error("{position}: expired at {} (now {})", iso8601(*not_after), iso8601(*now))]
     Expired {
         /// The certificate.
         position: CertPosition,
@@ -66,7 +67,7 @@ pub enum ValidationError {
         now: u64,
     },
     /// `notBefore` is in the future.
-    #[error("{position}: not valid before {not_before} (now {now}, Unix seconds)")]
+    #[error("{position}: not valid before {} (now {})", iso8601(*not_before), iso8601(*now))]
     NotYetValid {
         /// The certificate.
         position: CertPosition,

@@ -8,8 +8,10 @@
 //! limit and the key policy. X.509 v1 leaves are accepted (OpenSSL 3.0's
 //! `x509 -req` makes them) but never as issuers unless configured as anchors.
 
+mod audit;
 mod cache;
 pub(crate) mod cert;
+mod checks;
 pub(crate) mod der;
 mod error;
 pub(crate) mod extensions;
@@ -28,11 +30,14 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::trust_store::TrustStoreHandle;
 use cache::{SignatureCache, VerifiedChainCache};
-use cert::{Cert, Version};
+use cert::Cert;
+use checks::{Placed, LEAF_CHECKS};
 use extensions::{oid, KeyUsage};
 use path::{Node, PathBuilder};
 use profile::Role;
 
+pub use audit::{CertificateReport, ChainReport, CheckOutcome};
+pub use checks::Check;
 pub use error::{CertPosition, ValidationError};
 pub use info::{ClientCertInfo, SubjectAltName};
 pub use path::Budget;
@@ -61,6 +66,19 @@ pub enum KeyPurpose {
 }
 
 impl KeyPurpose {
+    /// Reads the `eku` setting: `client_auth`, `server_auth`, a dotted OID,
+    /// or `any` (no requirement, `Some(None)`); `None` when unreadable.
+    pub fn parse_setting(text: &str) -> Option<Option<Self>> {
+        match text {
+            "client_auth" => Some(Some(Self::ClientAuth)),
+            "server_auth" => Some(Some(Self::ServerAuth)),
+            "any" | "none" => Some(None),
+            oid => const_oid::ObjectIdentifier::new(oid)
+                .ok()
+                .map(|o| Some(Self::Other(o))),
+        }
+    }
+
     pub(crate) fn oid_bytes(&self) -> &[u8] {
         match self {
             Self::ClientAuth => oid::KP_CLIENT_AUTH,
@@ -445,7 +463,13 @@ impl ChainValidator {
             position: CertPosition::Leaf,
             detail: e.0,
         })?;
-        self.check_leaf(&leaf, now)?;
+        let placed = Placed {
+            cert: &leaf,
+            position: CertPosition::Leaf,
+            role: Role::Leaf,
+            cas_below: 0,
+        };
+        self.run_checks(LEAF_CHECKS, &placed, now)?;
 
         let mut presented = Vec::with_capacity(intermediates.len());
         for (i, der) in intermediates.iter().enumerate() {
@@ -500,108 +524,8 @@ impl ChainValidator {
         Ok(())
     }
 
-    fn check_leaf(&self, leaf: &Cert<'_>, now: u64) -> Result<(), ValidationError> {
-        let position = CertPosition::Leaf;
-        match leaf.version {
-            Version::V3 => {}
-            Version::V1 if !self.options.require_v3 => {}
-            Version::V1 => {
-                return Err(ValidationError::UnsupportedVersion {
-                    position,
-                    detail: "v1 certificate and require_v3 is set",
-                })
-            }
-            Version::V2 => {
-                return Err(ValidationError::UnsupportedVersion {
-                    position,
-                    detail: "v2 certificate",
-                })
-            }
-        }
-        self.check_structure(leaf, position, Role::Leaf)?;
-        if let Some(ku) = leaf.extensions.key_usage {
-            if !ku.has(self.options.leaf_key_usage) {
-                return Err(ValidationError::LeafKeyUsageInvalid {
-                    required: self.options.leaf_key_usage,
-                });
-            }
-        }
-        if let Some(required) = &self.options.required_eku {
-            if leaf.extensions.eku_contains(required.oid_bytes()) == Some(false) {
-                return Err(ValidationError::RequiredEkuNotFound {
-                    position,
-                    required: required.to_string(),
-                });
-            }
-        }
-        self.check_common(leaf, position, now)
-    }
-
-    /// The structure rules of the configured profile. Under `Interop` a
-    /// trust anchor is an input (RFC 5280 §6.1.1 (d)): only its name, key
-    /// and constraints are used, and only the rules every verifier applies
-    /// to anchors (unhandled critical extensions) hold for it.
-    pub(crate) fn check_structure(
-        &self,
-        cert: &Cert<'_>,
-        position: CertPosition,
-        role: Role,
-    ) -> Result<(), ValidationError> {
-        let profile = self.options.profile;
-        let enforced = |rule: ProfileRule| profile.enforces_for(rule, role);
-        match profile::first_violation(cert, role, self.options.required_eku.as_ref(), &enforced) {
-            Some(rule) => Err(ValidationError::ProfileViolation { position, rule }),
-            None => Ok(()),
-        }
-    }
-
     /// The profile this validator enforces.
     pub fn profile(&self) -> Profile {
         self.options.profile
-    }
-
-    /// Checks every certificate of a path gets: validity, critical
-    /// extensions, key policy.
-    fn check_common(
-        &self,
-        cert: &Cert<'_>,
-        position: CertPosition,
-        now: u64,
-    ) -> Result<(), ValidationError> {
-        if !self.options.ignore_expiration {
-            if now < cert.not_before {
-                return Err(ValidationError::NotYetValid {
-                    position,
-                    not_before: cert.not_before,
-                    now,
-                });
-            }
-            if now > cert.not_after {
-                return Err(ValidationError::Expired {
-                    position,
-                    not_after: cert.not_after,
-                    now,
-                });
-            }
-        }
-        if let Some(id) = cert.extensions.unsupported_critical {
-            return Err(ValidationError::UnsupportedCriticalExtension {
-                position,
-                oid: const_oid::ObjectIdentifier::from_bytes(id)
-                    .map(|o| o.to_string())
-                    .unwrap_or_else(|_| "(malformed OID)".into()),
-            });
-        }
-        if cert.extensions.policy_constraints {
-            return Err(ValidationError::PolicyConstraintsNotProcessed { position });
-        }
-        self.options
-            .key_policy
-            .check(cert)
-            .map_err(|e| ValidationError::UnsupportedKey {
-                position,
-                detail: e.0,
-            })?;
-        Ok(())
     }
 }

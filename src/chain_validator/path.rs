@@ -6,9 +6,9 @@
 //! matches the child's authorityKeyIdentifier before the others, and every
 //! step spends from a [`Budget`] so a hostile chain cannot burn CPU.
 
-use super::cert::{Cert, Version};
+use super::cert::Cert;
+use super::checks::{Placed, ISSUER_CHECKS};
 use super::error::{CertPosition, ValidationError};
-use super::extensions::KeyUsage;
 use super::name_constraints::{self, NameConstraintFailure};
 use super::profile::Role;
 use super::signature::{describe_algorithm, SignatureFailure};
@@ -149,11 +149,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         let is_anchor = matches!(position, CertPosition::TrustAnchor(_));
         // RFC 5280 §6.1.4 (l): self-issued intermediates (key rollover) do
         // not count towards the path length; the hard ceiling bounds them.
-        let counted_below = path
-            .iter()
-            .skip(1)
-            .filter(|n| !n.cert.is_self_issued())
-            .count();
+        let counted_below = cas_below(path);
         let issuer_counts = is_anchor || !issuer.is_self_issued();
         let depth = 1 + counted_below + usize::from(issuer_counts);
         let limit = self.validator.options.max_chain_depth;
@@ -179,16 +175,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         self.budget.signatures = signatures;
         let child = path.last()?;
         if let Err(f) = self.validator.verify_link(child, &issuer) {
-            let position = child.position;
-            self.record(match f {
-                SignatureFailure::Invalid => ValidationError::BadSignature { position },
-                SignatureFailure::UnsupportedAlgorithm | SignatureFailure::AlgorithmKeyMismatch => {
-                    ValidationError::UnsupportedSignatureAlgorithm {
-                        position,
-                        algorithm: describe_algorithm(child.cert.signature_alg),
-                    }
-                }
-            });
+            self.record(signature_error(f, child));
             return None;
         }
 
@@ -218,100 +205,25 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         position: CertPosition,
         is_anchor: bool,
     ) -> Result<(), ValidationError> {
-        let opts = &self.validator.options;
-        let bc = issuer.extensions.basic_constraints;
-        if !is_anchor {
-            // RFC 5280 §6.1.4 (k): v1/v2 certificates are CAs only as configured anchors.
-            if issuer.version != Version::V3 || !bc.is_some_and(|b| b.ca) {
-                return Err(ValidationError::IssuerNotCa { position });
-            }
-            self.validator
-                .check_structure(issuer, position, Role::Intermediate)?;
-        } else {
-            if !issuer.may_act_as_anchor_ca() {
-                return Err(ValidationError::IssuerNotCa { position });
-            }
-            self.validator
-                .check_structure(issuer, position, Role::Anchor)?;
-        }
-        if let Some(limit) = bc.and_then(|b| b.path_len) {
-            let below = path
-                .iter()
-                .skip(1)
-                .filter(|n| !n.cert.is_self_issued())
-                .count();
-            let actual = u64::try_from(below).unwrap_or(u64::MAX);
-            if actual > limit {
-                return Err(ValidationError::PathLenConstraintViolated {
-                    position,
-                    limit,
-                    actual,
-                });
-            }
-        }
-        if issuer
-            .extensions
-            .key_usage
-            .is_some_and(|ku| !ku.has(KeyUsage::KEY_CERT_SIGN))
-        {
-            return Err(ValidationError::IssuerKeyUsageInvalid { position });
-        }
-        if let Some(required) = &opts.required_eku {
-            // CA EKU restricts what it may issue for (the CA/Browser Forum
-            // reading that webpki and Go apply); anyExtendedKeyUsage allows all.
-            let purpose = required.oid_bytes();
-            let allowed = issuer.extensions.eku_contains(purpose).unwrap_or(true)
-                || issuer
-                    .extensions
-                    .eku_contains(super::extensions::oid::ANY_EKU)
-                    == Some(true);
-            if !allowed {
-                return Err(ValidationError::RequiredEkuNotFound {
-                    position,
-                    required: required.to_string(),
-                });
-            }
-        }
-        self.validator.check_common(issuer, position, self.now)
+        let placed = Placed {
+            cert: issuer,
+            position,
+            role: if is_anchor {
+                Role::Anchor
+            } else {
+                Role::Intermediate
+            },
+            cas_below: cas_below(path),
+        };
+        self.validator.run_checks(ISSUER_CHECKS, &placed, self.now)
     }
 
     fn check_name_constraints(&mut self, path: &[Node<'a>]) -> Result<(), ValidationError> {
-        for (i, ca) in path.iter().enumerate().skip(1) {
-            let Some(nc) = ca.cert.extensions.name_constraints else {
-                continue;
-            };
-            for (j, subject) in path.iter().enumerate().take(i) {
-                // §6.1.3 (b): self-issued intermediates are not constrained.
-                if j > 0 && subject.cert.is_self_issued() {
-                    continue;
-                }
-                let mut budget = self.budget.name_constraint_comparisons;
-                let result = name_constraints::check(nc, &subject.cert, &mut budget);
-                self.budget.name_constraint_comparisons = budget;
-                match result {
-                    Ok(()) => {}
-                    Err(NameConstraintFailure::BudgetExhausted) => {
-                        self.aborted = true;
-                        return Err(ValidationError::BudgetExceeded {
-                            what: "name-constraint",
-                        });
-                    }
-                    Err(NameConstraintFailure::Violation(detail)) => {
-                        return Err(ValidationError::NameConstraintViolation {
-                            position: subject.position,
-                            detail,
-                        })
-                    }
-                    Err(NameConstraintFailure::Malformed(detail)) => {
-                        return Err(ValidationError::BadEncoding {
-                            position: ca.position,
-                            detail,
-                        })
-                    }
-                }
-            }
+        let result = check_name_constraints(path, &mut self.budget.name_constraint_comparisons);
+        if matches!(result, Err(ValidationError::BudgetExceeded { .. })) {
+            self.aborted = true;
         }
-        Ok(())
+        result
     }
 
     fn finish(&self, path: &[Node<'a>]) -> VerifiedPath {
@@ -339,4 +251,67 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         }
         out
     }
+}
+
+/// Non-self-issued intermediates of `path` below its last certificate (the
+/// leaf never counts; RFC 5280 §4.2.1.9 and §6.1.4 (l)).
+pub(crate) fn cas_below(path: &[Node<'_>]) -> usize {
+    path.iter()
+        .skip(1)
+        .filter(|n| !n.cert.is_self_issued())
+        .count()
+}
+
+/// The validation error a failed signature check on `child` means.
+pub(crate) fn signature_error(failure: SignatureFailure, child: &Node<'_>) -> ValidationError {
+    let position = child.position;
+    match failure {
+        SignatureFailure::Invalid => ValidationError::BadSignature { position },
+        SignatureFailure::UnsupportedAlgorithm | SignatureFailure::AlgorithmKeyMismatch => {
+            ValidationError::UnsupportedSignatureAlgorithm {
+                position,
+                algorithm: describe_algorithm(child.cert.signature_alg),
+            }
+        }
+    }
+}
+
+/// Every issuer's name constraints over the certificates below it (RFC 5280
+/// §6.1.3 (b)-(c); self-issued intermediates exempt), spending `budget`
+/// comparisons.
+pub(crate) fn check_name_constraints(
+    path: &[Node<'_>],
+    budget: &mut usize,
+) -> Result<(), ValidationError> {
+    for (i, ca) in path.iter().enumerate().skip(1) {
+        let Some(nc) = ca.cert.extensions.name_constraints else {
+            continue;
+        };
+        for (j, subject) in path.iter().enumerate().take(i) {
+            if j > 0 && subject.cert.is_self_issued() {
+                continue;
+            }
+            match name_constraints::check(nc, &subject.cert, budget) {
+                Ok(()) => {}
+                Err(NameConstraintFailure::BudgetExhausted) => {
+                    return Err(ValidationError::BudgetExceeded {
+                        what: "name-constraint",
+                    });
+                }
+                Err(NameConstraintFailure::Violation(detail)) => {
+                    return Err(ValidationError::NameConstraintViolation {
+                        position: subject.position,
+                        detail,
+                    })
+                }
+                Err(NameConstraintFailure::Malformed(detail)) => {
+                    return Err(ValidationError::BadEncoding {
+                        position: ca.position,
+                        detail,
+                    })
+                }
+            }
+        }
+    }
+    Ok(())
 }

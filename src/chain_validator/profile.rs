@@ -632,3 +632,58 @@ fn ip_text(octets: &[u8]) -> Option<String> {
         .ok()
         .map(|v6| Ipv6Addr::from(v6).to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The README's table is the operator's reference: one row per rule,
+    /// with its source and what each profile does.
+    #[test]
+    fn readme_table_lists_every_rule_with_its_source_and_both_profiles() {
+        let readme = include_str!("../../README.md");
+        for rule in ProfileRule::ALL {
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&format!("| {}", rule.description())))
+                .unwrap_or_else(|| panic!("README has no row for {rule:?}"));
+            assert!(row.contains(&rule.source().to_string()), "{row}");
+            let interop = row.split('|').nth(3).unwrap_or_default().trim();
+            assert_eq!(
+                interop.starts_with("refused"),
+                rule.enforced_by_interop(false),
+                "{row}"
+            );
+        }
+    }
+
+    #[test]
+    fn profiles_parse_and_print_as_configured() {
+        for p in [Profile::Interop, Profile::Strict] {
+            assert_eq!(p.name().parse::<Profile>(), Ok(p));
+        }
+        assert!("lenient".parse::<Profile>().is_err());
+    }
+
+    #[test]
+    fn commonname_forms_that_need_an_exact_copy() {
+        for cn in [
+            "0xC0A80101",
+            "192.168.001.001",
+            "2001:0db8:0000:0000:0000:0000:0000:0001",
+            "Example.COM",
+            "xn--nxasmq6b.com",
+            "test-測試.com",
+        ] {
+            assert!(needs_exact_copy(cn), "{cn}");
+        }
+        for cn in [
+            "example.com",
+            "alice",
+            "x509-limbo-intermediate-pathlen-None",
+            "Alice Smith",
+        ] {
+            assert!(!needs_exact_copy(cn), "{cn}");
+        }
+    }
+}
