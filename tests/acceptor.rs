@@ -240,13 +240,7 @@ async fn valid_missing_and_expired_certificates_are_logged_with_their_reason() {
     assert_eq!(json["connectionStatusDetail"], detail);
 
     // The application gets the typed reason.
-    let error = outcomes
-        .iter()
-        .find_map(|o| match o {
-            Err(e) if e.reason_code() == ReasonCode::ClientCertExpired => Some(e),
-            _ => None,
-        })
-        .expect("the expired certificate's error");
+    let error = error_with(&outcomes, ReasonCode::ClientCertExpired);
     assert!(
         matches!(
             error,
@@ -266,13 +260,7 @@ async fn valid_missing_and_expired_certificates_are_logged_with_their_reason() {
             .starts_with("TLS handshake failed (ClientCertExpired): leaf certificate: expired at "),
         "{error}"
     );
-    let missing = outcomes
-        .iter()
-        .find_map(|o| match o {
-            Err(e) if e.reason_code() == ReasonCode::ClientCertMissing => Some(e),
-            _ => None,
-        })
-        .expect("the missing certificate's error");
+    let missing = error_with(&outcomes, ReasonCode::ClientCertMissing);
     assert!(
         matches!(
             missing,
@@ -505,4 +493,15 @@ async fn a_silent_client_is_cut_off_at_the_handshake_timeout() {
         AcceptError::Timeout.reason_code(),
         ReasonCode::TcpTimeout
     ));
+}
+
+/// The accept error with `reason` among `outcomes`.
+fn error_with<T>(outcomes: &[Result<T, AcceptError>], reason: ReasonCode) -> &AcceptError {
+    outcomes
+        .iter()
+        .find_map(|o| match o {
+            Err(e) if e.reason_code() == reason => Some(e),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no accept error with {reason}"))
 }

@@ -176,15 +176,7 @@ fn openssl_ca_dir() -> ToolDir {
     for sub in ["private", "newcerts", "certs", "crl"] {
         std::fs::create_dir(dir.join(sub)).expect("mkdir");
     }
-    dir.openssl(&[
-        "genpkey",
-        "-algorithm",
-        "EC",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-out",
-        "private/cakey.pem",
-    ]);
+    common::openssl_pkcs8_ec_key(dir.path(), "private/cakey.pem");
     dir.openssl(&[
         "req",
         "-x509",

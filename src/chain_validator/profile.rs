@@ -490,7 +490,15 @@ fn visit(
         P::CriticalExtendedKeyUsage,
         role == Role::Leaf && ext.critical(oid::EXT_KEY_USAGE)
     );
-    if let Some(san) = ext.subject_alt_name {
+    let san_rules = [
+        P::MalformedDnsName,
+        P::MalformedIpAddress,
+        P::MalformedEmailAddress,
+    ];
+    if let Some(san) = ext
+        .subject_alt_name
+        .filter(|_| san_rules.iter().any(|r| wanted(*r)))
+    {
         for name in GeneralNames::new(san) {
             match name {
                 Ok(GeneralName::Dns(d)) => rule!(P::MalformedDnsName, !is_valid_dns_name(d, true)),

@@ -508,6 +508,23 @@ pub fn openssl_ec_key(dir: &Path, name: &str) {
     );
 }
 
+/// Writes a fresh P-256 key made by `openssl genpkey` (PKCS#8) to
+/// `dir/file`.
+pub fn openssl_pkcs8_ec_key(dir: &Path, file: &str) {
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            file,
+        ],
+    );
+}
+
 /// A self-signed certificate from `openssl req -x509` over the key file
 /// `key`, with `subj` in `-subj` syntax (`/`, `+` and `\` inside values
 /// escaped with `\`; an unescaped `+` joins a multi-valued RDN) read as

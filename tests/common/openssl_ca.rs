@@ -104,7 +104,7 @@ impl OpensslCa {
         std::fs::write(d.join("index.txt"), "").expect("write index.txt");
         std::fs::write(d.join("serial"), "1000\n").expect("write serial");
         std::fs::create_dir(d.join("newcerts")).expect("mkdir newcerts");
-        generate_key(d, "ca.key");
+        super::openssl_pkcs8_ec_key(d, "ca.key");
         openssl(
             d,
             &[
@@ -159,7 +159,7 @@ impl OpensslCa {
     /// `index.txt`; returns its DER.
     pub fn issue(&self, name: &str, common_name: &str, extensions: &str) -> Vec<u8> {
         let d = self.dir();
-        generate_key(d, &format!("{name}.key"));
+        super::openssl_pkcs8_ec_key(d, &format!("{name}.key"));
         openssl(
             d,
             &[
@@ -234,7 +234,7 @@ impl OpensslCa {
     /// has never heard of.
     pub fn issue_outside_database(&self, name: &str, common_name: &str, serial: &str) -> Vec<u8> {
         let d = self.dir();
-        generate_key(d, &format!("{name}.key"));
+        super::openssl_pkcs8_ec_key(d, &format!("{name}.key"));
         openssl(
             d,
             &[
@@ -349,21 +349,6 @@ impl OpensslCa {
             thread: Some(thread),
         }
     }
-}
-
-fn generate_key(dir: &Path, name: &str) {
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            name,
-        ],
-    );
 }
 
 /// A running OCSP responder (see [`OpensslCa::start_responder`]); stopped

@@ -187,15 +187,7 @@ impl ToolDir {
 
     /// `openssl genpkey` P-256 key `name.key` (PKCS#8).
     pub fn ec_key(&self, name: &str) {
-        self.openssl(&[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            &format!("{name}.key"),
-        ]);
+        super::openssl_pkcs8_ec_key(self.path(), &format!("{name}.key"));
     }
 
     /// `openssl genpkey` RSA key `name.key` of `bits` bits.
