@@ -3,6 +3,7 @@
 
 #![no_main]
 
+use edge_mtls::trust_store::TrustStoreWarning;
 use edge_mtls::{TrustStore, TrustStoreHandle};
 use edge_mtls_fuzz::{fixtures::pem, seeds};
 use libfuzzer_sys::fuzz_target;
@@ -22,7 +23,20 @@ fn check(bundle: &[u8]) {
         .collect();
     let reloaded = TrustStore::from_pem(again.as_bytes()).expect("accepted anchors reload");
     assert_eq!(reloaded.len(), store.len());
-    assert!(reloaded.warnings().is_empty());
+    // No duplicates; the structure warnings (rules the anchors break) are
+    // the same as the first load's.
+    assert!(!reloaded
+        .warnings()
+        .iter()
+        .any(|w| matches!(w, TrustStoreWarning::Duplicate { .. })));
+    let structure = |s: &TrustStore| -> Vec<String> {
+        s.warnings()
+            .iter()
+            .filter(|w| matches!(w, TrustStoreWarning::StructureRules { .. }))
+            .map(|w| w.to_string())
+            .collect()
+    };
+    assert_eq!(structure(&reloaded).len(), structure(&store).len());
     for (a, b) in store.anchors().iter().zip(reloaded.anchors()) {
         assert_eq!(a.der(), b.der());
         assert_eq!(a.subject(), b.subject());
