@@ -57,6 +57,7 @@ use serde::{Deserialize, Serialize};
 use crate::acceptor::{MtlsAcceptor, Site, SniRecordingResolver};
 use crate::chain_validator::{ChainValidator, KeyPurpose, Profile, ValidatorBuildError};
 use crate::connection_log::{ConnectionLogSink, LogFormat, QueueSink};
+use crate::file_input::read_bounded;
 use crate::header_builder::{HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode};
 use crate::policy::ConnectionPolicy;
 use crate::revocation::crl::{CrlSource, MissingCrlPolicy, StalePolicy};
@@ -74,16 +75,15 @@ use crate::trust_store::{TrustStore, TrustStoreError, TrustStoreHandle};
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A file named by the configuration could not be read.
-    #[error("cannot read {what} `{path}`: {source}")]
-    Io {
+    /// A file the configuration names is missing, unreadable, not a regular
+    /// file, or larger than the limit for what it holds.
+    #[error("{what}: {source}")]
+    File {
         /// What the file is for.
         what: &'static str,
-        /// The path as configured.
-        path: PathBuf,
-        /// The I/O error.
+        /// Which file and why.
         #[source]
-        source: std::io::Error,
+        source: crate::file_input::FileInputError,
     },
     /// The TOML or JSON text does not describe a configuration.
     #[error("invalid {format} configuration: {detail}")]
@@ -1080,12 +1080,16 @@ fn check_sni_pattern(pattern: &str) -> Result<(), ConfigError> {
     }
 }
 
+/// Reads a file the configuration names, bounded before allocation: 16 MiB
+/// for the configuration, certificates and keys, 1 GiB for deny lists (a
+/// million serials as KVS JSON take about 60 MB).
 fn read_bytes(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| ConfigError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    })
+    let limit = if what.starts_with("deny-list") {
+        1 << 30
+    } else {
+        16 << 20
+    };
+    read_bounded(path, limit).map_err(|source| ConfigError::File { what, source })
 }
 
 fn read_text(what: &'static str, path: &Path) -> Result<String, ConfigError> {
@@ -1416,6 +1420,21 @@ mod tests {
             .build()
             .unwrap_err();
         assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+        // Devices, FIFOs and oversized files are refused before any read.
+        let e = MtlsConfig::builder()
+            .trust_store_file("/dev/zero")
+            .build()
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("/dev/zero: not a regular file (a character device)"),
+            "{e}"
+        );
+        let e = MtlsConfig::from_file("/dev/zero").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "configuration file: /dev/zero: not a regular file (a character device)"
+        );
         let mut b = MtlsConfig::builder().mode(ValidationMode::Passthrough);
         b.settings().eku = "clientauth".into();
         b.settings().server = Some(ServerFiles {

@@ -57,6 +57,7 @@ pub mod chain_validator;
 pub mod config;
 pub mod connection_log;
 pub mod distinguished_name;
+pub mod file_input;
 pub mod header_builder;
 pub mod policy;
 pub mod reason;
@@ -80,6 +81,7 @@ pub use connection_log::{
     ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink,
     ReasonCounters,
 };
+pub use file_input::FileInputError;
 pub use header_builder::{
     ConnectionFacts, ConnectionHeaders, HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode,
 };

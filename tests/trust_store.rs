@@ -292,7 +292,10 @@ fn file_sources_name_the_file_in_errors() {
         .build()
         .unwrap_err();
     assert!(
-        matches!(err, TrustStoreError::Io { ref path, .. } if *path == missing),
+        matches!(
+            err,
+            TrustStoreError::File(edge_mtls::FileInputError::Io { ref path, .. }) if *path == missing
+        ),
         "{err:?}"
     );
 }

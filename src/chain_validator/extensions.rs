@@ -79,6 +79,9 @@ pub(crate) struct Extensions<'a> {
     pub(crate) authority_info_access: Option<&'a [u8]>,
     /// The OID of the first critical extension this crate does not process.
     pub(crate) unsupported_critical: Option<&'a [u8]>,
+    /// A BOOLEAN DEFAULT FALSE (an extension's `critical`, basicConstraints
+    /// `cA`) is encoded explicitly, which DER forbids.
+    pub(crate) default_value_encoded: bool,
     /// policyConstraints is present (certificate policies are not processed,
     /// so its requirements cannot be honoured).
     pub(crate) policy_constraints: bool,
@@ -113,8 +116,14 @@ impl<'a> Extensions<'a> {
                 None => false,
                 Some(b) => match b.value {
                     [0xff] => true,
-                    // DER: the DEFAULT FALSE value is never encoded.
-                    _ => return Err(CertParseError("critical (not DER)")),
+                    // DER never encodes the DEFAULT FALSE, but the value is
+                    // unambiguous and OpenSSL and webpki read it: a
+                    // structure rule, not a parse error.
+                    [0x00] => {
+                        out.default_value_encoded = true;
+                        false
+                    }
+                    _ => return Err(CertParseError("critical (not a DER BOOLEAN)")),
                 },
             };
             let value = e.expect(tag::OCTET_STRING, "extnValue")?.value;
@@ -148,7 +157,9 @@ impl<'a> Extensions<'a> {
         }
         match id {
             oid::BASIC_CONSTRAINTS => {
-                self.basic_constraints = Some(parse_basic_constraints(value, critical)?);
+                let (bc, explicit_false) = parse_basic_constraints(value, critical)?;
+                self.basic_constraints = Some(bc);
+                self.default_value_encoded |= explicit_false;
             }
             oid::KEY_USAGE => self.key_usage = Some(parse_key_usage(value)?),
             oid::EXT_KEY_USAGE => {
@@ -249,17 +260,24 @@ impl<'a> Extensions<'a> {
     }
 }
 
+/// basicConstraints, and whether its `cA` was encoded as an explicit FALSE
+/// (the DEFAULT, which DER omits).
 fn parse_basic_constraints(
     value: &[u8],
     critical: bool,
-) -> Result<BasicConstraints, CertParseError> {
+) -> Result<(BasicConstraints, bool), CertParseError> {
     let seq = single(value, tag::SEQUENCE, "basicConstraints")?;
     let mut c = DerCursor::new(seq.value);
+    let mut explicit_false = false;
     let ca = match c.optional(tag::BOOLEAN, "basicConstraints.cA")? {
         None => false,
         Some(b) => match b.value {
             [0xff] => true,
-            _ => return Err(CertParseError("basicConstraints.cA (not DER)")),
+            [0x00] => {
+                explicit_false = true;
+                false
+            }
+            _ => return Err(CertParseError("basicConstraints.cA (not a DER BOOLEAN)")),
         },
     };
     let path_len = match c.optional(tag::INTEGER, "basicConstraints.pathLenConstraint")? {
@@ -277,11 +295,14 @@ fn parse_basic_constraints(
         }
     };
     c.finish("basicConstraints (trailing data)")?;
-    Ok(BasicConstraints {
-        ca,
-        path_len,
-        critical,
-    })
+    Ok((
+        BasicConstraints {
+            ca,
+            path_len,
+            critical,
+        },
+        explicit_false,
+    ))
 }
 
 fn parse_key_usage(value: &[u8]) -> Result<KeyUsage, CertParseError> {
@@ -395,4 +416,47 @@ pub(crate) fn general_name(t: Tlv<'_>) -> Result<GeneralName<'_>, CertParseError
         other @ (0 | 3 | 5 | 8) => GeneralName::Other(other),
         _ => return Err(CertParseError("GeneralName (unknown tag)")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An Extension SEQUENCE: extnID, optional critical BOOLEAN, extnValue.
+    fn extension(id: &[u8], critical: Option<u8>, value: &[u8]) -> Vec<u8> {
+        let mut body = vec![0x06, u8::try_from(id.len()).unwrap()];
+        body.extend_from_slice(id);
+        if let Some(b) = critical {
+            body.extend_from_slice(&[0x01, 0x01, b]);
+        }
+        body.push(0x04);
+        body.push(u8::try_from(value.len()).unwrap());
+        body.extend_from_slice(value);
+        let mut out = vec![0x30, u8::try_from(body.len()).unwrap()];
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn an_explicit_default_false_is_read_and_remembered() {
+        // basicConstraints { cA FALSE } with critical FALSE written out, as
+        // older CA software encodes them.
+        let bc = extension(
+            oid::BASIC_CONSTRAINTS,
+            Some(0x00),
+            &[0x30, 0x03, 0x01, 0x01, 0x00],
+        );
+        let ext = Extensions::parse(&bc).expect("explicit FALSE values are readable");
+        assert!(ext.default_value_encoded);
+        let bc = ext.basic_constraints.expect("basicConstraints");
+        assert!(!bc.ca && !bc.critical);
+
+        let der = extension(oid::BASIC_CONSTRAINTS, Some(0xff), &[0x30, 0x00]);
+        let ext = Extensions::parse(&der).expect("DER basicConstraints");
+        assert!(!ext.default_value_encoded);
+
+        // A BOOLEAN that is neither 00 nor FF is not DER at all.
+        let bad = extension(oid::BASIC_CONSTRAINTS, Some(0x01), &[0x30, 0x00]);
+        assert!(Extensions::parse(&bad).is_err());
+    }
 }

@@ -127,6 +127,10 @@ pub enum ProfileRule {
     EmptyIssuer,
     /// A date before 2050 is encoded as GeneralizedTime.
     GeneralizedTimeBefore2050,
+    /// A BOOLEAN DEFAULT FALSE (an extension's `critical`, basicConstraints
+    /// `cA`) is encoded explicitly, which DER forbids (older CA software
+    /// writes it).
+    DefaultValueEncoded,
     /// An end-entity certificate is not X.509 v3.
     NotVersion3,
     /// A v3 CA certificate (a trust anchor; an intermediate without `cA` is
@@ -202,6 +206,7 @@ impl ProfileRule {
         Self::SerialTooLong,
         Self::EmptyIssuer,
         Self::GeneralizedTimeBefore2050,
+        Self::DefaultValueEncoded,
         Self::NotVersion3,
         Self::MissingBasicConstraints,
         Self::EmptySubjectWithoutCriticalSan,
@@ -238,6 +243,7 @@ impl ProfileRule {
             Self::SerialNotPositive | Self::SerialTooLong => R("4.1.2.2"),
             Self::EmptyIssuer => R("4.1.2.4"),
             Self::GeneralizedTimeBefore2050 => R("4.1.2.5"),
+            Self::DefaultValueEncoded => R("4.1"),
             Self::NotVersion3 => R("4.1.2.1"),
             Self::MissingBasicConstraints => R("4.2.1.9"),
             Self::ForbiddenExtendedKeyUsage => B("7.1.2.7.10, 7.1.2.10.6"),
@@ -297,6 +303,7 @@ impl ProfileRule {
             Self::SerialTooLong => "serial number longer than 20 octets",
             Self::EmptyIssuer => "empty issuer name",
             Self::GeneralizedTimeBefore2050 => "GeneralizedTime used for a date before 2050",
+            Self::DefaultValueEncoded => "DEFAULT FALSE encoded explicitly (not DER)",
             Self::NotVersion3 => "end-entity certificate is not X.509 v3",
             Self::MissingBasicConstraints => "CA certificate without basicConstraints",
             Self::ForbiddenExtendedKeyUsage => {

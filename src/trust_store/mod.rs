@@ -36,6 +36,10 @@ pub enum TrustStoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A bundle file is not a regular file, is larger than the limit, or
+    /// cannot be read.
+    #[error(transparent)]
+    File(#[from] crate::file_input::FileInputError),
     /// A PEM block could not be decoded, or the bundle is neither PEM nor DER.
     #[error("{source_name}: block #{block}: {detail}")]
     Pem {

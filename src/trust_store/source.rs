@@ -3,7 +3,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::TrustStoreError;
+use super::{TrustStoreError, TrustStoreLimits};
+use crate::file_input::read_bounded;
 
 /// A place CA bundles are read from: bytes, a file, a directory, or a
 /// remote store implemented by the application.
@@ -50,10 +51,10 @@ impl FileSource {
 
 impl TrustStoreSource for FileSource {
     fn bundles(&self) -> Result<Vec<(String, Vec<u8>)>, TrustStoreError> {
-        let bytes = std::fs::read(&self.path).map_err(|source| TrustStoreError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        // Bounded before allocation by the default bundle limit; the
+        // builder compares the configured limit afterwards.
+        let limit = u64::try_from(TrustStoreLimits::default().max_bundle_bytes).unwrap_or(u64::MAX);
+        let bytes = read_bounded(&self.path, limit)?;
         Ok(vec![(self.path.display().to_string(), bytes)])
     }
 }

@@ -5,13 +5,13 @@
 //! the reason, the structure rules the other profile would refuse, and, with
 //! `--crl`, the revocation answer.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use edge_mtls::cert_fields::{iso8601, parse_rfc3339};
+use edge_mtls::file_input::read_bounded;
 use edge_mtls::chain_validator::{ChainReport, CheckOutcome};
 use edge_mtls::revocation::crl::{CrlError, CrlSource};
 use edge_mtls::revocation::{ImmediateCheck, RevocationChain, RevocationChecker};
@@ -292,19 +292,7 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, BadInp
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, BadInput> {
-    let cannot = |e: std::io::Error| BadInput(format!("cannot read {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_INPUT_BYTES {
-        return Err(BadInput(format!(
-            "{}: larger than {MAX_INPUT_BYTES} bytes",
-            path.display()
-        )));
-    }
-    Ok(bytes)
+    read_bounded(path, MAX_INPUT_BYTES).map_err(|e| BadInput(e.to_string()))
 }
 
 fn list(paths: &[PathBuf]) -> String {

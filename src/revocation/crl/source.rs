@@ -18,6 +18,7 @@ use crate::chain_validator::cert::Cert;
 use crate::chain_validator::signature::{describe_algorithm, verify_raw, SignatureFailure};
 use crate::chain_validator::{Profile, ProfileRule};
 use crate::distinguished_name::rfc2253;
+use crate::file_input::{read_bounded, FileInputError};
 use crate::revocation::{
     CertStatus, CertToCheck, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind,
 };
@@ -230,8 +231,25 @@ impl CrlSource {
     /// Adds a CRL file; [`reload`](Self::reload) re-reads it later.
     pub fn add_file(&self, path: impl AsRef<Path>, issuers: &[&[u8]]) -> Result<CrlInfo, CrlError> {
         let path = path.as_ref();
-        let bytes = read(path)?;
+        let bytes = self.read(path)?;
         self.insert(&bytes, issuers, Some(path.to_path_buf()))
+    }
+
+    /// Reads a CRL file, bounded by the size limit before allocation (PEM
+    /// armour takes a third more than the DER it holds).
+    fn read(&self, path: &Path) -> Result<Vec<u8>, CrlError> {
+        let limit = u64::try_from(self.limits.max_crl_bytes)
+            .unwrap_or(u64::MAX)
+            .saturating_mul(4)
+            / 3
+            + 4096;
+        read_bounded(path, limit).map_err(|e| CrlError::Io {
+            path: path.to_path_buf(),
+            detail: match e {
+                FileInputError::Io { source, .. } => source.to_string(),
+                other => other.to_string(),
+            },
+        })
     }
 
     /// Removes a CRL; its id is never given out again.
@@ -256,7 +274,7 @@ impl CrlSource {
             .cloned()
             .ok_or(CrlError::NotFound(id))?;
         let path = current.path.clone().ok_or(CrlError::NotFromFile(id))?;
-        let bytes = read(&path)?;
+        let bytes = self.read(&path)?;
         let der = crl_der(&bytes)?;
         if der.len() > self.limits.max_crl_bytes {
             return Err(CrlError::TooLarge {
@@ -546,13 +564,6 @@ impl RevocationSource for CrlSource {
     async fn check(&self, cert: &CertToCheck<'_>, now: UnixTime) -> CertStatus {
         self.answer(cert, now)
     }
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, CrlError> {
-    std::fs::read(path).map_err(|e| CrlError::Io {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })
 }
 
 /// Orders two non-negative DER INTEGER contents.
