@@ -26,10 +26,15 @@ mod cli;
 #[path = "common/demo_pki.rs"]
 mod demo_pki;
 
-fn main() -> Result<(), cli::Error> {
+fn main() -> std::process::ExitCode {
+    cli::exit_code("actix", run())
+}
+
+fn run() -> Result<(), cli::Error> {
     let o = cli::options("actix")?;
     let (pki, edge) = cli::edge(&o, "actix")?;
-    let listener = std::net::TcpListener::bind(&o.addr)?;
+    let listener = std::net::TcpListener::bind(&o.addr)
+        .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
     cli::print_banner(&o, &pki, &edge, listener.local_addr()?, "actix-web");
 
     let server = edge_mtls::actix::server(edge.clone(), listener, actix_echo::app)?;

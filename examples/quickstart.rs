@@ -26,10 +26,14 @@ mod demo_pki;
 mod echo;
 
 #[tokio::main]
-async fn main() -> Result<(), cli::Error> {
+async fn main() -> std::process::ExitCode {
+    cli::exit_code("quickstart", run().await)
+}
+
+async fn run() -> Result<(), cli::Error> {
     let o = cli::options("quickstart")?;
     let (pki, edge) = cli::edge(&o, "quickstart")?;
-    let listener = tokio::net::TcpListener::bind(&o.addr).await?;
+    let listener = cli::listen(&o.addr).await?;
     cli::print_banner(&o, &pki, &edge, listener.local_addr()?, "quickstart");
 
     // Ctrl-C or SIGTERM: stop accepting, then write out the connection log.

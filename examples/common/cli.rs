@@ -71,12 +71,42 @@ pub fn options(name: &str) -> Result<Options, Error> {
     Ok(o)
 }
 
+/// Writes one line to stderr. An example never panics on its own output: a
+/// closed or full stderr is ignored (the connection log on stdout goes
+/// through the library's log sink, which counts what it cannot write).
+pub fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// Runs an example's body and turns its error into one line on stderr
+/// naming the file, setting or address at fault, and exit code 2.
+pub fn exit_code(name: &str, result: Result<(), Error>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            say(format_args!("{name}: {e}"));
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// Binds the listener, naming the address when it cannot.
+pub async fn listen(addr: &str) -> Result<tokio::net::TcpListener, Error> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}").into())
+}
+
 /// Creates (or reuses) the demo PKI and builds the edge: `distribution_id`
 /// names the listener in the logs.
 pub fn edge(o: &Options, distribution_id: &str) -> Result<(DemoPki, Edge), Error> {
     let (pki, created) = demo_pki::ensure(&o.pki_dir)?;
     if created {
-        eprintln!("created the demo PKI under {}", pki.dir.display());
+        say(format_args!(
+            "created the demo PKI under {}",
+            pki.dir.display()
+        ));
     }
     let mut builder = MtlsConfig::builder()
         .distribution_id(distribution_id)
@@ -100,24 +130,41 @@ pub fn edge(o: &Options, distribution_id: &str) -> Result<(DemoPki, Edge), Error
 /// Says where the server listens and prints the seeds' curl commands.
 pub fn print_banner(o: &Options, pki: &DemoPki, edge: &Edge, addr: SocketAddr, what: &str) {
     let d = pki.dir.display();
-    eprintln!(
+    let store = edge.trust_store().load();
+    say(format_args!(
         "edge-mtls {what} on https://{addr} ({:?} mode, trust store {} with {} CA certificate(s))",
         o.mode,
         o.ca.as_ref()
             .map_or_else(|| pki.trust_store(), Clone::clone)
             .display(),
-        edge.trust_store().load().len(),
-    );
-    eprintln!("try (connection logs are the JSON lines on stdout):");
-    eprintln!("  curl --cacert {d}/root_ca.pem --key {d}/my_client.key --cert {d}/my_client.pem https://{addr}/");
-    eprintln!("  curl --cacert {d}/root_ca.pem https://{addr}/                     # no certificate: refused");
-    eprintln!("  curl --cacert {d}/root_ca.pem --key {d}/revoked_client.key --cert {d}/revoked_client.pem https://{addr}/  # revoked");
-    eprintln!("  curl --cacert {d}/root_ca.pem --key {d}/expired_client.key --cert {d}/expired_client.pem https://{addr}/  # expired");
+        store.len(),
+    ));
+    for warning in store.warnings() {
+        say(format_args!("  trust store: {warning}"));
+    }
+    say(format_args!(
+        "try (connection logs are the JSON lines on stdout):"
+    ));
+    say(format_args!("  curl --cacert {d}/root_ca.pem --key {d}/my_client.key --cert {d}/my_client.pem https://{addr}/"));
+    say(format_args!("  curl --cacert {d}/root_ca.pem https://{addr}/                     # no certificate: refused"));
+    say(format_args!("  curl --cacert {d}/root_ca.pem --key {d}/revoked_client.key --cert {d}/revoked_client.pem https://{addr}/  # revoked"));
+    say(format_args!("  curl --cacert {d}/root_ca.pem --key {d}/expired_client.key --cert {d}/expired_client.pem https://{addr}/  # expired"));
 }
 
 /// Completes on Ctrl-C or SIGTERM, so a server can stop cleanly and flush
-/// its connection log.
+/// its connection log; a second signal while it does exits at once.
 pub async fn shutdown_signal() {
+    first_signal().await;
+    say(format_args!(
+        "stopping (a second Ctrl-C or SIGTERM exits at once)"
+    ));
+    tokio::spawn(async {
+        first_signal().await;
+        std::process::exit(130);
+    });
+}
+
+async fn first_signal() {
     #[cfg(unix)]
     {
         let mut term =

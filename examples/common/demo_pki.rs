@@ -44,7 +44,7 @@ impl DemoPki {
     }
 }
 
-/// The files every run needs; the PKI is recreated when one is missing.
+/// The files every run needs.
 const FILES: [&str; 12] = [
     "root_ca.pem",
     "intermediate_ca.pem",
@@ -60,14 +60,39 @@ const FILES: [&str; 12] = [
     "revoked-serials.json",
 ];
 
-/// Uses the PKI under `dir`, creating it first when any file is missing.
-/// Returns whether it was created.
+/// Uses the PKI under `dir`, creating it when the directory does not exist
+/// (or is empty). A directory missing some of the files is an error naming
+/// them: recreating the PKI would replace the root and invalidate every
+/// certificate handed out already. Returns whether it was created.
 pub fn ensure(dir: &Path) -> Result<(DemoPki, bool), Error> {
     let pki = DemoPki {
         dir: dir.to_path_buf(),
     };
-    if FILES.iter().all(|f| pki.path(f).exists()) {
-        return Ok((pki, false));
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("--pki-dir {}: {e}", dir.display()).into()),
+        Ok(meta) if !meta.is_dir() => {
+            return Err(format!("--pki-dir {}: not a directory", dir.display()).into())
+        }
+        Ok(_) => {
+            let missing: Vec<&str> = FILES
+                .iter()
+                .copied()
+                .filter(|f| !pki.path(f).exists())
+                .collect();
+            if missing.is_empty() {
+                return Ok((pki, false));
+            }
+            let empty = std::fs::read_dir(dir)?.next().is_none();
+            if !empty {
+                return Err(format!(
+                    "--pki-dir {}: missing {}; remove the directory to create a new demo PKI",
+                    dir.display(),
+                    missing.join(", ")
+                )
+                .into());
+            }
+        }
     }
     create(dir)?;
     Ok((pki, true))

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edge_mtls::cert_fields::{iso8601, parse_rfc3339};
-use edge_mtls::file_input::read_bounded;
 use edge_mtls::chain_validator::{ChainReport, CheckOutcome};
+use edge_mtls::file_input::read_bounded;
 use edge_mtls::revocation::crl::{CrlError, CrlSource};
 use edge_mtls::revocation::{ImmediateCheck, RevocationChain, RevocationChecker};
 use edge_mtls::{ChainValidator, KeyPurpose, Profile, TrustStore, TrustStoreHandle};
