@@ -860,9 +860,21 @@ fn classify_handshake_error(e: &std::io::Error) -> ReasonCode {
     else {
         return ReasonCode::TcpError;
     };
+    use rustls::InvalidMessage as M;
     match tls {
         rustls::Error::NoCertificatesPresented => ReasonCode::ClientCertMissing,
         rustls::Error::InvalidCertificate(_) => ReasonCode::ClientCertInvalid,
+        // rustls' own ceiling on a handshake message, reached by a client
+        // Certificate message before the verifier sees it.
+        rustls::Error::InvalidMessage(
+            M::CertificatePayloadTooLarge | M::HandshakePayloadTooLarge,
+        ) => ReasonCode::ClientCertMaxSizeExceeded,
+        rustls::Error::PeerIncompatible(_) => ReasonCode::TlsProtocolMismatch,
+        rustls::Error::InvalidMessage(_)
+        | rustls::Error::PeerMisbehaved(_)
+        | rustls::Error::InappropriateHandshakeMessage { .. }
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::DecryptError => ReasonCode::TlsProtocolError,
         _ => ReasonCode::UnmappedConnectionError,
     }
 }

@@ -51,11 +51,23 @@ pub enum ReasonCode {
     Internal,
     /// A failure that has no more specific code.
     UnmappedConnectionError,
+    /// Not a CloudFront code: the client offers no TLS version, cipher
+    /// suite, key-exchange group or signature scheme the listener accepts
+    /// (TLS 1.0 or 1.1 only, say).
+    TlsProtocolMismatch,
+    /// Not a CloudFront code: the client sent bytes that are not a valid TLS
+    /// handshake (plain HTTP to the TLS port, a malformed or misordered
+    /// message).
+    TlsProtocolError,
+    /// Not a CloudFront code: validating the presented chain ran out of its
+    /// work budget (signatures, path-building steps or name-constraint
+    /// comparisons) — a chain built to cost CPU, not a malformed one.
+    ClientCertValidationBudgetExceeded,
 }
 
 impl ReasonCode {
     /// Every reason code, in declaration order (for counters and metrics).
-    pub const ALL: [ReasonCode; 20] = [
+    pub const ALL: [ReasonCode; 23] = [
         Self::ClientCertMissing,
         Self::ClientCertMaxChainDepthExceeded,
         Self::ClientCertMaxSizeExceeded,
@@ -76,6 +88,9 @@ impl ReasonCode {
         Self::TcpTimeout,
         Self::Internal,
         Self::UnmappedConnectionError,
+        Self::TlsProtocolMismatch,
+        Self::TlsProtocolError,
+        Self::ClientCertValidationBudgetExceeded,
     ];
 
     /// The CloudFront name of the code, as written after `Failed:` in logs.
@@ -101,6 +116,9 @@ impl ReasonCode {
             Self::TcpTimeout => "TcpTimeout",
             Self::Internal => "Internal",
             Self::UnmappedConnectionError => "UnmappedConnectionError",
+            Self::TlsProtocolMismatch => "TlsProtocolMismatch",
+            Self::TlsProtocolError => "TlsProtocolError",
+            Self::ClientCertValidationBudgetExceeded => "ClientCertValidationBudgetExceeded",
         }
     }
 

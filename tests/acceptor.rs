@@ -505,3 +505,71 @@ fn error_with<T>(outcomes: &[Result<T, AcceptError>], reason: ReasonCode) -> &Ac
         })
         .unwrap_or_else(|| panic!("no accept error with {reason}"))
 }
+
+/// Failures before any certificate is seen get codes of their own (beyond
+/// CloudFront's set): plain HTTP on the TLS port is a protocol error, a
+/// TLS 1.1-only client a protocol mismatch — not `UnmappedConnectionError`.
+#[tokio::test]
+async fn protocol_failures_are_logged_with_their_own_reason() {
+    let pki = Pki::new(1);
+    let server = serve(
+        &pki,
+        ValidationMode::Required,
+        None,
+        Duration::from_secs(10),
+        2,
+    )
+    .await;
+    let addr = format!("127.0.0.1:{}", server.port);
+
+    // Plain HTTP where a ClientHello is expected.
+    let mut tcp = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("write");
+    let mut sink = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut sink)).await;
+    drop(tcp);
+
+    // A client offering TLS 1.1 only (OpenSSL allows it at security level 0).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = tokio::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &addr,
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+        ])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run openssl s_client");
+    assert!(!output.status.success(), "a TLS 1.1 handshake succeeded");
+
+    let (_, records) = finish(server).await;
+    let mut codes: Vec<String> = records
+        .iter()
+        .map(|r| r.connection_status.to_string())
+        .collect();
+    codes.sort();
+    assert_eq!(
+        codes,
+        ["Failed:TlsProtocolError", "Failed:TlsProtocolMismatch"],
+        "{records:#?}"
+    );
+    for record in &records {
+        assert!(record.client_leaf_cert_serial_number.is_none());
+        assert!(
+            record
+                .connection_status_detail
+                .as_deref()
+                .is_some_and(|d| !d.is_empty()),
+            "{record:?}"
+        );
+    }
+}

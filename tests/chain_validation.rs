@@ -785,3 +785,31 @@ fn profiles_decide_structure_rules_by_class() {
         ]
     );
 }
+
+/// A chain that runs out of the work budget is told apart from a malformed
+/// one: its own reason code, so an operator sees an attack, not a broken PKI.
+#[test]
+fn an_exhausted_budget_has_its_own_reason_code() {
+    let pki = Pki::new(2);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let budget = edge_mtls::Budget {
+        signatures: 1,
+        ..edge_mtls::Budget::default()
+    };
+    let v = validator(pki.root_store(), |b| b.budget(budget));
+    let sent: Vec<&[u8]> = leaf.chain[1..].iter().map(|c| c.as_ref()).collect();
+    let e = v.validate(leaf.der(), &sent, now()).unwrap_err();
+    assert!(
+        matches!(e, ValidationError::BudgetExceeded { what: "signature" }),
+        "{e}"
+    );
+    assert_eq!(
+        e.reason_code(),
+        ReasonCode::ClientCertValidationBudgetExceeded
+    );
+    assert_eq!(e.tls_alert(), TlsAlert::BadCertificate);
+    // The same chain within the default budget validates.
+    validator(pki.root_store(), |b| b)
+        .validate(leaf.der(), &sent, now())
+        .expect("valid within the default budget");
+}

@@ -261,7 +261,9 @@ impl ValidationError {
             }
             Self::ChainTooLarge { .. } => (R::ClientCertMaxSizeExceeded, A::BadCertificate),
             Self::UnsupportedVersion { .. } => (R::ClientCertInvalid, A::UnsupportedCertificate),
-            Self::BudgetExceeded { .. } => (R::ClientCertInvalid, A::BadCertificate),
+            Self::BudgetExceeded { .. } => {
+                (R::ClientCertValidationBudgetExceeded, A::BadCertificate)
+            }
         }
     }
 
