@@ -31,6 +31,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<(), cli::Error> {
+    cli::report_events();
     let o = cli::options("actix")?;
     let (pki, edge) = cli::edge(&o, "actix")?;
     let listener = std::net::TcpListener::bind(&o.addr)
@@ -40,6 +41,6 @@ fn run() -> Result<(), cli::Error> {
     let server = edge_mtls::actix::server(edge.clone(), listener, actix_echo::app)?;
     // The server stops on Ctrl-C / SIGTERM after finishing its requests.
     actix_rt::System::new().block_on(server)?;
-    edge.flush_log()?;
+    cli::finish_log(&edge);
     Ok(())
 }

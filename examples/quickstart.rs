@@ -31,6 +31,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), cli::Error> {
+    cli::report_events();
     let o = cli::options("quickstart")?;
     let (pki, edge) = cli::edge(&o, "quickstart")?;
     let listener = cli::listen(&o.addr).await?;
@@ -44,6 +45,6 @@ async fn run() -> Result<(), cli::Error> {
         cli::shutdown_signal(),
     )
     .await?;
-    edge.flush_log()?;
+    cli::finish_log(&edge);
     Ok(())
 }

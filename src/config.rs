@@ -359,6 +359,10 @@ pub struct LogSettings {
     pub target: String,
     /// Records queued at most before new ones are dropped (and counted).
     pub queue_capacity: usize,
+    /// How long shutdown waits for the output to take the remaining records
+    /// (a stalled reader cannot keep the process from stopping),
+    /// milliseconds.
+    pub shutdown_deadline_ms: u64,
 }
 
 impl Default for LogSettings {
@@ -367,6 +371,7 @@ impl Default for LogSettings {
             format: LogFormat::JsonLines,
             target: "stdout".into(),
             queue_capacity: 8_192,
+            shutdown_deadline_ms: 5_000,
         }
     }
 }
@@ -944,8 +949,15 @@ impl Edge {
         &self.inner.config
     }
 
+    /// The queue sink writing to `log.target`, when the configuration opened
+    /// one (its written, dropped and unwritten counts).
+    pub fn log_queue(&self) -> Option<&Arc<QueueSink>> {
+        self.inner.queue.as_ref()
+    }
+
     /// Writes every queued log record and flushes the output (when the log
-    /// goes to `log.target`). Returns the records written.
+    /// goes to `log.target`), waiting at most the sink's shutdown deadline.
+    /// Returns the records written.
     pub fn flush_log(&self) -> std::io::Result<u64> {
         match &self.inner.queue {
             Some(queue) => queue.shutdown(),
@@ -1276,7 +1288,8 @@ fn open_log(settings: &LogSettings) -> Result<OpenedLog, ConfigError> {
         "stderr" => QueueSink::new(std::io::stderr(), format, capacity),
         path => QueueSink::to_file(path, format, capacity),
     }
-    .map_err(error)?;
+    .map_err(error)?
+    .with_shutdown_deadline(Duration::from_millis(settings.shutdown_deadline_ms));
     let queue = Arc::new(queue);
     Ok((
         Some(queue.clone() as Arc<dyn ConnectionLogSink>),

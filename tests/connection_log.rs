@@ -19,8 +19,8 @@ use common::{provider, LeafOptions, Pki};
 use edge_mtls::cert_fields::CertFields;
 use edge_mtls::connection_log::format::{alb_line, json_line, w3c_header, w3c_line, W3C_FIELDS};
 use edge_mtls::connection_log::{
-    ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink,
-    ReasonCounters,
+    ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat,
+    LogShutdownError, QueueSink, ReasonCounters,
 };
 use edge_mtls::{ClientCertInfo, ReasonCode};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
@@ -830,5 +830,112 @@ fn reason_counters_are_exact_under_concurrency() {
     assert_eq!(
         snapshot.failed(ReasonCode::ConnectionFunctionDenied),
         expected(2)
+    );
+}
+
+/// An output that fails every write while `failing` is set (a full disk, a
+/// closed pipe), and takes everything otherwise.
+struct FlakyWriter {
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    out: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Write for FlakyWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+        }
+        self.out.lock().expect("output lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Waits until `done` holds, polling (the writer drains every 20 ms).
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + HANG_GUARD;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn write_errors_are_counted_and_the_sink_recovers_with_its_output() {
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let writer = FlakyWriter {
+        failing: Arc::clone(&failing),
+        out: Arc::clone(&out),
+    };
+    let sink = QueueSink::new(writer, LogFormat::JsonLines, 1024).expect("sink");
+
+    // The output is full: records are taken, lost, and counted exactly.
+    for i in 0..100 {
+        sink.submit(numbered(i));
+    }
+    eventually("the writer tried the first records", || {
+        sink.unwritten() > 0
+    });
+    eventually("every record accounted for", || {
+        sink.unwritten() + sink.dropped() + sink.written() == 100 && sink.written() == 0
+    });
+
+    // The output recovers: later records flow again.
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    for i in 100..150 {
+        sink.submit(numbered(i));
+    }
+    let written = sink.shutdown().expect("shutdown");
+    assert_eq!(written, 50, "unwritten {}", sink.unwritten());
+    assert_eq!(sink.unwritten() + sink.dropped() + written, 150);
+    let out = out.lock().expect("output lock");
+    let text = std::str::from_utf8(&out).expect("UTF-8");
+    let first: serde_json::Value =
+        serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(first["eventTimestamp"], 100);
+}
+
+#[test]
+fn shutdown_gives_up_on_a_stalled_output_at_its_deadline() {
+    let (reached_tx, reached_rx) = mpsc::channel();
+    let (_release_tx, release_rx) = mpsc::channel::<()>();
+    let writer = GatedWriter {
+        reached: Some(reached_tx),
+        release: release_rx,
+        out: Arc::new(Mutex::new(Vec::new())),
+    };
+    let sink = QueueSink::new(writer, LogFormat::JsonLines, 16)
+        .expect("sink")
+        .with_shutdown_deadline(Duration::from_millis(200));
+    sink.submit(numbered(0));
+    reached_rx
+        .recv_timeout(HANG_GUARD)
+        .expect("the writer is blocked in the output");
+    sink.submit(numbered(1));
+
+    // The writer never returns; shutdown must, with the count it lost.
+    let (done_tx, done_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = done_tx.send(sink.shutdown());
+    });
+    let error = done_rx
+        .recv_timeout(HANG_GUARD)
+        .expect("shutdown returned")
+        .expect_err("a stalled output cannot be flushed");
+    assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+    let inner = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<LogShutdownError>())
+        .expect("a LogShutdownError inside");
+    assert_eq!(
+        inner,
+        &LogShutdownError::DeadlineExceeded {
+            unwritten: 2,
+            deadline: Duration::from_millis(200)
+        }
     );
 }

@@ -79,6 +79,36 @@ pub fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Sends the library's operational events (`tracing`: a connection log that
+/// cannot be written, and when it recovers) to stderr, ignoring a stderr
+/// that cannot be written.
+pub fn report_events() {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .log_internal_errors(false)
+        .try_init();
+}
+
+/// Writes out the connection log (within its deadline) and says what was
+/// lost, if anything.
+pub fn finish_log(edge: &Edge) {
+    let outcome = edge.flush_log();
+    if let Some(queue) = edge.log_queue() {
+        if queue.dropped() + queue.unwritten() > 0 {
+            say(format_args!(
+                "connection log: {} record(s) written, {} dropped (queue full), {} not written (output failed)",
+                queue.written(),
+                queue.dropped(),
+                queue.unwritten()
+            ));
+        }
+    }
+    if let Err(e) = outcome {
+        say(format_args!("{e}"));
+    }
+}
+
 /// Runs an example's body and turns its error into one line on stderr
 /// naming the file, setting or address at fault, and exit code 2.
 pub fn exit_code(name: &str, result: Result<(), Error>) -> std::process::ExitCode {

@@ -14,4 +14,4 @@ mod sink;
 pub use counters::{CountersSnapshot, ReasonCounters};
 pub use format::LogFormat;
 pub use record::{ConnectionId, ConnectionLogRecord, ConnectionStatus};
-pub use sink::{ConnectionLogSink, QueueSink};
+pub use sink::{ConnectionLogSink, LogShutdownError, QueueSink};

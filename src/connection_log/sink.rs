@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -36,6 +36,13 @@ struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
     capacity: usize,
+    /// Records taken from the queue but lost to write errors.
+    unwritten: AtomicU64,
+    /// Records written and flushed.
+    written: AtomicU64,
+    /// Set by the writer when it has stopped (what `shutdown` waits for).
+    finished: Mutex<bool>,
+    finished_signal: Condvar,
 }
 
 impl Shared {
@@ -53,12 +60,41 @@ impl Shared {
 /// when it is half full, so a submit never wakes a thread and a record is
 /// written at most about 20 ms after it was submitted.
 /// [`shutdown`](Self::shutdown) writes everything queued,
-/// flushes and joins the thread.
+/// flushes and stops the thread.
+///
+/// The output may fail or stall; the sink survives it. A write error (a
+/// full disk, a closed pipe) loses the records being written — counted in
+/// [`unwritten`](Self::unwritten) — and is reported once through `tracing`;
+/// the writer retries with a backoff (50 ms doubling to 2 s) and reports
+/// again when the output recovers. A writer blocked in `write(2)` (a pipe
+/// nobody reads) cannot be interrupted: `shutdown` waits at most its
+/// deadline (default 5 s), then returns an error saying how many records
+/// were not written, and the process can exit.
 pub struct QueueSink {
     shared: Arc<Shared>,
     dropped: AtomicU64,
     counters: Arc<ReasonCounters>,
-    worker: Mutex<Option<JoinHandle<io::Result<u64>>>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    shutdown_deadline: Duration,
+}
+
+/// Why [`QueueSink::shutdown`] could not write everything out; carried
+/// inside the `io::Error` it returns.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LogShutdownError {
+    /// The output did not take the remaining records within the deadline
+    /// (a stalled reader); the writer thread is left behind.
+    #[error("connection log: {unwritten} record(s) not written within the {deadline:?} shutdown deadline (the output is not accepting writes)")]
+    DeadlineExceeded {
+        /// Records still queued or being written.
+        unwritten: u64,
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The writer thread panicked.
+    #[error("connection log: the writer thread panicked")]
+    WriterPanicked,
 }
 
 impl fmt::Debug for QueueSink {
@@ -84,19 +120,36 @@ impl QueueSink {
             }),
             wake: Condvar::new(),
             capacity: capacity.max(1),
+            unwritten: AtomicU64::new(0),
+            written: AtomicU64::new(0),
+            finished: Mutex::new(false),
+            finished_signal: Condvar::new(),
         });
         let worker = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("edge-mtls-connection-log".into())
-                .spawn(move || write_loop(&shared, writer, format))?
+                .spawn(move || {
+                    write_loop(&shared, writer, format);
+                    let mut finished = shared.finished.lock().unwrap_or_else(|p| p.into_inner());
+                    *finished = true;
+                    shared.finished_signal.notify_all();
+                })?
         };
         Ok(Self {
             shared,
             dropped: AtomicU64::new(0),
             counters: Arc::new(ReasonCounters::default()),
             worker: Mutex::new(Some(worker)),
+            shutdown_deadline: Duration::from_secs(5),
         })
+    }
+
+    /// How long [`shutdown`](Self::shutdown) waits for the output to take
+    /// the remaining records (default 5 s).
+    pub fn with_shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.shutdown_deadline = deadline;
+        self
     }
 
     /// A sink appending to the file at `path` (created when missing).
@@ -110,27 +163,67 @@ impl QueueSink {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// Records taken for writing but lost to write errors of the output.
+    pub fn unwritten(&self) -> u64 {
+        self.shared.unwritten.load(Ordering::Relaxed)
+    }
+
+    /// Records written to the output.
+    pub fn written(&self) -> u64 {
+        self.shared.written.load(Ordering::Relaxed)
+    }
+
     /// Outcome counters of every submitted record (dropped ones included).
     pub fn counters(&self) -> &Arc<ReasonCounters> {
         &self.counters
     }
 
     /// Writes out everything queued, flushes, stops the thread; returns the
-    /// number of records written. Later submissions are dropped.
+    /// number of records written since the sink was made. Later submissions
+    /// are dropped. When the output does not take the records within the
+    /// deadline, returns an error of kind `TimedOut` carrying a
+    /// [`LogShutdownError`] with the count.
     pub fn shutdown(&self) -> io::Result<u64> {
         let worker = match self.worker.lock() {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
         let Some(worker) = worker else {
-            return Ok(0);
+            return Ok(self.written());
         };
         // The writer drains what is queued, then stops.
         self.shared.lock().shutdown = true;
         self.shared.wake.notify_one();
+        let finished = self
+            .shared
+            .finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (finished, _) = self
+            .shared
+            .finished_signal
+            .wait_timeout_while(finished, self.shutdown_deadline, |done| !*done)
+            .unwrap_or_else(|p| p.into_inner());
+        if !*finished {
+            drop(finished);
+            let queue = self.shared.lock();
+            let unwritten =
+                u64::try_from(queue.records.len() + queue.in_flight).unwrap_or(u64::MAX);
+            // The thread stays blocked in the output; it is detached.
+            drop(worker);
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                LogShutdownError::DeadlineExceeded {
+                    unwritten,
+                    deadline: self.shutdown_deadline,
+                },
+            ));
+        }
+        drop(finished);
         worker
             .join()
-            .unwrap_or_else(|_| Err(io::Error::other("connection-log writer thread panicked")))
+            .map_err(|_| io::Error::other(LogShutdownError::WriterPanicked))?;
+        Ok(self.written())
     }
 }
 
@@ -161,14 +254,22 @@ impl Drop for QueueSink {
     }
 }
 
-fn write_loop(shared: &Shared, writer: impl Write, format: LogFormat) -> io::Result<u64> {
-    let mut out = BufWriter::with_capacity(64 * 1024, writer);
+/// The first wait after a failed write; doubled on each failure up to
+/// [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+fn write_loop(shared: &Shared, mut writer: impl Write, format: LogFormat) {
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
     if format == LogFormat::W3c {
-        out.write_all(w3c_header().as_bytes())?;
+        buf.extend_from_slice(w3c_header().as_bytes());
     }
     let mut line = String::with_capacity(1024);
-    let mut written = 0u64;
+    let mut ends: Vec<usize> = Vec::new();
     let mut batch = VecDeque::new();
+    let mut failing: Option<io::ErrorKind> = None;
+    let mut backoff = FIRST_BACKOFF;
+    let mut lost_while_failing = 0u64;
     loop {
         let stop = {
             let mut queue = shared.lock();
@@ -184,17 +285,76 @@ fn write_loop(shared: &Shared, writer: impl Write, format: LogFormat) -> io::Res
             queue.shutdown && batch.is_empty()
         };
         if stop {
-            out.flush()?;
-            return Ok(written);
+            let _ = writer.flush();
+            return;
         }
-        // A whole burst costs one flush.
+        // A whole burst is one buffer and one flush; `ends` marks where each
+        // record stops, so a short write tells exactly which were written.
+        let header = buf.len();
+        ends.clear();
         for record in batch.drain(..) {
             line.clear();
             write_record(&mut line, &record, format);
-            out.write_all(line.as_bytes())?;
-            written += 1;
+            buf.extend_from_slice(line.as_bytes());
+            ends.push(buf.len());
         }
-        out.flush()?;
+        let (sent, result) = write_some(&mut writer, &buf);
+        let result = result.and_then(|()| writer.flush());
+        let written = ends.iter().filter(|end| **end <= sent).count();
+        let lost = ends.len() - written;
+        shared.written.fetch_add(
+            u64::try_from(written).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        buf.clear();
         shared.lock().in_flight = 0;
+        match result {
+            Ok(()) => {
+                if failing.take().is_some() {
+                    tracing::warn!(
+                        "connection log: the output accepts writes again; {lost_while_failing} record(s) were not written"
+                    );
+                    lost_while_failing = 0;
+                }
+                backoff = FIRST_BACKOFF;
+            }
+            Err(e) => {
+                let lost = u64::try_from(lost).unwrap_or(u64::MAX);
+                shared.unwritten.fetch_add(lost, Ordering::Relaxed);
+                lost_while_failing += lost;
+                if failing != Some(e.kind()) {
+                    tracing::error!(
+                        "connection log: cannot write ({e}); records are counted as unwritten until the output recovers"
+                    );
+                    failing = Some(e.kind());
+                }
+                // The header of a W3C file goes out with the next batch
+                // when it was not written.
+                if header > 0 && sent < header {
+                    buf.extend_from_slice(w3c_header().as_bytes());
+                }
+                // Back off, but stay ready for shutdown.
+                let queue = shared.lock();
+                if !queue.shutdown {
+                    let _ = shared.wake.wait_timeout(queue, backoff);
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
     }
+}
+
+/// Writes as much of `bytes` as the output takes; returns how many bytes it
+/// took and the error that stopped it.
+fn write_some(writer: &mut impl Write, bytes: &[u8]) -> (usize, io::Result<()>) {
+    let mut sent = 0;
+    while sent < bytes.len() {
+        match writer.write(&bytes[sent..]) {
+            Ok(0) => return (sent, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => sent += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (sent, Err(e)),
+        }
+    }
+    (sent, Ok(()))
 }
