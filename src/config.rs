@@ -1092,20 +1092,20 @@ fn check_sni_pattern(pattern: &str) -> Result<(), ConfigError> {
     }
 }
 
-/// Reads a file the configuration names, bounded before allocation: 16 MiB
-/// for the configuration, certificates and keys, 1 GiB for deny lists (a
-/// million serials as KVS JSON take about 60 MB).
-fn read_bytes(what: &'static str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    let limit = if what.starts_with("deny-list") {
-        1 << 30
-    } else {
-        16 << 20
-    };
+/// The most a configuration file, a certificate chain or a key may hold.
+const SMALL_FILE_LIMIT: u64 = 16 << 20;
+/// The most a deny list may hold (a million serials as KVS JSON take about
+/// 60 MB).
+const DENY_LIST_LIMIT: u64 = 1 << 30;
+
+/// Reads a file the configuration names, bounded by `limit` before
+/// allocation.
+fn read_bytes(what: &'static str, path: &Path, limit: u64) -> Result<Vec<u8>, ConfigError> {
     read_bounded(path, limit).map_err(|source| ConfigError::File { what, source })
 }
 
 fn read_text(what: &'static str, path: &Path) -> Result<String, ConfigError> {
-    let bytes = read_bytes(what, path)?;
+    let bytes = read_bytes(what, path, SMALL_FILE_LIMIT)?;
     String::from_utf8(bytes).map_err(|_| ConfigError::Invalid {
         setting: path.display().to_string(),
         detail: "not UTF-8 text".into(),
@@ -1146,7 +1146,7 @@ fn load_trust_store(
 fn load_identity(
     files: &ServerFiles,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
-    let chain_pem = read_bytes("server certificate", &files.cert_chain)?;
+    let chain_pem = read_bytes("server certificate", &files.cert_chain, SMALL_FILE_LIMIT)?;
     let chain = CertificateDer::pem_slice_iter(&chain_pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
@@ -1161,7 +1161,7 @@ fn load_identity(
             &format!("{}: no CERTIFICATE block", files.cert_chain.display()),
         ));
     }
-    let key_pem = read_bytes("server key", &files.key)?;
+    let key_pem = read_bytes("server key", &files.key, SMALL_FILE_LIMIT)?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| invalid("server.key", &format!("{}: {e}", files.key.display())))?;
     Ok((chain, key))
@@ -1185,13 +1185,13 @@ fn deny_list_store(
         detail: format!("{}: {e}", path.display()),
     };
     for path in &list.kvs_json {
-        let bytes = read_bytes("deny-list KVS JSON", path)?;
+        let bytes = read_bytes("deny-list KVS JSON", path, DENY_LIST_LIMIT)?;
         store
             .import_kvs_json(&bytes, ImportOptions::default())
             .map_err(|e| error(path, &e))?;
     }
     for path in &list.serial_files {
-        let bytes = read_bytes("deny-list serial file", path)?;
+        let bytes = read_bytes("deny-list serial file", path, DENY_LIST_LIMIT)?;
         store
             .import_serial_list(&bytes, ImportOptions::default())
             .map_err(|e| error(path, &e))?;

@@ -82,22 +82,16 @@ impl ChainValidator {
         };
         let presented: Vec<Option<Cert<'_>>> =
             intermediates.iter().map(|d| Cert::parse(d).ok()).collect();
-        let anchors: Vec<Option<Cert<'_>>> = store
-            .anchors()
-            .iter()
-            .map(|a| Cert::parse(a.der()).ok())
-            .collect();
 
         let mut path = vec![Node {
             cert: leaf,
             position: CertPosition::Leaf,
         }];
         report.reaches_anchor = match &report.verdict {
-            Ok(verified) => follow_verified(verified, &presented, &anchors, &mut path),
-            Err(_) => follow_names(&store, &presented, &anchors, &mut path),
+            Ok(verified) => follow_verified(verified, &presented, &store, &mut path),
+            Err(_) => follow_names(&store, &presented, &mut path),
         };
 
-        let last = path.len().saturating_sub(1);
         for (i, node) in path.iter().enumerate() {
             let role = match node.position {
                 CertPosition::Leaf => Role::Leaf,
@@ -162,11 +156,7 @@ impl ChainValidator {
         // §6.1.4 (l): not self-issued ones); a path that stops short of an
         // anchor still needs one.
         let limit = self.options.max_chain_depth;
-        let below_anchor = if report.reaches_anchor {
-            last
-        } else {
-            path.len()
-        };
+        let below_anchor = path.len() - usize::from(report.reaches_anchor);
         let depth = 2 + path.get(..below_anchor).map_or(0, cas_below);
         report.path_checks.push(CheckOutcome {
             check: Check::Depth,
@@ -184,11 +174,21 @@ fn name(der: &[u8]) -> String {
     rfc2253(der).unwrap_or_else(|| "(unreadable name)".into())
 }
 
+/// The trust anchor at `index`, parsed (only the anchors a path reaches
+/// are; the store may hold many).
+fn anchor(store: &TrustStore, index: usize) -> Option<Node<'_>> {
+    let cert = Cert::parse(store.anchor_der(index)?).ok()?;
+    Some(Node {
+        cert,
+        position: CertPosition::TrustAnchor(index),
+    })
+}
+
 /// Lays out the path the validator verified.
 fn follow_verified<'a>(
     verified: &VerifiedPath,
     presented: &[Option<Cert<'a>>],
-    anchors: &[Option<Cert<'a>>],
+    store: &'a TrustStore,
     path: &mut Vec<Node<'a>>,
 ) -> bool {
     for i in verified.intermediate_indices() {
@@ -199,16 +199,12 @@ fn follow_verified<'a>(
             });
         }
     }
-    let index = verified.anchor_index();
-    match anchors.get(index) {
-        Some(Some(cert)) => {
-            path.push(Node {
-                cert: cert.clone(),
-                position: CertPosition::TrustAnchor(index),
-            });
+    match anchor(store, verified.anchor_index()) {
+        Some(node) => {
+            path.push(node);
             true
         }
-        _ => false,
+        None => false,
     }
 }
 
@@ -216,9 +212,8 @@ fn follow_verified<'a>(
 /// before a presented intermediate and a matching key identifier before
 /// another, never revisiting a certificate.
 fn follow_names<'a>(
-    store: &TrustStore,
+    store: &'a TrustStore,
     presented: &[Option<Cert<'a>>],
-    anchors: &[Option<Cert<'a>>],
     path: &mut Vec<Node<'a>>,
 ) -> bool {
     while path.len() < MAX_DEPTH_LIMIT {
@@ -232,16 +227,13 @@ fn follow_names<'a>(
             (Some(_), Some(_)) => 2,
             _ => 1,
         };
-        let anchor = store
+        let named = store
             .anchors_named(issuer)
             .iter()
-            .filter_map(|i| Some((*i, anchors.get(*i)?.as_ref()?)))
-            .min_by_key(|(_, c)| rank(c));
-        if let Some((index, cert)) = anchor {
-            path.push(Node {
-                cert: cert.clone(),
-                position: CertPosition::TrustAnchor(index),
-            });
+            .filter_map(|i| anchor(store, *i))
+            .min_by_key(|n| rank(&n.cert));
+        if let Some(node) = named {
+            path.push(node);
             return true;
         }
         let next = presented

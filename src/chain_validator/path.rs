@@ -163,7 +163,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
             });
             return None;
         }
-        if let Err(e) = self.check_issuer(path, &issuer, position, is_anchor) {
+        if let Err(e) = self.check_issuer(counted_below, &issuer, position, is_anchor) {
             self.record(e);
             return None;
         }
@@ -198,9 +198,10 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         found
     }
 
+    /// `cas_below`: the non-self-issued intermediates below the issuer.
     fn check_issuer(
         &self,
-        path: &[Node<'a>],
+        cas_below: usize,
         issuer: &Cert<'a>,
         position: CertPosition,
         is_anchor: bool,
@@ -213,7 +214,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
             } else {
                 Role::Intermediate
             },
-            cas_below: cas_below(path),
+            cas_below,
         };
         self.validator.run_checks(ISSUER_CHECKS, &placed, self.now)
     }

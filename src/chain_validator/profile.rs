@@ -376,17 +376,14 @@ pub(crate) fn first_violation(
     enforced: &dyn Fn(ProfileRule) -> bool,
 ) -> Option<ProfileRule> {
     let mut found = None;
+    // `visit` reports only the rules `enforced` selects; the first one ends it.
     visit(
         cert,
         role,
         purpose,
         &mut |rule| {
-            if enforced(rule) {
-                found = Some(rule);
-                true
-            } else {
-                false
-            }
+            found = Some(rule);
+            true
         },
         enforced,
     );
