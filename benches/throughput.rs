@@ -38,6 +38,9 @@
 //!
 //! Run with `cargo bench --bench throughput` (under a minute).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -48,15 +51,14 @@ use edge_mtls::connection_log::{LogFormat, QueueSink};
 use edge_mtls::policy::{Matcher, NamePattern, Rule};
 use edge_mtls::{ConnectionPolicy, Edge, MtlsConfig, TrustStore, TrustStoreHandle};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    CertificateParams, ExtendedKeyUsagePurpose, Issuer, KeyUsagePurpose, SanType, SerialNumber,
 };
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use support::{ca_params, client_skips_signature, cpu_time, dn, p256, thread_id, SignatureOnly};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -70,27 +72,6 @@ const DISTINCT_CLIENTS: usize = 64_000;
 const CONCURRENCY: usize = 32;
 /// DNS SANs of the bench clients end with this; the policy allows it.
 const CLIENT_DOMAIN: &str = "clients.bench.example";
-
-fn p256() -> KeyPair {
-    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("P-256 key")
-}
-
-fn dn(common_name: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, "US");
-    dn.push(DnType::OrganizationName, "Edge mTLS Bench");
-    dn.push(DnType::CommonName, common_name);
-    dn
-}
-
-fn ca_params(common_name: &str) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = dn(common_name);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.use_authority_key_identifier_extension = true;
-    p
-}
 
 /// The bench PKI and one rustls client configuration per client certificate.
 struct Pki {
@@ -181,75 +162,6 @@ impl Pki {
     }
 }
 
-/// Bench clients only: accepts the server certificate without building its
-/// chain, but (by default) verifies the handshake signature with the
-/// provider's algorithms, so the client does the TLS work a real client does
-/// minus path validation.
-#[derive(Debug)]
-struct SignatureOnly {
-    provider: Arc<CryptoProvider>,
-    /// `THROUGHPUT_CLIENT_SKIPS_SIGNATURE=1`: accept the TLS 1.3
-    /// CertificateVerify unchecked too. The server's work is the same; the
-    /// client gets cheaper, for machines where it would otherwise compete
-    /// with the server thread for the CPU (a server thread busy well under
-    /// 100% in the summary).
-    skip: bool,
-}
-
-fn client_skips_signature() -> bool {
-    std::env::var_os("THROUGHPUT_CLIENT_SKIPS_SIGNATURE").is_some_and(|v| v == "1")
-}
-
-impl ServerCertVerifier for SignatureOnly {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        if self.skip {
-            return Ok(HandshakeSignatureValid::assertion());
-        }
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// What the server thread runs per connection.
 #[derive(Clone)]
 enum Pipeline {
@@ -293,19 +205,6 @@ impl Server {
     fn cpu_time(&self) -> Option<Duration> {
         cpu_time(&format!("/proc/self/task/{}/schedstat", self.tid?))
     }
-}
-
-/// A thread's time on a CPU, from its `schedstat` (Linux).
-fn cpu_time(schedstat: &str) -> Option<Duration> {
-    let text = std::fs::read_to_string(schedstat).ok()?;
-    let ns = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
-
-fn thread_id() -> Option<u32> {
-    // `/proc/thread-self` links to `<pid>/task/<tid>`.
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    link.file_name()?.to_str()?.parse().ok()
 }
 
 async fn serve(

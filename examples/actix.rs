@@ -34,8 +34,8 @@ fn run() -> Result<(), cli::Error> {
     cli::report_events();
     let o = cli::options("actix")?;
     let (pki, edge) = cli::edge(&o, "actix")?;
-    let listener = std::net::TcpListener::bind(&o.addr)
-        .map_err(|e| format!("cannot listen on {}: {e}", o.addr))?;
+    let listener =
+        std::net::TcpListener::bind(&o.addr).map_err(|e| format!("--addr {}: {e}", o.addr))?;
     cli::print_banner(&o, &pki, &edge, listener.local_addr()?, "actix-web");
 
     let server = edge_mtls::actix::server(edge.clone(), listener, actix_echo::app)?;

@@ -60,8 +60,19 @@ async fn main() -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:8445").await?;
     eprintln!("listening on https://{}", listener.local_addr()?);
 
+    let mut backoff = edge_mtls::AcceptBackoff::default();
     loop {
-        let (tcp, peer) = listener.accept().await?;
+        // Out of file descriptors: wait for connections to close, do not spin.
+        let (tcp, peer) = match listener.accept().await {
+            Ok(accepted) => {
+                backoff.recovered();
+                accepted
+            }
+            Err(e) => {
+                tokio::time::sleep(backoff.failed(&e)).await;
+                continue;
+            }
+        };
         let edge = edge.clone();
         // One task per connection: handshakes run concurrently.
         tokio::spawn(async move {

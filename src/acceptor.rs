@@ -8,6 +8,7 @@
 //! read (`curl` reports the alert, or "Connection reset by peer").
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -70,6 +71,76 @@ pub struct MtlsStream<IO> {
     pub stream: TlsStream<IO>,
     /// What was learnt about the connection.
     pub info: Arc<ConnectionInfo>,
+    /// Counts the connection against `max_connections` until dropped.
+    _slot: ConnectionSlot,
+}
+
+/// What an accept loop does when `accept` fails (EMFILE, ENFILE, ENOBUFS):
+/// waits 10 ms, doubling up to 1 s while the failures last, and reports the
+/// failure once through `tracing` when it starts and once when it ends.
+#[derive(Debug, Default)]
+pub struct AcceptBackoff {
+    failures: u64,
+    pause: Duration,
+}
+
+impl AcceptBackoff {
+    /// An `accept` failed: how long to wait before the next one.
+    pub fn failed(&mut self, error: &std::io::Error) -> Duration {
+        if self.failures == 0 {
+            tracing::warn!(
+                error = %error,
+                "accept failed ({error}); new connections wait until it recovers"
+            );
+        }
+        self.failures += 1;
+        self.pause = (self.pause * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
+        self.pause
+    }
+
+    /// An `accept` succeeded.
+    pub fn recovered(&mut self) {
+        if self.failures > 0 {
+            tracing::warn!(
+                failures = self.failures,
+                "accept works again after {} failed attempt(s)",
+                self.failures
+            );
+        }
+        self.failures = 0;
+        self.pause = Duration::ZERO;
+    }
+}
+
+/// The number of connections a listener serves at once, and its limit.
+#[derive(Debug)]
+struct ConnectionCount {
+    open: AtomicUsize,
+    /// 0: no limit.
+    max: usize,
+}
+
+/// One connection counted in a [`ConnectionCount`]; released on drop.
+#[derive(Debug)]
+struct ConnectionSlot(Arc<ConnectionCount>);
+
+impl ConnectionSlot {
+    /// A slot, or `None` when `max` connections are open already.
+    fn take(count: &Arc<ConnectionCount>) -> Option<Self> {
+        let admitted = count
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (count.max == 0 || open < count.max).then_some(open + 1)
+            })
+            .is_ok();
+        admitted.then(|| Self(count.clone()))
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for MtlsStream<IO> {
@@ -155,6 +226,13 @@ pub enum AcceptError {
         #[source]
         source: std::io::Error,
     },
+    /// The listener already serves `max_connections` connections; this one
+    /// was closed before its handshake.
+    #[error("connection refused: {limit} connections are open (max_connections)")]
+    ConnectionLimit {
+        /// The configured limit.
+        limit: usize,
+    },
     /// Stage 2 (revocation or the connection policy) refused the connection.
     #[error("connection refused after the handshake ({reason})")]
     Refused {
@@ -182,6 +260,7 @@ impl AcceptError {
     pub fn reason_code(&self) -> ReasonCode {
         match self {
             Self::Timeout => ReasonCode::TcpTimeout,
+            Self::ConnectionLimit { .. } => ReasonCode::ConnectionLimitExceeded,
             Self::Handshake { reason, .. } | Self::Refused { reason, .. } => *reason,
         }
     }
@@ -324,6 +403,18 @@ impl MtlsAcceptorBuilder {
         self
     }
 
+    /// Connections served at once at most (default 0: no limit). One more
+    /// is closed before its handshake and logged as
+    /// `Failed:ConnectionLimitExceeded`: it costs a log record, not a
+    /// handshake, and valid clients already connected keep being served.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.inner.connections = Arc::new(ConnectionCount {
+            open: AtomicUsize::new(0),
+            max,
+        });
+        self
+    }
+
     /// Serves connections whose SNI matches `pattern` with `site` instead of
     /// the default one. `pattern` is a host name (`api.example.com`) or a
     /// wildcard of one label (`*.example.com`), compared case-insensitively;
@@ -347,6 +438,7 @@ struct Inner {
     log: Option<Arc<dyn ConnectionLogSink>>,
     handshake_timeout: Duration,
     random: &'static dyn SecureRandom,
+    connections: Arc<ConnectionCount>,
 }
 
 impl Inner {
@@ -407,6 +499,10 @@ impl MtlsAcceptor {
                 log: None,
                 handshake_timeout: Duration::from_secs(10),
                 random,
+                connections: Arc::new(ConnectionCount {
+                    open: AtomicUsize::new(0),
+                    max: 0,
+                }),
             },
         }
     }
@@ -486,6 +582,23 @@ impl MtlsAcceptor {
                     .generation(),
             ),
             ..ConnectionLogRecord::default()
+        };
+
+        let Some(slot) = ConnectionSlot::take(&inner.connections) else {
+            let limit = inner.connections.max;
+            record.connection_status_detail = Some(format!(
+                "{limit} connections are open already (max_connections {limit})"
+            ));
+            if let Some(refuse) = refuse {
+                refuse(&io);
+            }
+            drop(io);
+            self.finish(
+                record,
+                started,
+                ConnectionStatus::Failed(ReasonCode::ConnectionLimitExceeded),
+            );
+            return Err(AcceptError::ConnectionLimit { limit });
         };
 
         // The site is chosen from the ClientHello's SNI; the log record says
@@ -672,6 +785,7 @@ impl MtlsAcceptor {
         );
         self.finish(record, started, ConnectionStatus::Success);
         Ok(MtlsStream {
+            _slot: slot,
             stream,
             info: Arc::new(ConnectionInfo {
                 connection_id,

@@ -34,7 +34,6 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
@@ -45,7 +44,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::acceptor::{ConnectionInfo, MtlsStream};
+use crate::acceptor::{AcceptBackoff, ConnectionInfo, MtlsStream};
 use crate::chain_validator::ClientCertInfo;
 use crate::config::Edge;
 use crate::tower::MtlsHeaders;
@@ -64,17 +63,25 @@ pub async fn serve_with_shutdown(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     tokio::pin!(shutdown);
+    let mut backoff = AcceptBackoff::default();
     loop {
         let (tcp, peer) = tokio::select! {
             biased;
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+                Ok(accepted) => {
+                    backoff.recovered();
+                    accepted
+                }
                 // Out of descriptors and similar: the listener recovers once
                 // connections close, so wait instead of spinning or exiting.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    continue;
+                Err(e) => {
+                    let pause = backoff.failed(&e);
+                    tokio::select! {
+                        biased;
+                        () = &mut shutdown => return Ok(()),
+                        () = tokio::time::sleep(pause) => continue,
+                    }
                 }
             },
         };

@@ -16,6 +16,12 @@
 //! max_chain_depth = 4
 //! handshake_timeout_ms = 10000
 //! resumption = true
+//! max_connections = 10000           # 0: no limit
+//!
+//! [cache]
+//! verified_chains = 4096
+//! refused_chains = 1024             # a repeated hostile chain costs a lookup
+//! refused_ttl_secs = 60
 //!
 //! [server]
 //! cert_chain = "demo-pki/server.pem"
@@ -154,8 +160,22 @@ pub enum ConfigError {
         /// Why.
         detail: String,
     },
-    /// rustls refused the TLS configuration (usually the server key).
-    #[error("{setting}: TLS configuration refused: {source}")]
+    /// rustls refused the TLS configuration (usually the server key). The
+    /// refusals an operator causes are spelled out (rustls's own text for
+    /// them is its `Debug` form).
+    #[error("{setting}: {}", match .source {
+        rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+            "the server key does not match the server certificate".to_owned()
+        }
+        rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => {
+            "the server certificate (the first of the chain) is not valid DER".to_owned()
+        }
+        rustls::Error::General(detail) if detail.contains("private key") => {
+            "the server key is not a usable RSA (2048 to 8192 bits), ECDSA or Ed25519 key"
+                .to_owned()
+        }
+        other => format!("TLS configuration refused: {other}"),
+    })]
     Tls {
         /// Which listener.
         setting: String,
@@ -376,6 +396,30 @@ impl Default for LogSettings {
     }
 }
 
+/// The validation caches (shared by every SNI name of the listener).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Verified chains remembered (0: off). A repeating client's chain is
+    /// validated once per trust-store generation and validity window.
+    pub verified_chains: usize,
+    /// Refused chains remembered, with the reason (0: off): the same
+    /// hostile chain presented again costs a hash and a lookup.
+    pub refused_chains: usize,
+    /// How long a refusal is remembered, seconds (0: off).
+    pub refused_ttl_secs: u64,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            verified_chains: 4_096,
+            refused_chains: 1_024,
+            refused_ttl_secs: 60,
+        }
+    }
+}
+
 /// What one SNI name changes from the listener's settings (every field
 /// optional; revocation and logs are shared by the whole listener).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -447,6 +491,11 @@ pub struct MtlsConfig {
     pub resumption: bool,
     /// ALPN protocols offered (default `http/1.1`).
     pub alpn: Vec<String>,
+    /// Connections served at once at most; one more is refused at once
+    /// with `Failed:ConnectionLimitExceeded` in the log (0: no limit).
+    pub max_connections: usize,
+    /// The validation caches.
+    pub cache: CacheSettings,
     /// Per-SNI overrides; keys are host names or `*.` wildcards.
     pub sni: BTreeMap<String, SiteOverride>,
 }
@@ -470,6 +519,8 @@ impl Default for MtlsConfig {
             handshake_timeout_ms: 10_000,
             resumption: true,
             alpn: vec!["http/1.1".into()],
+            max_connections: 10_000,
+            cache: CacheSettings::default(),
             sni: BTreeMap::new(),
         }
     }
@@ -771,6 +822,7 @@ impl MtlsConfigBuilder {
         };
         let tls = TlsParts {
             provider: &provider,
+            cache: &config.cache,
             checker: checker.as_ref(),
             resumption: config.resumption,
             alpn: &config.alpn,
@@ -779,7 +831,8 @@ impl MtlsConfigBuilder {
 
         let random = provider.secure_random;
         let mut acceptor = MtlsAcceptor::builder_for(default_site, random)
-            .handshake_timeout(Duration::from_millis(config.handshake_timeout_ms));
+            .handshake_timeout(Duration::from_millis(config.handshake_timeout_ms))
+            .max_connections(config.max_connections);
         for (pattern, o) in &config.sni {
             check_sni_pattern(pattern)?;
             let setting = format!("sni.\"{pattern}\"");
@@ -983,6 +1036,7 @@ struct SiteParts {
 
 struct TlsParts<'a> {
     provider: &'a Arc<CryptoProvider>,
+    cache: &'a CacheSettings,
     checker: Option<&'a Arc<RevocationChecker>>,
     resumption: bool,
     alpn: &'a [String],
@@ -1008,6 +1062,9 @@ impl SiteParts {
             .profile(self.profile)
             .ignore_expiration(self.ignore_expiration)
             .max_chain_depth(self.max_chain_depth)
+            .cache_capacity(tls.cache.verified_chains)
+            .refusal_cache_capacity(tls.cache.refused_chains)
+            .refusal_cache_ttl(Duration::from_secs(tls.cache.refused_ttl_secs))
             .require_v3(self.require_v3)
             .required_eku(eku)
             .build()

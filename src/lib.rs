@@ -68,7 +68,7 @@ pub mod tower;
 pub mod trust_store;
 
 #[cfg(feature = "acceptor")]
-pub use acceptor::{AcceptError, ConnectionInfo, MtlsAcceptor, MtlsStream, Site};
+pub use acceptor::{AcceptBackoff, AcceptError, ConnectionInfo, MtlsAcceptor, MtlsStream, Site};
 pub use cert_fields::CertFields;
 pub use chain_validator::{
     Budget, CertPosition, ChainValidator, ChainValidatorBuilder, ClientCertInfo, KeyPolicy,

@@ -63,11 +63,14 @@ pub enum ReasonCode {
     /// work budget (signatures, path-building steps or name-constraint
     /// comparisons) — a chain built to cost CPU, not a malformed one.
     ClientCertValidationBudgetExceeded,
+    /// Not a CloudFront code: the listener already serves `max_connections`
+    /// connections; this one was closed at once, before its handshake.
+    ConnectionLimitExceeded,
 }
 
 impl ReasonCode {
     /// Every reason code, in declaration order (for counters and metrics).
-    pub const ALL: [ReasonCode; 23] = [
+    pub const ALL: [ReasonCode; 24] = [
         Self::ClientCertMissing,
         Self::ClientCertMaxChainDepthExceeded,
         Self::ClientCertMaxSizeExceeded,
@@ -91,6 +94,7 @@ impl ReasonCode {
         Self::TlsProtocolMismatch,
         Self::TlsProtocolError,
         Self::ClientCertValidationBudgetExceeded,
+        Self::ConnectionLimitExceeded,
     ];
 
     /// The CloudFront name of the code, as written after `Failed:` in logs.
@@ -119,6 +123,7 @@ impl ReasonCode {
             Self::TlsProtocolMismatch => "TlsProtocolMismatch",
             Self::TlsProtocolError => "TlsProtocolError",
             Self::ClientCertValidationBudgetExceeded => "ClientCertValidationBudgetExceeded",
+            Self::ConnectionLimitExceeded => "ConnectionLimitExceeded",
         }
     }
 

@@ -6,10 +6,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use edge_mtls::config::DenyListSettings;
-use edge_mtls::{Edge, HeaderProfile, MtlsConfig, ValidationMode};
+use edge_mtls::{
+    ConfigError, Edge, FileInputError, HeaderProfile, MtlsConfig, TrustStoreError, ValidationMode,
+};
 
 use super::demo_pki::{self, DemoPki};
 
@@ -125,7 +127,7 @@ pub fn exit_code(name: &str, result: Result<(), Error>) -> std::process::ExitCod
 pub async fn listen(addr: &str) -> Result<tokio::net::TcpListener, Error> {
     tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}").into())
+        .map_err(|e| format!("--addr {addr}: {e}").into())
 }
 
 /// Creates (or reuses) the demo PKI and builds the edge: `distribution_id`
@@ -138,15 +140,17 @@ pub fn edge(o: &Options, distribution_id: &str) -> Result<(DemoPki, Edge), Error
             pki.dir.display()
         ));
     }
+    let files = Files {
+        ca: FileArg::new("--ca", o.ca.as_ref(), pki.trust_store()),
+        cert: FileArg::new("--cert", o.cert.as_ref(), pki.path("server.pem")),
+        key: FileArg::new("--key", o.key.as_ref(), pki.path("server.key")),
+    };
     let mut builder = MtlsConfig::builder()
         .distribution_id(distribution_id)
         .mode(o.mode)
         .ignore_expiration(o.ignore_expiration)
-        .trust_store_file(o.ca.clone().unwrap_or_else(|| pki.trust_store()))
-        .server_files(
-            o.cert.clone().unwrap_or_else(|| pki.path("server.pem")),
-            o.key.clone().unwrap_or_else(|| pki.path("server.key")),
-        )
+        .trust_store_file(files.ca.path.clone())
+        .server_files(files.cert.path.clone(), files.key.path.clone())
         .header_profiles([HeaderProfile::CloudFront]);
     let settings = builder.settings();
     settings.headers.connection_id_header = Some("X-Edge-Connection-Id".into());
@@ -154,7 +158,146 @@ pub fn edge(o: &Options, distribution_id: &str) -> Result<(DemoPki, Edge), Error
         kvs_json: vec![pki.revoked_serials()],
         ..DenyListSettings::default()
     });
-    Ok((pki, builder.build()?))
+    let edge = builder.build().map_err(|e| files.explain(e))?;
+    Ok((pki, edge))
+}
+
+/// A file the edge reads, named as the operator knows it: by its option when
+/// it came from the command line, else by its path in the demo PKI.
+struct FileArg {
+    path: PathBuf,
+    label: String,
+}
+
+impl FileArg {
+    fn new(option: &str, given: Option<&PathBuf>, demo: PathBuf) -> Self {
+        match given {
+            Some(path) => Self {
+                label: format!("{option} {}", path.display()),
+                path: path.clone(),
+            },
+            None => Self {
+                label: demo.display().to_string(),
+                path: demo,
+            },
+        }
+    }
+
+    /// `label: problem`, from a library message that starts with the path.
+    fn says(&self, message: impl std::fmt::Display) -> String {
+        let message = message.to_string();
+        let problem = message
+            .strip_prefix(&format!("{}: ", self.path.display()))
+            .unwrap_or(&message);
+        format!("{}: {problem}", self.label)
+    }
+
+    /// Why the file could not be read.
+    fn unreadable(&self, e: &FileInputError) -> String {
+        match e {
+            FileInputError::Io { source, .. } => format!("{}: {source}", self.label),
+            other => self.says(other),
+        }
+    }
+}
+
+/// The trust store, server certificate and server key the edge is built from.
+struct Files {
+    ca: FileArg,
+    cert: FileArg,
+    key: FileArg,
+}
+
+impl Files {
+    /// The library's error, naming the option (or demo PKI file) at fault.
+    fn explain(&self, e: ConfigError) -> Error {
+        let (ca, cert, key) = (&self.ca, &self.cert, &self.key);
+        match &e {
+            ConfigError::TrustStore { source, .. } => match source {
+                TrustStoreError::Empty => format!("{}: no certificate in the file", ca.label),
+                TrustStoreError::File(e) => ca.unreadable(e),
+                other => ca.says(other),
+            },
+            ConfigError::File { what, source } if *what == "server certificate" => {
+                cert.unreadable(source)
+            }
+            ConfigError::File { what, source } if *what == "server key" => key.unreadable(source),
+            ConfigError::Invalid { setting, detail } if setting == "server.cert_chain" => {
+                cert.says(detail)
+            }
+            ConfigError::Invalid { setting, detail } if setting == "server.key" => {
+                if detail.ends_with(": no items found") {
+                    format!("{}: no private key in the file", key.label)
+                } else {
+                    key.says(detail)
+                }
+            }
+            ConfigError::Tls { source, .. } => match source {
+                rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => format!(
+                    "{} does not match the certificate in {}",
+                    key.label, cert.label
+                ),
+                rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding) => {
+                    format!("{}: the first certificate is not valid DER", cert.label)
+                }
+                rustls::Error::General(detail) if detail.contains("private key") => {
+                    match rsa_key_bits(&key.path) {
+                        Some(bits) => format!(
+                            "{}: RSA key of {bits} bits (allowed: 2048 to 8192)",
+                            key.label
+                        ),
+                        None => format!(
+                            "{}: not a usable RSA (2048 to 8192 bits), ECDSA or Ed25519 key",
+                            key.label
+                        ),
+                    }
+                }
+                _ => e.to_string(),
+            },
+            _ => e.to_string(),
+        }
+        .into()
+    }
+}
+
+/// The modulus size of the RSA private key (PKCS#1 or PKCS#8 PEM) in
+/// `path`, to say why the crypto provider refused it; `None` for any other
+/// key.
+fn rsa_key_bits(path: &Path) -> Option<usize> {
+    use der::asn1::{ObjectIdentifier, OctetStringRef, UintRef};
+    use der::{Decode, Reader, SliceReader};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::PrivateKeyDer;
+    const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+
+    let key = PrivateKeyDer::from_pem_file(path).ok()?;
+    let pkcs1 = match &key {
+        PrivateKeyDer::Pkcs1(k) => k.secret_pkcs1_der(),
+        // PrivateKeyInfo ::= SEQUENCE { version, algorithm, privateKey, .. }
+        PrivateKeyDer::Pkcs8(k) => SliceReader::new(k.secret_pkcs8_der())
+            .ok()?
+            .sequence(|r| {
+                u8::decode(r)?;
+                let algorithm = x509_cert::spki::AlgorithmIdentifierRef::decode(r)?;
+                let private_key = OctetStringRef::decode(r)?;
+                r.read_slice(r.remaining_len())?;
+                Ok((algorithm.oid == RSA_ENCRYPTION).then_some(private_key.as_bytes()))
+            })
+            .ok()??,
+        _ => return None,
+    };
+    // RSAPrivateKey ::= SEQUENCE { version, modulus, .. }
+    let modulus = SliceReader::new(pkcs1)
+        .ok()?
+        .sequence(|r| {
+            u8::decode(r)?;
+            let modulus = UintRef::decode(r)?.as_bytes();
+            r.read_slice(r.remaining_len())?;
+            Ok(modulus)
+        })
+        .ok()?;
+    let first = *modulus.first()?;
+    Some(modulus.len() * 8 - first.leading_zeros() as usize)
 }
 
 /// Says where the server listens and prints the seeds' curl commands.

@@ -70,7 +70,8 @@ impl ChainValidator {
     pub fn audit(&self, end_entity: &[u8], intermediates: &[&[u8]], now: UnixTime) -> ChainReport {
         let secs = now.as_secs();
         let store = self.trust_store().load();
-        let verdict = self.validate_uncached(end_entity, intermediates, secs, &store);
+        let verdict =
+            self.validate_uncached(end_entity, intermediates, secs, &store, self.options.budget);
         let mut report = ChainReport {
             verdict,
             certificates: Vec::new(),

@@ -17,13 +17,21 @@
 //! remembered, keyed by the SHA-256 of all three, so an entry can only ever
 //! answer for the exact bytes that verified. Every other check of the path
 //! (validity, constraints, key policy, trust) still runs each time.
+//!
+//! The refused-chain cache remembers, per trust-store generation, why a
+//! presented chain was refused, so a client presenting the same hostile
+//! chain again costs a hash of its bytes and a lookup instead of another
+//! validation. An entry lives at most a configured time (a refusal that
+//! depends on the clock, such as "not yet valid", is re-examined after it),
+//! and never past a trust-store change. Bounded; a full cache forgets its
+//! oldest entry.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use super::VerifiedPath;
+use super::{ValidationError, VerifiedPath};
 
 /// The cache key: SHA-256 over each presented certificate, length-prefixed
 /// so that different splits of the same bytes never collide.
@@ -99,6 +107,88 @@ impl SignatureCache {
                 break;
             };
             set.remove(&oldest);
+        }
+    }
+}
+
+/// Chains refused recently (see the module docs).
+pub(crate) struct RefusalCache {
+    capacity: usize,
+    ttl_secs: u64,
+    entries: Mutex<Refusals>,
+}
+
+struct Refusals {
+    map: HashMap<[u8; 32], Refused>,
+    /// Keys oldest first, each with the sequence number of its insertion.
+    order: VecDeque<([u8; 32], u64)>,
+    next_seq: u64,
+}
+
+struct Refused {
+    error: ValidationError,
+    generation: u64,
+    /// When it was refused; a clock set back before it misses.
+    refused_at: u64,
+    expires: u64,
+    seq: u64,
+}
+
+impl RefusalCache {
+    pub(crate) fn new(capacity: usize, ttl_secs: u64) -> Self {
+        let reserved = capacity.min(1 << 12);
+        Self {
+            capacity,
+            ttl_secs,
+            entries: Mutex::new(Refusals {
+                map: HashMap::with_capacity(reserved),
+                order: VecDeque::with_capacity(reserved),
+                next_seq: 0,
+            }),
+        }
+    }
+
+    /// Why the chain with `key` was refused under trust-store `generation`,
+    /// if it was within the last `ttl_secs`.
+    pub(crate) fn get(&self, key: &[u8; 32], generation: u64, now: u64) -> Option<ValidationError> {
+        let entries = self.entries.lock().ok()?;
+        let hit = entries.map.get(key)?;
+        let in_time = hit.refused_at <= now && now < hit.expires;
+        (hit.generation == generation && in_time).then(|| hit.error.clone())
+    }
+
+    pub(crate) fn insert(&self, key: [u8; 32], error: &ValidationError, generation: u64, now: u64) {
+        if self.capacity == 0 || self.ttl_secs == 0 {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        let entries = &mut *entries;
+        let seq = entries.next_seq;
+        entries.next_seq += 1;
+        let refused = Refused {
+            error: error.clone(),
+            generation,
+            refused_at: now,
+            expires: now.saturating_add(self.ttl_secs),
+            seq,
+        };
+        entries.map.insert(key, refused);
+        entries.order.push_back((key, seq));
+        while entries.map.len() > self.capacity {
+            let Some((oldest, seq)) = entries.order.pop_front() else {
+                break;
+            };
+            if entries.map.get(&oldest).is_some_and(|e| e.seq == seq) {
+                entries.map.remove(&oldest);
+            }
+        }
+        if entries.order.len() > 2 * self.capacity.max(8) {
+            let map = &entries.map;
+            entries
+                .order
+                .retain(|(k, seq)| map.get(k).is_some_and(|e| e.seq == *seq));
         }
     }
 }
@@ -280,6 +370,34 @@ mod tests {
         let none = SignatureCache::new(0);
         none.insert(a);
         assert!(!none.contains(&a));
+    }
+
+    #[test]
+    fn refusals_are_bounded_expire_and_belong_to_one_generation() {
+        let error = ValidationError::UnknownIssuer {
+            position: super::super::CertPosition::Leaf,
+        };
+        let cache = RefusalCache::new(2, 60);
+        cache.insert(key(1), &error, 7, 1_000);
+        assert_eq!(cache.get(&key(1), 7, 1_000), Some(error.clone()));
+        assert_eq!(cache.get(&key(1), 7, 1_059), Some(error.clone()));
+        assert_eq!(cache.get(&key(1), 7, 1_060), None, "expired after the TTL");
+        assert_eq!(cache.get(&key(1), 7, 999), None, "the clock went back");
+        assert_eq!(cache.get(&key(1), 8, 1_000), None, "another trust store");
+        cache.insert(key(2), &error, 7, 1_000);
+        cache.insert(key(3), &error, 7, 1_000);
+        assert_eq!(cache.get(&key(1), 7, 1_000), None, "the oldest was dropped");
+        assert!(cache.get(&key(2), 7, 1_000).is_some());
+        assert!(cache.get(&key(3), 7, 1_000).is_some());
+        // Re-inserting refreshes without growing.
+        for _ in 0..100 {
+            cache.insert(key(3), &error, 7, 1_000);
+        }
+        assert!(cache.get(&key(2), 7, 1_000).is_some());
+        assert!(cache.entries.lock().unwrap().order.len() <= 16);
+        let off = RefusalCache::new(0, 60);
+        off.insert(key(1), &error, 7, 1_000);
+        assert_eq!(off.get(&key(1), 7, 1_000), None);
     }
 
     #[test]

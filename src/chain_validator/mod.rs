@@ -29,7 +29,7 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::trust_store::TrustStoreHandle;
-use cache::{SignatureCache, VerifiedChainCache};
+use cache::{RefusalCache, SignatureCache, VerifiedChainCache};
 use cert::Cert;
 use checks::{Placed, LEAF_CHECKS};
 use extensions::{oid, KeyUsage};
@@ -49,6 +49,18 @@ use signature::{verify_signed_by, SignatureFailure};
 /// profile would see it), for load-time warnings.
 pub(crate) fn anchor_structure_violations(cert: &Cert<'_>) -> Vec<ProfileRule> {
     profile::violations(cert, Role::Anchor, None)
+}
+
+/// Runs costly work where it cannot stall other connections' I/O: through
+/// `block_in_place` on a tokio multi-thread runtime, in place elsewhere.
+fn off_the_io_thread<R>(work: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }
 
 /// The hard ceiling for `max_chain_depth` (certificates including the anchor).
@@ -150,6 +162,8 @@ pub struct ChainValidatorBuilder {
     options: ValidationOptions,
     cache_capacity: usize,
     signature_cache_capacity: usize,
+    refusal_cache_capacity: usize,
+    refusal_cache_ttl_secs: u64,
 }
 
 impl ChainValidatorBuilder {
@@ -228,6 +242,23 @@ impl ChainValidatorBuilder {
         self
     }
 
+    /// Entries of the refused-chain cache, which remembers for a while why a
+    /// presented chain was refused, so the same hostile chain presented
+    /// again costs a hash and a lookup instead of another validation; 0
+    /// disables it. Entries belong to one trust-store generation. Default 1024.
+    pub fn refusal_cache_capacity(mut self, entries: usize) -> Self {
+        self.refusal_cache_capacity = entries;
+        self
+    }
+
+    /// How long a refusal is remembered (default 60 s; 0 disables the
+    /// cache). A refusal that depends on the clock ("not yet valid") is
+    /// re-examined after this long at the latest.
+    pub fn refusal_cache_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.refusal_cache_ttl_secs = ttl.as_secs();
+        self
+    }
+
     /// Validates the configuration.
     pub fn build(self) -> Result<ChainValidator, ValidatorBuildError> {
         let depth = self.options.max_chain_depth;
@@ -245,6 +276,9 @@ impl ChainValidatorBuilder {
             cache: (self.cache_capacity > 0).then(|| VerifiedChainCache::new(self.cache_capacity)),
             signatures: (self.signature_cache_capacity > 0)
                 .then(|| SignatureCache::new(self.signature_cache_capacity)),
+            refusals: (self.refusal_cache_capacity > 0 && self.refusal_cache_ttl_secs > 0).then(
+                || RefusalCache::new(self.refusal_cache_capacity, self.refusal_cache_ttl_secs),
+            ),
         })
     }
 }
@@ -256,6 +290,7 @@ pub struct ChainValidator {
     pub(crate) options: ValidationOptions,
     cache: Option<VerifiedChainCache>,
     signatures: Option<SignatureCache>,
+    refusals: Option<RefusalCache>,
 }
 
 impl fmt::Debug for ChainValidator {
@@ -264,6 +299,7 @@ impl fmt::Debug for ChainValidator {
             .field("options", &self.options)
             .field("cache", &self.cache.is_some())
             .field("signature_cache", &self.signatures.is_some())
+            .field("refusal_cache", &self.refusals.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -387,6 +423,8 @@ impl ChainValidator {
             options: ValidationOptions::default(),
             cache_capacity: 4096,
             signature_cache_capacity: 256,
+            refusal_cache_capacity: 1024,
+            refusal_cache_ttl_secs: 60,
         }
     }
 
@@ -406,7 +444,15 @@ impl ChainValidator {
     }
 
     /// Validates `end_entity` with the client-sent `intermediates` at `now`,
-    /// answering from the verified-chain cache when it can.
+    /// answering from the verified-chain and refused-chain caches when it can.
+    ///
+    /// A validation first runs within [`Budget::INLINE`]; one that needs more
+    /// (an unusual chain, or a hostile one) is run again with the full
+    /// budget where it cannot stall other connections: on a tokio
+    /// multi-thread runtime through `block_in_place`, which hands this
+    /// worker's other tasks to another thread for the duration. Elsewhere
+    /// (a `current_thread` runtime, no runtime) it runs in place, bounded by
+    /// the budget.
     pub fn validate(
         &self,
         end_entity: &[u8],
@@ -415,25 +461,42 @@ impl ChainValidator {
     ) -> Result<VerifiedPath, ValidationError> {
         let secs = now.as_secs();
         let store = self.store.load_guard();
-        let key = self
-            .cache
-            .as_ref()
-            .map(|_| cache::key(end_entity, intermediates));
+        let generation = store.generation();
+        let key = (self.cache.is_some() || self.refusals.is_some())
+            .then(|| cache::key(end_entity, intermediates));
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
-            if let Some(hit) = cache.get(
-                key,
-                store.generation(),
-                secs,
-                self.options.ignore_expiration,
-            ) {
+            if let Some(hit) = cache.get(key, generation, secs, self.options.ignore_expiration) {
                 return Ok(hit);
             }
         }
-        let path = self.validate_uncached(end_entity, intermediates, secs, &store)?;
-        if let (Some(cache), Some(key)) = (&self.cache, key) {
-            cache.insert(key, path, secs);
+        if let (Some(refusals), Some(key)) = (&self.refusals, &key) {
+            if let Some(refused) = refusals.get(key, generation, secs) {
+                return Err(refused);
+            }
         }
-        Ok(path)
+        let full = self.options.budget;
+        let inline = full.min(Budget::INLINE);
+        let mut result = self.validate_uncached(end_entity, intermediates, secs, &store, inline);
+        if matches!(result, Err(ValidationError::BudgetExceeded { .. })) && inline != full {
+            result = off_the_io_thread(|| {
+                self.validate_uncached(end_entity, intermediates, secs, &store, full)
+            });
+        }
+        if let Some(key) = key {
+            match &result {
+                Ok(path) => {
+                    if let Some(cache) = &self.cache {
+                        cache.insert(key, *path, secs);
+                    }
+                }
+                Err(error) => {
+                    if let Some(refusals) = &self.refusals {
+                        refusals.insert(key, error, generation, secs);
+                    }
+                }
+            }
+        }
+        result
     }
 
     fn validate_uncached(
@@ -442,6 +505,7 @@ impl ChainValidator {
         intermediates: &[&[u8]],
         now: u64,
         store: &crate::trust_store::TrustStore,
+        budget: Budget,
     ) -> Result<VerifiedPath, ValidationError> {
         let total: usize = end_entity.len() + intermediates.iter().map(|c| c.len()).sum::<usize>();
         if intermediates.len() > self.options.max_intermediates {
@@ -484,7 +548,7 @@ impl ChainValidator {
             store,
             presented: &presented,
             now,
-            budget: self.options.budget,
+            budget,
             best: None,
             aborted: false,
         };

@@ -51,34 +51,8 @@ pub(crate) fn check(
         // RFC 5280 §4.2.1.10: at least one of the two MUST be present.
         return Err(NameConstraintFailure::Malformed("nameConstraints (empty)"));
     }
-    for subtrees in [permitted, excluded].into_iter().flatten() {
-        if subtrees.is_empty() {
-            return Err(NameConstraintFailure::Malformed("GeneralSubtrees (empty)"));
-        }
-        // Every subtree must be well-formed, not only those of a form the
-        // certificate happens to use (a malformed constraint fails closed).
-        for subtree in Subtrees(DerCursor::new(subtrees)) {
-            match subtree? {
-                GeneralName::Dns(c) if !c.is_empty() && !is_valid_dns_name(c, false) => {
-                    return Err(NameConstraintFailure::Malformed(
-                        "dNSName constraint is not a valid DNS name",
-                    ))
-                }
-                GeneralName::Ip(c) if !matches!(c.len(), 8 | 32) => {
-                    return Err(NameConstraintFailure::Malformed(
-                        "iPAddress constraint length",
-                    ))
-                }
-                // RFC 5280 §4.2.1.10: a mailbox, a host, or a `.domain`.
-                GeneralName::Email(c) if !is_valid_email_constraint(c) => {
-                    return Err(NameConstraintFailure::Malformed(
-                        "rfc822Name constraint is neither a mailbox, a host nor a domain",
-                    ))
-                }
-                _ => {}
-            }
-        }
-    }
+    let permitted = permitted.map(ByKind::parse).transpose()?;
+    let excluded = excluded.map(ByKind::parse).transpose()?;
 
     let mut names: Vec<GeneralName<'_>> = Vec::new();
     if !cert.subject_is_empty() {
@@ -93,7 +67,11 @@ pub(crate) fn check(
         }
     }
 
+    // Each name is compared with the subtrees of its own form only (every
+    // comparison spends from the budget).
     for name in &names {
+        let permitted = permitted.as_ref().map_or(&[][..], |p| p.of(name));
+        let excluded = excluded.as_ref().map_or(&[][..], |e| e.of(name));
         // A malformed name cannot be shown to lie inside or outside a
         // subtree, so under a constraint of its form it fails closed
         // (webpki refuses it too). Without constraints its syntax is a
@@ -104,55 +82,110 @@ pub(crate) fn check(
             _ => false,
         };
         if malformed {
-            for subtrees in [permitted, excluded].into_iter().flatten() {
-                for subtree in Subtrees(DerCursor::new(subtrees)) {
-                    spend(budget)?;
-                    if matches(&subtree?, name, false)? != Match::OtherKind {
-                        return Err(NameConstraintFailure::Violation(format!(
-                            "{} is malformed and cannot be checked against a name constraint of its form",
-                            describe(name)
-                        )));
-                    }
-                }
-            }
-        }
-        if let Some(permitted) = permitted {
-            let mut any_of_kind = false;
-            let mut matched = false;
-            for subtree in Subtrees(DerCursor::new(permitted)) {
-                let base = subtree?;
+            for base in permitted.iter().chain(excluded) {
                 spend(budget)?;
-                match matches(&base, name, false)? {
-                    Match::OtherKind => {}
-                    Match::Yes => {
-                        any_of_kind = true;
-                        matched = true;
-                        break;
-                    }
-                    Match::No => any_of_kind = true,
-                }
-            }
-            if any_of_kind && !matched {
-                return Err(NameConstraintFailure::Violation(format!(
-                    "{} is not within the permitted subtrees",
-                    describe(name)
-                )));
-            }
-        }
-        if let Some(excluded) = excluded {
-            for subtree in Subtrees(DerCursor::new(excluded)) {
-                let base = subtree?;
-                spend(budget)?;
-                if matches(&base, name, true)? == Match::Yes {
+                if matches(base, name, false)? != Match::OtherKind {
                     return Err(NameConstraintFailure::Violation(format!(
-                        "{} is within an excluded subtree",
+                        "{} is malformed and cannot be checked against a name constraint of its form",
                         describe(name)
                     )));
                 }
             }
         }
+        let mut any_of_kind = false;
+        let mut matched = false;
+        for base in permitted {
+            spend(budget)?;
+            match matches(base, name, false)? {
+                Match::OtherKind => {}
+                Match::Yes => {
+                    any_of_kind = true;
+                    matched = true;
+                    break;
+                }
+                Match::No => any_of_kind = true,
+            }
+        }
+        if any_of_kind && !matched {
+            return Err(NameConstraintFailure::Violation(format!(
+                "{} is not within the permitted subtrees",
+                describe(name)
+            )));
+        }
+        for base in excluded {
+            spend(budget)?;
+            if matches(base, name, true)? == Match::Yes {
+                return Err(NameConstraintFailure::Violation(format!(
+                    "{} is within an excluded subtree",
+                    describe(name)
+                )));
+            }
+        }
     }
     Ok(())
+}
+
+/// Subtrees of one GeneralSubtrees, parsed and checked once, grouped by
+/// the form of their base name.
+struct ByKind<'a> {
+    /// Indexed by [`kind`].
+    groups: [Vec<GeneralName<'a>>; 6],
+}
+
+/// The group of a name's form.
+fn kind(name: &GeneralName<'_>) -> usize {
+    match name {
+        GeneralName::Dns(_) => 0,
+        GeneralName::Ip(_) => 1,
+        GeneralName::Email(_) => 2,
+        GeneralName::Uri(_) => 3,
+        GeneralName::Directory(_) => 4,
+        GeneralName::Other(_) => 5,
+    }
+}
+
+impl<'a> ByKind<'a> {
+    /// Every subtree must be well-formed, not only those of a form the
+    /// certificate happens to use (a malformed constraint fails closed).
+    fn parse(subtrees: &'a [u8]) -> Result<Self, NameConstraintFailure> {
+        if subtrees.is_empty() {
+            return Err(NameConstraintFailure::Malformed("GeneralSubtrees (empty)"));
+        }
+        let mut groups: [Vec<GeneralName<'a>>; 6] = Default::default();
+        for subtree in Subtrees(DerCursor::new(subtrees)) {
+            let base = subtree?;
+            match base {
+                GeneralName::Dns(c) if !c.is_empty() && !is_valid_dns_name(c, false) => {
+                    // RFC 5280 §4.2.1.10: a dNSName constraint is a DNS name;
+                    // the leading-period form is only defined for URIs.
+                    return Err(NameConstraintFailure::Malformed(
+                        "dNSName constraint is not a valid DNS name",
+                    ));
+                }
+                GeneralName::Ip(c) if !matches!(c.len(), 8 | 32) => {
+                    return Err(NameConstraintFailure::Malformed(
+                        "iPAddress constraint length",
+                    ))
+                }
+                // RFC 5280 §4.2.1.10: a mailbox, a host, or a `.domain`.
+                GeneralName::Email(c) if !is_valid_email_constraint(c) => {
+                    return Err(NameConstraintFailure::Malformed(
+                        "rfc822Name constraint is neither a mailbox, a host nor a domain",
+                    ))
+                }
+                _ => {}
+            }
+            if let Some(group) = groups.get_mut(kind(&base)) {
+                group.push(base);
+            }
+        }
+        Ok(Self { groups })
+    }
+
+    /// The subtrees a name of `name`'s form is compared with.
+    fn of(&self, name: &GeneralName<'_>) -> &[GeneralName<'a>] {
+        self.groups.get(kind(name)).map_or(&[], Vec::as_slice)
+    }
 }
 
 fn is_valid_email_constraint(c: &[u8]) -> bool {
@@ -234,14 +267,8 @@ fn matches(
 ) -> Result<Match, NameConstraintFailure> {
     let m = |b: bool| if b { Match::Yes } else { Match::No };
     Ok(match (base, name) {
+        // `base` was checked when the subtrees were parsed (`ByKind::parse`).
         (GeneralName::Dns(c), GeneralName::Dns(n)) => {
-            if !c.is_empty() && !is_valid_dns_name(c, false) {
-                // RFC 5280 §4.2.1.10: a dNSName constraint is a DNS name; the
-                // leading-period form is only defined for URIs.
-                return Err(NameConstraintFailure::Malformed(
-                    "dNSName constraint is not a valid DNS name",
-                ));
-            }
             let wildcard_base = n.strip_prefix(b"*.");
             m(dns_within(n, c)
                 || (excluding && wildcard_base.is_some_and(|b| ends_with_label(c, b))))

@@ -51,7 +51,7 @@ pub enum TrustStoreError {
         detail: String,
     },
     /// A block is not a parsable X.509 certificate.
-    #[error("{source_name}: block #{block}: not a valid certificate: {detail}")]
+    #[error("{source_name}: block #{block}: not a valid certificate (cannot decode {detail})")]
     UnparsableCertificate {
         /// The bundle's name.
         source_name: String,

@@ -1,0 +1,119 @@
+//! What the handshake benches share: key and name helpers for their rcgen
+//! PKIs, a bench-only server-certificate verifier, and per-thread CPU time
+//! from `/proc` (Linux).
+
+#![allow(dead_code)] // each bench uses its own subset
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+pub fn p256() -> KeyPair {
+    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("P-256 key")
+}
+
+pub fn dn(common_name: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, "US");
+    dn.push(DnType::OrganizationName, "Edge mTLS Bench");
+    dn.push(DnType::CommonName, common_name);
+    dn
+}
+
+pub fn ca_params(common_name: &str) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn(common_name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    p.use_authority_key_identifier_extension = true;
+    p
+}
+
+/// Bench clients only: accepts the server certificate without building its
+/// chain, but (by default) verifies the handshake signature with the
+/// provider's algorithms, so the client does the TLS work a real client does
+/// minus path validation.
+#[derive(Debug)]
+pub struct SignatureOnly {
+    pub provider: Arc<CryptoProvider>,
+    /// `THROUGHPUT_CLIENT_SKIPS_SIGNATURE=1`: accept the TLS 1.3
+    /// CertificateVerify unchecked too. The server's work is the same; the
+    /// client gets cheaper, for machines where it would otherwise compete
+    /// with the server thread for the CPU (a server thread busy well under
+    /// 100% in the summary).
+    pub skip: bool,
+}
+
+pub fn client_skips_signature() -> bool {
+    std::env::var_os("THROUGHPUT_CLIENT_SKIPS_SIGNATURE").is_some_and(|v| v == "1")
+}
+
+impl ServerCertVerifier for SignatureOnly {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        if self.skip {
+            return Ok(HandshakeSignatureValid::assertion());
+        }
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A thread's time on a CPU, from its `schedstat` (Linux).
+pub fn cpu_time(schedstat: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(schedstat).ok()?;
+    let ns = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+pub fn thread_id() -> Option<u32> {
+    // `/proc/thread-self` links to `<pid>/task/<tid>`.
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
