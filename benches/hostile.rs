@@ -1,7 +1,7 @@
 //! What a hostile client costs the server, against a valid client.
 //!
 //! Part 1 (criterion): server CPU time per connection attempt, over real TLS
-//! 1.3 on loopback, for the whole pipeline built through `MtlsConfig` (chain
+//! 1.3 on loopback with 8 attempts in flight, for the whole pipeline built through `MtlsConfig` (chain
 //! validation, a deny list, one connection-log record, the CloudFront
 //! headers). Criterion's "time" here is the server thread's CPU time per
 //! attempt (from `/proc/…/schedstat`), not wall time. Cases:
@@ -65,6 +65,8 @@ use tokio_rustls::TlsConnector;
 
 /// Permitted DNS subtrees of the constrained intermediate.
 const SUBTREES: usize = 1_000;
+/// Attempts in flight in part 1 (as many clients connecting at once).
+const IN_FLIGHT: usize = 8;
 /// Valid client certificates: enough for the latency runs (300 each).
 const VALID_CLIENTS: usize = 1_000;
 
@@ -348,7 +350,8 @@ struct Case<'a> {
 }
 
 impl Case<'_> {
-    /// `iters` sequential attempts; returns the server thread's CPU time.
+    /// `iters` attempts, [`IN_FLIGHT`] at a time; returns the server
+    /// thread's CPU time.
     fn run(&self, rt: &tokio::runtime::Runtime, iters: u64) -> Duration {
         let server = self.server;
         let (ok_before, refused_before) = (
@@ -356,14 +359,24 @@ impl Case<'_> {
             server.refused.load(Ordering::Relaxed),
         );
         let before = server.cpu_time();
+        let left = AtomicU64::new(iters);
         let succeeded = rt.block_on(async {
-            let mut succeeded = 0u64;
-            for _ in 0..iters {
-                let i = self.cursor.fetch_add(1, Ordering::Relaxed);
-                let config = self.clients[i % self.clients.len()].clone();
-                succeeded += u64::from(attempt(server.addr, config).await);
-            }
-            succeeded
+            let workers = (0..IN_FLIGHT).map(|_| async {
+                let mut succeeded = 0u64;
+                while left
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                    .is_ok()
+                {
+                    let i = self.cursor.fetch_add(1, Ordering::Relaxed);
+                    let config = self.clients[i % self.clients.len()].clone();
+                    succeeded += u64::from(attempt(server.addr, config).await);
+                }
+                succeeded
+            });
+            futures_util::future::join_all(workers)
+                .await
+                .into_iter()
+                .sum::<u64>()
         });
         // The server counts a refusal once its task ends, which may be just
         // after the client saw the alert.

@@ -1341,8 +1341,8 @@ fn open_log(settings: &LogSettings) -> Result<OpenedLog, ConfigError> {
     };
     let queue = match settings.target.as_str() {
         "off" | "" => return Ok((None, None)),
-        "stdout" => QueueSink::new(std::io::stdout(), format, capacity),
-        "stderr" => QueueSink::new(std::io::stderr(), format, capacity),
+        "stdout" => QueueSink::to_stdout(format, capacity),
+        "stderr" => QueueSink::to_stderr(format, capacity),
         path => QueueSink::to_file(path, format, capacity),
     }
     .map_err(error)?

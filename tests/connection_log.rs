@@ -899,6 +899,77 @@ fn write_errors_are_counted_and_the_sink_recovers_with_its_output() {
     assert_eq!(first["eventTimestamp"], 100);
 }
 
+/// An output that takes `room` more bytes, then fails (a file at its size
+/// limit: a short write, then EFBIG), until given more room.
+struct CappedWriter {
+    room: Arc<std::sync::atomic::AtomicUsize>,
+    out: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Write for CappedWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let room = self.room.load(SeqCst);
+        if room == 0 {
+            return Err(io::Error::from_raw_os_error(27)); // EFBIG
+        }
+        let n = buf.len().min(room);
+        self.room.fetch_sub(n, SeqCst);
+        self.out
+            .lock()
+            .expect("output lock")
+            .extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A write that fails half-way through a record leaves half a line; the
+/// next write ends it first, so every later record is a line of its own and
+/// the count of whole records equals `written`.
+#[test]
+fn a_record_cut_by_a_failed_write_stays_on_its_own_line() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let room = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let writer = CappedWriter {
+        room: Arc::clone(&room),
+        out: Arc::clone(&out),
+    };
+    let sink = QueueSink::new(writer, LogFormat::JsonLines, 1024).expect("sink");
+    let mut line = String::new();
+    json_line(&mut line, &numbered(0));
+    let record_len = line.len() + usize::from(!line.ends_with('\n'));
+    // Room for one record and a half.
+    room.store(record_len + record_len / 2, SeqCst);
+    for i in 0..4 {
+        sink.submit(numbered(i));
+    }
+    eventually("the output filled up", || {
+        sink.written() + sink.unwritten() + sink.dropped() == 4
+    });
+    assert_eq!(sink.written(), 1);
+    // The output recovers.
+    room.store(usize::MAX / 2, SeqCst);
+    for i in 4..7 {
+        sink.submit(numbered(i));
+    }
+    let written = sink.shutdown().expect("shutdown");
+    assert_eq!(written, 4, "unwritten {}", sink.unwritten());
+    let out = out.lock().expect("output lock");
+    let text = std::str::from_utf8(&out).expect("UTF-8");
+    let whole: Vec<u64> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["eventTimestamp"].as_u64().expect("timestamp"))
+        .collect();
+    assert_eq!(whole, [0, 4, 5, 6], "{text}");
+    assert_eq!(text.lines().count(), 5, "one cut line between: {text}");
+}
+
 #[test]
 fn shutdown_gives_up_on_a_stalled_output_at_its_deadline() {
     let (reached_tx, reached_rx) = mpsc::channel();

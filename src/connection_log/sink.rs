@@ -158,6 +158,37 @@ impl QueueSink {
         Self::new(file, format, capacity)
     }
 
+    /// A sink writing to the process's standard output. On Unix it writes
+    /// to a duplicate of the descriptor, past std's line buffer, so each
+    /// batch is one `write(2)` and a failed write says exactly which records
+    /// were lost (std's buffer would keep half a record for later).
+    pub fn to_stdout(format: LogFormat, capacity: usize) -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            let fd = io::stdout().as_fd().try_clone_to_owned()?;
+            Self::new(File::from(fd), format, capacity)
+        }
+        #[cfg(not(unix))]
+        {
+            Self::new(io::stdout(), format, capacity)
+        }
+    }
+
+    /// [`to_stdout`](Self::to_stdout) for standard error.
+    pub fn to_stderr(format: LogFormat, capacity: usize) -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsFd;
+            let fd = io::stderr().as_fd().try_clone_to_owned()?;
+            Self::new(File::from(fd), format, capacity)
+        }
+        #[cfg(not(unix))]
+        {
+            Self::new(io::stderr(), format, capacity)
+        }
+    }
+
     /// Records dropped because the queue was full or the sink shut down.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -261,9 +292,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
 fn write_loop(shared: &Shared, mut writer: impl Write, format: LogFormat) {
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    if format == LogFormat::W3c {
-        buf.extend_from_slice(w3c_header().as_bytes());
-    }
+    // A W3C file starts with its header, written with the first batch.
+    let mut header_pending = format == LogFormat::W3c;
+    // A failed write left a record cut in the middle of its line: the next
+    // write ends that line first, so each record stays on a line of its own.
+    let mut partial_line = false;
     let mut line = String::with_capacity(1024);
     let mut ends: Vec<usize> = Vec::new();
     let mut batch = VecDeque::new();
@@ -290,6 +323,14 @@ fn write_loop(shared: &Shared, mut writer: impl Write, format: LogFormat) {
         }
         // A whole burst is one buffer and one flush; `ends` marks where each
         // record stops, so a short write tells exactly which were written.
+        buf.clear();
+        if partial_line {
+            buf.push(b'\n');
+        }
+        let newline = buf.len();
+        if header_pending {
+            buf.extend_from_slice(w3c_header().as_bytes());
+        }
         let header = buf.len();
         ends.clear();
         for record in batch.drain(..) {
@@ -308,6 +349,10 @@ fn write_loop(shared: &Shared, mut writer: impl Write, format: LogFormat) {
         );
         buf.clear();
         shared.lock().in_flight = 0;
+        if sent > 0 {
+            partial_line = !(sent == newline || sent == header || ends.contains(&sent));
+            header_pending &= sent < header;
+        }
         match result {
             Ok(()) => {
                 if failing.take().is_some() {
@@ -327,11 +372,6 @@ fn write_loop(shared: &Shared, mut writer: impl Write, format: LogFormat) {
                         "connection log: cannot write ({e}); records are counted as unwritten until the output recovers"
                     );
                     failing = Some(e.kind());
-                }
-                // The header of a W3C file goes out with the next batch
-                // when it was not written.
-                if header > 0 && sent < header {
-                    buf.extend_from_slice(w3c_header().as_bytes());
                 }
                 // Back off, but stay ready for shutdown.
                 let queue = shared.lock();
