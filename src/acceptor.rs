@@ -88,10 +88,7 @@ impl AcceptBackoff {
     /// An `accept` failed: how long to wait before the next one.
     pub fn failed(&mut self, error: &std::io::Error) -> Duration {
         if self.failures == 0 {
-            tracing::warn!(
-                error = %error,
-                "accept failed ({error}); new connections wait until it recovers"
-            );
+            tracing::warn!("accept failed ({error}); new connections wait until it recovers");
         }
         self.failures += 1;
         self.pause = (self.pause * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
@@ -102,7 +99,6 @@ impl AcceptBackoff {
     pub fn recovered(&mut self) {
         if self.failures > 0 {
             tracing::warn!(
-                failures = self.failures,
                 "accept works again after {} failed attempt(s)",
                 self.failures
             );
