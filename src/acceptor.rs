@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
 
-use crate::cert_fields::CertFields;
+use crate::x509::fields::CertFields;
 use crate::chain_validator::ClientCertInfo;
 use crate::connection_log::{
     ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus,

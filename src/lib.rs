@@ -51,12 +51,10 @@ pub mod acceptor;
 pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
-pub mod cert_fields;
 pub mod chain_validator;
 #[cfg(feature = "acceptor")]
 pub mod config;
 pub mod connection_log;
-pub mod distinguished_name;
 pub mod file_input;
 pub mod header_builder;
 pub mod policy;
@@ -66,6 +64,10 @@ pub mod rustls_verifier;
 #[cfg(feature = "tower")]
 pub mod tower;
 pub mod trust_store;
+mod x509;
+
+pub use x509::fields as cert_fields;
+pub use x509::name as distinguished_name;
 
 #[cfg(feature = "acceptor")]
 pub use acceptor::{AcceptBackoff, AcceptError, ConnectionInfo, MtlsAcceptor, MtlsStream, Site};

@@ -22,9 +22,9 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 
-use crate::chain_validator::cert::Cert;
+use crate::x509::cert::Cert;
 use crate::chain_validator::{CertPosition, ChainValidator, ValidationError, VerifiedPath};
-use crate::distinguished_name::rfc2253;
+use crate::x509::name::rfc2253;
 use crate::reason::{ReasonCode, TlsAlert};
 use crate::revocation::{
     ChainSlot, ImmediateCheck, RevocationChain, RevocationChecker, RevocationError,

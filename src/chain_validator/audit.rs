@@ -9,15 +9,15 @@
 
 use rustls_pki_types::UnixTime;
 
-use super::cert::Cert;
+use crate::x509::cert::Cert;
 use super::checks::{Check, Placed, ISSUER_CHECKS, LEAF_CHECKS};
 use super::error::{CertPosition, ValidationError};
 use super::path::{cas_below, check_name_constraints, signature_error, Node};
-use super::profile::{self, Role};
-use super::signature::verify_signed_by;
+use crate::x509::profile::{self, Role};
+use crate::x509::signature::verify_signed_by;
 use super::{ChainValidator, ProfileRule, VerifiedPath, MAX_DEPTH_LIMIT};
-use crate::cert_fields::serial_cloudfront;
-use crate::distinguished_name::rfc2253;
+use crate::x509::fields::serial_cloudfront;
+use crate::x509::name::rfc2253;
 use crate::trust_store::TrustStore;
 
 /// The outcome of one check.

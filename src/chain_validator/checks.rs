@@ -7,10 +7,10 @@
 
 use core::fmt;
 
-use super::cert::{Cert, Version};
+use crate::x509::cert::{Cert, Version};
 use super::error::{CertPosition, ValidationError};
-use super::extensions::{oid, KeyUsage};
-use super::profile::{self, Role};
+use crate::x509::extensions::{oid, KeyUsage};
+use crate::x509::profile::{self, Role};
 use super::{ChainValidator, ProfileRule};
 
 /// One check of one certificate (or of the whole path).

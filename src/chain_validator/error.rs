@@ -2,8 +2,8 @@
 
 use core::fmt;
 
-use super::profile::ProfileRule;
-use crate::cert_fields::iso8601;
+use crate::x509::profile::ProfileRule;
+use crate::x509::fields::iso8601;
 use crate::reason::{ReasonCode, TlsAlert};
 
 /// Which certificate a validation error is about.

@@ -10,17 +10,10 @@
 
 mod audit;
 mod cache;
-pub(crate) mod cert;
 mod checks;
-pub(crate) mod der;
 mod error;
-pub(crate) mod extensions;
-pub(crate) mod info;
 mod name_constraints;
 mod path;
-mod profile;
-pub(crate) mod signature;
-pub mod subject_name;
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,27 +22,24 @@ use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::trust_store::TrustStoreHandle;
+use crate::x509::cert::Cert;
+use crate::x509::extensions::KeyUsage;
+use crate::x509::profile::Role;
+use crate::x509::signature::{verify_signed_by, SignatureFailure};
 use cache::{RefusalCache, SignatureCache, VerifiedChainCache};
-use cert::Cert;
 use checks::{Placed, LEAF_CHECKS};
-use extensions::{oid, KeyUsage};
 use path::{Node, PathBuilder};
-use profile::Role;
 
+pub use crate::x509::info::{ClientCertInfo, SubjectAltName};
+pub use crate::x509::profile::{Profile, ProfileRule, RuleSource, UnknownProfile};
+pub use crate::x509::signature::KeyPolicy;
+pub use crate::x509::subject_name;
+pub use crate::x509::KeyPurpose;
 pub use audit::{CertificateReport, ChainReport, CheckOutcome};
 pub use checks::Check;
 pub use error::{CertPosition, ValidationError};
-pub use info::{ClientCertInfo, SubjectAltName};
 pub use path::Budget;
-pub use profile::{Profile, ProfileRule, RuleSource, UnknownProfile};
-pub use signature::KeyPolicy;
-use signature::{verify_signed_by, SignatureFailure};
 
-/// The structure rules a trust anchor breaks (all of them, as the `Strict`
-/// profile would see it), for load-time warnings.
-pub(crate) fn anchor_structure_violations(cert: &Cert<'_>) -> Vec<ProfileRule> {
-    profile::violations(cert, Role::Anchor, None)
-}
 
 /// Runs costly work where it cannot stall other connections' I/O: through
 /// `block_in_place` on a tokio multi-thread runtime, in place elsewhere.
@@ -65,50 +55,6 @@ fn off_the_io_thread<R>(work: impl FnOnce() -> R) -> R {
 
 /// The hard ceiling for `max_chain_depth` (certificates including the anchor).
 pub const MAX_DEPTH_LIMIT: usize = 16;
-
-/// A key purpose the leaf must allow (extendedKeyUsage, RFC 5280 §4.2.1.12).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum KeyPurpose {
-    /// `id-kp-clientAuth` (the default for client certificates).
-    ClientAuth,
-    /// `id-kp-serverAuth`.
-    ServerAuth,
-    /// Another purpose, as encoded OID contents.
-    Other(const_oid::ObjectIdentifier),
-}
-
-impl KeyPurpose {
-    /// Reads the `eku` setting: `client_auth`, `server_auth`, a dotted OID,
-    /// or `any` (no requirement, `Some(None)`); `None` when unreadable.
-    pub fn parse_setting(text: &str) -> Option<Option<Self>> {
-        match text {
-            "client_auth" => Some(Some(Self::ClientAuth)),
-            "server_auth" => Some(Some(Self::ServerAuth)),
-            "any" | "none" => Some(None),
-            oid => const_oid::ObjectIdentifier::new(oid)
-                .ok()
-                .map(|o| Some(Self::Other(o))),
-        }
-    }
-
-    pub(crate) fn oid_bytes(&self) -> &[u8] {
-        match self {
-            Self::ClientAuth => oid::KP_CLIENT_AUTH,
-            Self::ServerAuth => oid::KP_SERVER_AUTH,
-            Self::Other(o) => o.as_bytes(),
-        }
-    }
-}
-
-impl fmt::Display for KeyPurpose {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::ClientAuth => f.write_str("clientAuth (1.3.6.1.5.5.7.3.2)"),
-            Self::ServerAuth => f.write_str("serverAuth (1.3.6.1.5.5.7.3.1)"),
-            Self::Other(o) => write!(f, "{o}"),
-        }
-    }
-}
 
 /// What a [`ChainValidator`] checks; set through [`ChainValidatorBuilder`].
 #[derive(Clone, Debug)]

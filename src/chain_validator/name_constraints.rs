@@ -7,10 +7,10 @@
 //! and directoryName. A constraint of any other form, or a name of a form
 //! that a constraint of that form cannot be evaluated for, fails closed.
 
-use super::cert::{Cert, CertParseError};
-use super::der::{context, tag, DerCursor};
-use super::extensions::{general_name, oid, GeneralName, GeneralNames};
-use super::subject_name::{is_valid_dns_name, is_valid_email};
+use crate::x509::cert::{Cert, CertParseError};
+use crate::x509::der::{context, tag, DerCursor};
+use crate::x509::extensions::{general_name, oid, GeneralName, GeneralNames};
+use crate::x509::subject_name::{is_valid_dns_name, is_valid_email};
 
 /// Why a name constraint check failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -390,7 +390,7 @@ fn ip_within(name: &[u8], constraint: &[u8]) -> Result<bool, NameConstraintFailu
 /// The RDNs of `name` begin with all the RDNs of `constraint` (byte-compared).
 fn directory_within(name: &[u8], constraint: &[u8]) -> Result<bool, NameConstraintFailure> {
     let seq = |b| {
-        super::der::single(b, tag::SEQUENCE, "Name")
+        crate::x509::der::single(b, tag::SEQUENCE, "Name")
             .map(|t| t.value)
             .map_err(|_| NameConstraintFailure::Malformed("Name"))
     };
@@ -412,7 +412,7 @@ fn directory_within(name: &[u8], constraint: &[u8]) -> Result<bool, NameConstrai
 /// constrained by rfc822Name subtrees).
 fn subject_email_addresses(name: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
-    let Ok(seq) = super::der::single(name, tag::SEQUENCE, "Name") else {
+    let Ok(seq) = crate::x509::der::single(name, tag::SEQUENCE, "Name") else {
         return out;
     };
     let mut rdns = DerCursor::new(seq.value);

@@ -6,12 +6,12 @@
 //! matches the child's authorityKeyIdentifier before the others, and every
 //! step spends from a [`Budget`] so a hostile chain cannot burn CPU.
 
-use super::cert::Cert;
+use crate::x509::cert::Cert;
 use super::checks::{Placed, ISSUER_CHECKS};
 use super::error::{CertPosition, ValidationError};
 use super::name_constraints::{self, NameConstraintFailure};
-use super::profile::Role;
-use super::signature::{describe_algorithm, SignatureFailure};
+use crate::x509::profile::Role;
+use crate::x509::signature::{describe_algorithm, SignatureFailure};
 use super::{ChainValidator, VerifiedPath, MAX_DEPTH_LIMIT};
 use crate::trust_store::TrustStore;
 

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 
-use crate::cert_fields::CertFields;
+use crate::x509::fields::CertFields;
 use crate::reason::ReasonCode;
 
 /// `Success` or `Failed:<ReasonCode>`.

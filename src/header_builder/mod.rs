@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::cert_fields::CertFields;
+use crate::x509::fields::CertFields;
 
 pub use sanitize::{is_reserved_header, sanitize};
 

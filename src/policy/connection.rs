@@ -8,9 +8,9 @@ use rustls_pki_types::CertificateDer;
 use serde::ser::SerializeStruct as _;
 use serde::{Serialize, Serializer};
 
-use crate::cert_fields::{hex_lower, hex_upper_colon, iso8601, san_openssl, serial_cloudfront};
+use crate::x509::fields::{hex_lower, hex_upper_colon, iso8601, san_openssl, serial_cloudfront};
 use crate::chain_validator::ClientCertInfo;
-use crate::distinguished_name::connection_style;
+use crate::x509::name::connection_style;
 use crate::revocation::RevocationStatus;
 
 /// `validity` of a certificate object.

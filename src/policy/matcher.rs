@@ -9,8 +9,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::{Connection, PolicyError};
-use crate::cert_fields::serial_cloudfront;
-use crate::chain_validator::subject_name::dns_name_matches;
+use crate::x509::fields::serial_cloudfront;
+use crate::x509::subject_name::dns_name_matches;
 use crate::chain_validator::SubjectAltName;
 use crate::revocation::kvs::KeyValueStore;
 

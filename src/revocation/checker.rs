@@ -29,7 +29,7 @@ use super::{
     CertStatus, CertToCheck, ChainSlot, RevocationChain, RevocationError, RevocationMethod,
     RevocationSource, SerialNumber, StatusErrorKind,
 };
-use crate::chain_validator::cert::Cert;
+use crate::x509::cert::Cert;
 
 /// What an undetermined status (`Unknown`, `Error`) of a source does.
 #[derive(

@@ -19,11 +19,11 @@ use rustls_pki_types::UnixTime;
 use sha2::{Digest, Sha256};
 
 use super::kvs::KeyValueStore;
-use super::serial::hex_into;
+use crate::x509::serial::hex_into;
 use super::{
     CertStatus, CertToCheck, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind,
 };
-use crate::chain_validator::cert::Cert;
+use crate::x509::cert::Cert;
 
 /// Which deny-list keys are consulted for a certificate.
 #[derive(
@@ -63,7 +63,7 @@ pub struct DenyListSource {
 }
 
 /// Longest key: issuer id, `/`, `-`, and the hex of the longest serial.
-const KEY_BUF: usize = 64 + 2 + 2 * (super::serial::MAX_SERIAL_OCTETS + 1);
+const KEY_BUF: usize = 64 + 2 + 2 * (crate::x509::serial::MAX_SERIAL_OCTETS + 1);
 
 impl DenyListSource {
     /// A deny list over `store` (ideally a

@@ -39,7 +39,6 @@ pub mod crl;
 mod deny_list;
 mod error;
 pub mod kvs;
-mod serial;
 mod status;
 
 use core::fmt;
@@ -53,7 +52,7 @@ pub use checker::{
 };
 pub use deny_list::{issuer_id, scoped_key, DenyListSource, IssuerScoping};
 pub use error::{crl_reason_name, RevocationError};
-pub use serial::{SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
+pub use crate::x509::serial::{SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
 pub use status::{
     CertificateRevocationStatus, ChainRevocationStatuses, ChainValidity, MethodName,
     RevocationStatus, StatusName,

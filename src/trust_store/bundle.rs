@@ -2,7 +2,7 @@
 //! between blocks, as CloudFront and ALB accept) or concatenated DER.
 
 use super::TrustStoreError;
-use crate::chain_validator::der::{tag, DerCursor};
+use crate::x509::der::{tag, DerCursor};
 
 /// Splits a bundle into DER certificates, in order.
 ///

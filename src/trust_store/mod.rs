@@ -16,9 +16,10 @@ use std::path::PathBuf;
 use rustls::DistinguishedName;
 use rustls_pki_types::CertificateDer;
 
-use crate::chain_validator::cert::Cert;
-use crate::chain_validator::{KeyPolicy, ProfileRule};
-use crate::distinguished_name::rfc2253;
+use crate::x509::cert::Cert;
+use crate::x509::profile::{self, ProfileRule, Role};
+use crate::x509::signature::KeyPolicy;
+use crate::x509::name::rfc2253;
 
 pub use handle::TrustStoreHandle;
 pub use source::{BytesSource, DirectorySource, FileSource, TrustStoreSource};
@@ -373,7 +374,7 @@ impl TrustStoreBuilder {
                     });
                     continue;
                 }
-                let rules = crate::chain_validator::anchor_structure_violations(&cert);
+                let rules = profile::violations(&cert, Role::Anchor, None);
                 if !rules.is_empty() {
                     store.warnings.push(TrustStoreWarning::StructureRules {
                         source_name: source_name.clone(),

@@ -1,10 +1,10 @@
 //! [`RevocationList`]: one decoded, indexed CRL.
 
-use crate::cert_fields::serial_cloudfront;
-use crate::chain_validator::cert::Cert;
-use crate::chain_validator::der::{tag, DerCursor};
-use crate::distinguished_name::rfc2253;
-use crate::revocation::serial::MAX_SERIAL_OCTETS;
+use crate::x509::fields::serial_cloudfront;
+use crate::x509::cert::Cert;
+use crate::x509::der::{tag, DerCursor};
+use crate::x509::name::rfc2253;
+use crate::x509::serial::MAX_SERIAL_OCTETS;
 use crate::revocation::SerialNumber;
 
 use super::index::{arena_bytes, SerialIndex, SerialIndexBuilder};

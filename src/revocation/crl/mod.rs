@@ -28,7 +28,7 @@ mod source;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chain_validator::der::DerError;
+use crate::x509::der::DerError;
 
 pub use index::RevokedEntry;
 pub use list::RevocationList;
@@ -63,7 +63,7 @@ pub enum CrlError {
     #[error("CRL refused by the validation profile: {rule}")]
     ProfileViolation {
         /// The rule.
-        rule: crate::chain_validator::ProfileRule,
+        rule: crate::x509::profile::ProfileRule,
     },
     /// `version` is present but not v2.
     #[error("unsupported CRL version (RFC 5280 §5.1.2.1 allows v1, by omission, and v2)")]

@@ -5,9 +5,9 @@
 //! `crlnumber` file), and the handshake-adjacent code borrows instead of
 //! building trees, so the structure is walked here directly.
 
-use crate::chain_validator::cert::parse_time;
-use crate::chain_validator::der::{bit_string_octets, context, single, tag, DerCursor, Tlv};
-use crate::chain_validator::extensions::oid as cert_oid;
+use crate::x509::cert::parse_time;
+use crate::x509::der::{bit_string_octets, context, single, tag, DerCursor, Tlv};
+use crate::x509::extensions::oid as cert_oid;
 
 use super::scope::IssuingDistributionPoint;
 use super::CrlError;
@@ -236,7 +236,7 @@ impl<'a> RevokedEntries<'a> {
             .expect(tag::SEQUENCE, "revokedCertificates entry")?;
         let mut e = DerCursor::new(seq.value);
         let serial = e.expect(tag::INTEGER, "userCertificate")?.value;
-        if serial.is_empty() || serial.len() > super::super::serial::MAX_SERIAL_OCTETS + 1 {
+        if serial.is_empty() || serial.len() > crate::x509::serial::MAX_SERIAL_OCTETS + 1 {
             return Err(CrlError::Malformed {
                 field: "userCertificate (empty or longer than 65 octets)",
             });
@@ -323,7 +323,7 @@ fn entry_extensions(contents: &[u8], serial: &[u8]) -> Result<Option<u8>, CrlErr
             oid::CERTIFICATE_ISSUER => return Err(CrlError::IndirectCrl),
             other if critical => {
                 return Err(CrlError::UnsupportedCriticalEntryExtension {
-                    serial: crate::cert_fields::serial_cloudfront(serial),
+                    serial: crate::x509::fields::serial_cloudfront(serial),
                     oid: describe_oid(other),
                 })
             }

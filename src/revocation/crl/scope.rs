@@ -9,9 +9,9 @@
 //! in a way this crate can account for: `indirectCRL`, `onlySomeReasons`,
 //! `onlyContainsAttributeCerts` and `nameRelativeToCRLIssuer`.
 
-use crate::chain_validator::cert::Cert;
-use crate::chain_validator::der::{context, single, tag, DerCursor};
-use crate::chain_validator::extensions::oid as cert_oid;
+use crate::x509::cert::Cert;
+use crate::x509::der::{context, single, tag, DerCursor};
+use crate::x509::extensions::oid as cert_oid;
 
 use super::CrlError;
 
@@ -114,7 +114,7 @@ fn distribution_point_names(choice: &[u8]) -> Result<Vec<Box<[u8]>>, CrlError> {
     let mut g = DerCursor::new(name.value);
     while !g.is_empty() {
         let tlv = g.any("GeneralName")?;
-        crate::chain_validator::extensions::general_name(tlv)
+        crate::x509::extensions::general_name(tlv)
             .map_err(|e| CrlError::Malformed { field: e.0 })?;
         names.push(tlv.full.into());
         if names.len() > 64 {

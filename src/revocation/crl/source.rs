@@ -14,10 +14,10 @@ use super::list::RevocationList;
 use super::parse::{CrlVersion, CrlView};
 use super::pem::crl_der;
 use super::{CrlError, CrlLimits, Freshness, MissingCrlPolicy, StalePolicy};
-use crate::chain_validator::cert::Cert;
-use crate::chain_validator::signature::{describe_algorithm, verify_raw, SignatureFailure};
-use crate::chain_validator::{Profile, ProfileRule};
-use crate::distinguished_name::rfc2253;
+use crate::x509::cert::Cert;
+use crate::x509::signature::{describe_algorithm, verify_raw, SignatureFailure};
+use crate::x509::profile::{Profile, ProfileRule};
+use crate::x509::name::rfc2253;
 use crate::file_input::{read_bounded, FileInputError};
 use crate::revocation::{
     CertStatus, CertToCheck, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind,
@@ -525,12 +525,12 @@ impl CrlSource {
             "CRL {} from {} is not current (thisUpdate {}, nextUpdate {}, grace {} s, now {})",
             crl.id,
             crl.list.issuer(),
-            crate::cert_fields::iso8601(crl.list.this_update()),
+            crate::x509::fields::iso8601(crl.list.this_update()),
             crl.list
                 .next_update()
-                .map_or_else(|| "none".into(), crate::cert_fields::iso8601),
+                .map_or_else(|| "none".into(), crate::x509::fields::iso8601),
             self.freshness.grace.as_secs(),
-            crate::cert_fields::iso8601(now.as_secs()),
+            crate::x509::fields::iso8601(now.as_secs()),
         );
         match self.freshness.stale {
             StalePolicy::Deny => CertStatus::Error(StatusErrorKind::Error(detail)),

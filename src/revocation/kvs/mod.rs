@@ -19,7 +19,7 @@ use core::fmt;
 
 use serde::{Serialize, Serializer};
 
-use crate::cert_fields::iso8601;
+use crate::x509::fields::iso8601;
 
 use super::SerialParseError;
 

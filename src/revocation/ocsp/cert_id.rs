@@ -5,7 +5,7 @@
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::chain_validator::der::{context, tag, DerCursor, DerError, Tlv};
+use crate::x509::der::{context, tag, DerCursor, DerError, Tlv};
 
 /// The hash algorithm of a CertID.
 #[non_exhaustive]

@@ -10,10 +10,10 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use sha1::{Digest, Sha1};
 
 use super::error::OcspError;
-use crate::chain_validator::cert::Cert;
-use crate::chain_validator::der::{tag, DerCursor};
-use crate::chain_validator::extensions::KeyUsage;
-use crate::chain_validator::signature::{verify_signed_by, SignatureFailure};
+use crate::x509::cert::Cert;
+use crate::x509::der::{tag, DerCursor};
+use crate::x509::extensions::KeyUsage;
+use crate::x509::signature::{verify_signed_by, SignatureFailure};
 
 /// id-kp-OCSPSigning 1.3.6.1.5.5.7.3.9
 const KP_OCSP_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x09];

@@ -12,9 +12,9 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use super::cert_id::CertIdHash;
 use super::error::OcspError;
 use super::responder::{authorized_signer, describe, ResponderId};
-use crate::chain_validator::cert::Cert;
-use crate::chain_validator::der::{bit_string_octets, context, single, tag, DerCursor, Tlv};
-use crate::chain_validator::signature::verify_raw;
+use crate::x509::cert::Cert;
+use crate::x509::der::{bit_string_octets, context, single, tag, DerCursor, Tlv};
+use crate::x509::signature::verify_raw;
 use crate::revocation::CertStatus;
 
 /// id-pkix-ocsp-basic 1.3.6.1.5.5.7.48.1.1

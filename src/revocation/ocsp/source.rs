@@ -17,8 +17,8 @@ use super::request::{encode_request, get_url};
 use super::response::{verify_response, Expectation, OcspAnswer};
 use super::single_flight::{Join, Leader, SingleFlight};
 use super::transport::{OcspTransport, TransportError};
-use crate::chain_validator::cert::Cert;
-use crate::chain_validator::info::ocsp_url;
+use crate::x509::cert::Cert;
+use crate::x509::info::ocsp_url;
 use crate::revocation::{CertStatus, CertToCheck, RevocationMethod, RevocationSource};
 
 /// Asks OCSP responders (RFC 6960) about client certificates.

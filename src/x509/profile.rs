@@ -596,7 +596,7 @@ fn name_is_empty(name: &[u8]) -> bool {
 /// notation, upper case, Unicode or A-labels — since a lower-case ASCII
 /// commonName is read by nobody as more than a label.
 fn common_names_in_san(cert: &Cert<'_>) -> bool {
-    let Some(cns) = crate::distinguished_name::common_names(cert.subject) else {
+    let Some(cns) = super::name::common_names(cert.subject) else {
         return true; // an unreadable subject is refused elsewhere
     };
     cns.iter().filter(|cn| needs_exact_copy(cn)).all(|cn| {

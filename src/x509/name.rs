@@ -4,7 +4,7 @@
 //! logs. The attribute short names follow OpenSSL's `-nameopt RFC2253`
 //! output, so the strings match what operators see from the `openssl` CLI.
 
-use crate::chain_validator::der::{tag, DerCursor};
+use crate::x509::der::{tag, DerCursor};
 
 /// Short names for attribute types, by encoded OID contents.
 const SHORT_NAMES: &[(&[u8], &str)] = &[
@@ -95,7 +95,7 @@ fn format(name_der: &[u8], reverse: bool, separator: &str) -> Option<String> {
 type Rdn<'a> = Vec<(&'a [u8], (u8, &'a [u8], &'a [u8]))>;
 
 fn rdns(name_der: &[u8]) -> Option<Vec<Rdn<'_>>> {
-    let seq = crate::chain_validator::der::single(name_der, tag::SEQUENCE, "Name").ok()?;
+    let seq = crate::x509::der::single(name_der, tag::SEQUENCE, "Name").ok()?;
     let mut out = Vec::new();
     let mut c = DerCursor::new(seq.value);
     while !c.is_empty() {

@@ -9,7 +9,7 @@
 //! complement) so every spelling of one number compares equal, in O(1) after
 //! parsing.
 
-use crate::cert_fields::serial_cloudfront;
+use super::fields::serial_cloudfront;
 use core::fmt;
 
 /// The longest serial accepted from text or a CRL, in octets.

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use super::cert::Cert;
 use super::der::{context, tag, DerCursor};
 use super::extensions::{GeneralName, GeneralNames};
-use crate::distinguished_name::rfc2253;
+use super::name::rfc2253;
 
 /// One subjectAltName entry, decoded.
 #[non_exhaustive]

@@ -14,8 +14,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use rustls_pki_types::CertificateDer;
 
-use crate::chain_validator::{ClientCertInfo, SubjectAltName};
-use crate::distinguished_name;
+use super::info::{ClientCertInfo, SubjectAltName};
+use super::name;
 
 /// The textual forms of a leaf certificate (and the chain it came with),
 /// each computed on first use.
@@ -122,14 +122,14 @@ impl CertFields {
     /// Subject in CloudFront's log style (`C=US, ST=WA, …, CN=…`).
     pub fn subject_log(&self) -> &str {
         self.subject_log.get_or_init(|| {
-            distinguished_name::log_style(&self.leaf.subject_der).unwrap_or_default()
+            name::log_style(&self.leaf.subject_der).unwrap_or_default()
         })
     }
 
     /// Issuer in CloudFront's log style.
     pub fn issuer_log(&self) -> &str {
         self.issuer_log.get_or_init(|| {
-            distinguished_name::log_style(&self.leaf.issuer_der).unwrap_or_default()
+            name::log_style(&self.leaf.issuer_der).unwrap_or_default()
         })
     }
 
