@@ -121,16 +121,14 @@ impl CertFields {
 
     /// Subject in CloudFront's log style (`C=US, ST=WA, …, CN=…`).
     pub fn subject_log(&self) -> &str {
-        self.subject_log.get_or_init(|| {
-            name::log_style(&self.leaf.subject_der).unwrap_or_default()
-        })
+        self.subject_log
+            .get_or_init(|| name::log_style(&self.leaf.subject_der).unwrap_or_default())
     }
 
     /// Issuer in CloudFront's log style.
     pub fn issuer_log(&self) -> &str {
-        self.issuer_log.get_or_init(|| {
-            name::log_style(&self.leaf.issuer_der).unwrap_or_default()
-        })
+        self.issuer_log
+            .get_or_init(|| name::log_style(&self.leaf.issuer_der).unwrap_or_default())
     }
 
     /// `NotBefore=2023-09-21T01:50:17Z;NotAfter=2024-09-20T01:50:17Z`.
