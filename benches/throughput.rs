@@ -29,14 +29,19 @@
 //! Every handshake must succeed: the client must read the server's `ok`, and
 //! the server counts any connection it could not serve; either panics.
 //!
-//! At the end the bench prints, per benchmark, handshakes/s over the measured
-//! samples, how busy the server thread was and its CPU time per handshake
-//! (from `/proc/…/schedstat`: a run where the server was not the bottleneck
-//! shows up as a low busy share), how much CPU other processes took, and the
-//! two ratios edge / bare. On a shared machine the CPU time per handshake is
-//! the steadier figure.
+//! The three cases run interleaved, in rounds (bare, distinct, repeating,
+//! bare, …): each criterion sample is one round, so a noisy stretch of a
+//! shared machine hits every case alike instead of one. At the end the bench
+//! prints, per case, handshakes/s over the measured rounds, how busy the
+//! server thread was and its CPU time per handshake (from
+//! `/proc/…/schedstat`: a run where the server was not the bottleneck shows
+//! up as a low busy share) and how much CPU other processes took; then, per
+//! edge case, the median ratio to the bare server over the rounds and its
+//! spread (lowest–highest round), in handshakes/s and in server CPU per
+//! handshake. On a shared machine the CPU time per handshake is the steadier
+//! figure.
 //!
-//! Run with `cargo bench --bench throughput` (under a minute).
+//! Run with `cargo bench --bench throughput` (about a minute).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -68,6 +73,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 /// per benchmark (warm-up included), so no certificate repeats and the
 /// verified-chain cache (4096 entries) cannot answer.
 const DISTINCT_CLIENTS: usize = 64_000;
+/// Handshakes per case per round at least (criterion asks for fewer in
+/// its first samples).
+const MIN_ROUND_HANDSHAKES: u64 = 400;
 /// Connections in flight.
 const CONCURRENCY: usize = 32;
 /// DNS SANs of the bench clients end with this; the policy allows it.
@@ -346,13 +354,24 @@ async fn handshake(addr: SocketAddr, config: Arc<ClientConfig>) -> bool {
     tls.read_to_end(&mut reply).await.is_ok() && reply == b"ok"
 }
 
-/// One `iter_custom` call.
+/// One case's part of a round.
 #[derive(Clone, Copy)]
 struct Batch {
     handshakes: u64,
     wall: Duration,
     /// Where the CPU time went (Linux only).
     cpu: Option<Usage>,
+}
+
+impl Batch {
+    fn per_second(&self) -> f64 {
+        self.handshakes as f64 / self.wall.as_secs_f64()
+    }
+
+    /// The server thread's CPU time per handshake, seconds.
+    fn server_cpu_per_handshake(&self) -> Option<f64> {
+        Some(self.cpu?.server.as_secs_f64() / self.handshakes as f64)
+    }
 }
 
 /// CPU time spent during a batch.
@@ -439,23 +458,20 @@ impl Tally {
         Some(text)
     }
 
-    fn per_second(&self, samples: usize) -> Option<f64> {
-        let measured = &self.batches[self.batches.len().checked_sub(samples)?..];
-        let n: u64 = measured.iter().map(|b| b.handshakes).sum();
-        let wall: Duration = measured.iter().map(|b| b.wall).sum();
-        Some(n as f64 / wall.as_secs_f64())
+    /// The batches of the measured rounds (criterion's warm-up comes first).
+    fn measured(&self, samples: usize) -> &[Batch] {
+        &self.batches[self.batches.len().saturating_sub(samples)..]
     }
 }
 
-/// Runs `iters` handshakes against `server`, `CONCURRENCY` at a time, and
-/// returns the wall time; panics if any handshake failed.
+/// Runs `iters` handshakes against `server`, `CONCURRENCY` at a time;
+/// panics if any handshake failed.
 fn run_batch(
     rt: &tokio::runtime::Runtime,
     server: &Server,
     clients: &Clients<'_>,
     iters: u64,
-    tally: &Mutex<Tally>,
-) -> Duration {
+) -> Batch {
     let configs: Vec<Arc<ClientConfig>> = (0..iters).map(|_| clients.next()).collect();
     let configs = Arc::new(Mutex::new(configs));
     let failed_before = server.failures.load(Ordering::Relaxed);
@@ -495,16 +511,15 @@ fn run_batch(
         "{client_failures} of {iters} handshakes failed on the client, \
          {server_failures} on the server"
     );
-    tally.lock().expect("tally").batches.push(Batch {
+    Batch {
         handshakes: iters,
         wall: elapsed,
         cpu,
-    });
-    elapsed
+    }
 }
 
 fn throughput(c: &mut Criterion) {
-    const SAMPLES: usize = 10;
+    const SAMPLES: usize = 15;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let generating = Instant::now();
     let pki = Pki::generate(&provider, DISTINCT_CLIENTS);
@@ -547,17 +562,27 @@ fn throughput(c: &mut Criterion) {
     ];
     let tallies: Vec<Mutex<Tally>> = runs.iter().map(|_| Mutex::default()).collect();
 
+    // One sample is one round: every case, in order, with the same number
+    // of handshakes (at least MIN_ROUND_HANDSHAKES).
     let mut group = c.benchmark_group("throughput");
     group
         .sample_size(SAMPLES)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(6))
-        .throughput(Throughput::Elements(1));
-    for ((name, server, clients), tally) in runs.iter().zip(&tallies) {
-        group.bench_function(*name, |b| {
-            b.iter_custom(|iters| run_batch(&rt, server, clients, iters, tally))
-        });
-    }
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(30))
+        .throughput(Throughput::Elements(runs.len() as u64));
+    group.bench_function("interleaved_round", |b| {
+        b.iter_custom(|iters| {
+            let per_case = iters.max(MIN_ROUND_HANDSHAKES);
+            let mut wall = Duration::ZERO;
+            for ((_, server, clients), tally) in runs.iter().zip(&tallies) {
+                let batch = run_batch(&rt, server, clients, per_case);
+                wall += batch.wall;
+                tally.lock().expect("tally").batches.push(batch);
+            }
+            // Criterion's time per iteration: one handshake of each case.
+            wall.mul_f64(iters as f64 / per_case as f64)
+        })
+    });
     group.finish();
 
     let used = edge_cursor.load(Ordering::Relaxed);
@@ -576,24 +601,49 @@ fn throughput(c: &mut Criterion) {
         "throughput: connection-log records dropped: {}",
         log.dropped()
     );
-    let mut rates = Vec::new();
     for ((name, _, _), tally) in runs.iter().zip(&tallies) {
         let tally = tally.lock().expect("tally");
         if let Some(summary) = tally.summary(SAMPLES) {
             eprintln!("throughput: {name:<20} {summary}");
         }
-        rates.push(tally.per_second(SAMPLES));
     }
-    if let [Some(bare), distinct, repeating] = rates[..] {
-        for (name, rate) in [
-            ("edge_distinct_certs", distinct),
-            ("edge_repeating_cert", repeating),
-        ] {
-            if let Some(rate) = rate {
-                eprintln!("throughput: {name} / bare_webpki = {:.2}x", rate / bare);
-            }
+    let bare = tallies[0].lock().expect("tally");
+    for ((name, _, _), tally) in runs.iter().zip(&tallies).skip(1) {
+        let tally = tally.lock().expect("tally");
+        let rate: Vec<f64> = bare
+            .measured(SAMPLES)
+            .iter()
+            .zip(tally.measured(SAMPLES))
+            .map(|(b, e)| e.per_second() / b.per_second())
+            .collect();
+        let cpu: Vec<f64> = bare
+            .measured(SAMPLES)
+            .iter()
+            .zip(tally.measured(SAMPLES))
+            .filter_map(|(b, e)| {
+                Some(b.server_cpu_per_handshake()? / e.server_cpu_per_handshake()?)
+            })
+            .collect();
+        if let Some((median, low, high)) = spread(rate) {
+            eprintln!(
+                "throughput: {name} / bare_webpki = {median:.2}x handshakes/s \
+                 (median of {SAMPLES} interleaved rounds, {low:.2}–{high:.2}x)"
+            );
+        }
+        if let Some((median, low, high)) = spread(cpu) {
+            eprintln!(
+                "throughput: {name} / bare_webpki = {median:.2}x less server CPU per handshake \
+                 (median, {low:.2}–{high:.2}x)"
+            );
         }
     }
+}
+
+/// The median, lowest and highest of `values`.
+fn spread(mut values: Vec<f64>) -> Option<(f64, f64, f64)> {
+    values.sort_by(f64::total_cmp);
+    let median = *values.get(values.len() / 2)?;
+    Some((median, *values.first()?, *values.last()?))
 }
 
 criterion_group!(benches, throughput);
