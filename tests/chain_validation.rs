@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use common::{validator, CaKind, LeafOptions, Pki};
-use edge_mtls::{CertPosition, ReasonCode, TlsAlert, ValidationError};
+use edge_mtls::{CertPosition, ReasonCode, TlsAlert, TrustStore, ValidationError};
 use rustls_pki_types::UnixTime;
 
 fn now() -> UnixTime {
@@ -812,4 +812,101 @@ fn an_exhausted_budget_has_its_own_reason_code() {
     validator(pki.root_store(), |b| b)
         .validate(leaf.der(), &sent, now())
         .expect("valid within the default budget");
+}
+
+/// The path-building budget: each candidate issuer considered costs one
+/// step; a chain needing more steps than allowed is refused as such.
+#[test]
+fn the_path_building_budget_bounds_candidate_issuers() {
+    let pki = Pki::new(2);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let sent: Vec<&[u8]> = leaf.chain[1..].iter().map(|c| c.as_ref()).collect();
+    // leaf → intermediate 2 → intermediate 1 → root: three steps.
+    let tight = edge_mtls::Budget {
+        build_chain_calls: 2,
+        ..edge_mtls::Budget::default()
+    };
+    let e = validator(pki.root_store(), |b| b.budget(tight))
+        .validate(leaf.der(), &sent, now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ValidationError::BudgetExceeded {
+                what: "path-building"
+            }
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.reason_code(),
+        ReasonCode::ClientCertValidationBudgetExceeded
+    );
+    let enough = edge_mtls::Budget {
+        build_chain_calls: 3,
+        ..edge_mtls::Budget::default()
+    };
+    validator(pki.root_store(), |b| b.budget(enough))
+        .validate(leaf.der(), &sent, now())
+        .expect("three steps suffice");
+}
+
+/// The name-constraint budget: every comparison of a name with a subtree of
+/// its form costs one; a subject DN is not compared with dNSName subtrees.
+#[test]
+fn the_name_constraint_budget_counts_same_form_comparisons() {
+    let pki = Pki::with_kinds(&[CaKind::PermittedDns("example.com")]);
+    let names: Vec<String> = (0..10).map(|i| format!("h{i}.example.com")).collect();
+    let leaf = pki.client(
+        "client",
+        &LeafOptions {
+            dns_names: names,
+            ..LeafOptions::default()
+        },
+    );
+    let sent: Vec<&[u8]> = leaf.chain[1..].iter().map(|c| c.as_ref()).collect();
+    // One subtree, ten DNS names: ten comparisons.
+    let nine = edge_mtls::Budget {
+        name_constraint_comparisons: 9,
+        ..edge_mtls::Budget::default()
+    };
+    let e = validator(pki.root_store(), |b| b.budget(nine))
+        .validate(leaf.der(), &sent, now())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ValidationError::BudgetExceeded {
+                what: "name-constraint"
+            }
+        ),
+        "{e}"
+    );
+    let ten = edge_mtls::Budget {
+        name_constraint_comparisons: 10,
+        ..edge_mtls::Budget::default()
+    };
+    validator(pki.root_store(), |b| b.budget(ten))
+        .validate(leaf.der(), &sent, now())
+        .expect("ten comparisons suffice");
+}
+
+/// The refused-chain cache answers within one trust-store generation only:
+/// once the store trusts the issuer, the same chain is validated again and
+/// accepted.
+#[test]
+fn a_remembered_refusal_ends_with_the_trust_store_generation() {
+    let pki = Pki::new(1);
+    let other = Pki::new(0);
+    let leaf = pki.client("client", &LeafOptions::default());
+    let sent: Vec<&[u8]> = leaf.chain[1..].iter().map(|c| c.as_ref()).collect();
+    let store = other.root_store();
+    let v = validator(store.clone(), |b| b.refusal_cache_capacity(16));
+    for _ in 0..2 {
+        let e = v.validate(leaf.der(), &sent, now()).unwrap_err();
+        assert!(matches!(e, ValidationError::UnknownIssuer { .. }), "{e}");
+    }
+    store.replace(TrustStore::from_pem(pki.root.pem().as_bytes()).expect("store"));
+    v.validate(leaf.der(), &sent, now())
+        .expect("trusted under the new generation");
 }
