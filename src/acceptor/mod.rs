@@ -8,37 +8,43 @@
 //! read (`curl` reports the alert, or "Connection reset by peer").
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rustls::crypto::SecureRandom;
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::ServerConfig;
-use rustls_pki_types::{CertificateDer, UnixTime};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use rustls::HandshakeKind;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
+use tracing::Instrument as _;
 
-use crate::x509::fields::CertFields;
 use crate::chain_validator::ClientCertInfo;
 use crate::connection_log::{
     ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus,
 };
-use crate::header_builder::{ConnectionFacts, ConnectionHeaders, HeaderBuilder};
-use crate::policy::{evaluate, Connection, ConnectionPolicy, PolicyOutcome};
+use crate::header_builder::{ConnectionHeaders, HeaderBuilder};
+use crate::policy::ConnectionPolicy;
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
-use crate::rustls_verifier::{
-    capture_stage1, record_sni, MtlsClientVerifier, Refusal, Rejection, Stage1Report,
-    ValidationMode,
+use crate::rustls_verifier::{MtlsClientVerifier, Rejection, ValidationMode};
+use crate::x509::fields::CertFields;
+
+mod handshake;
+mod limit;
+mod site;
+mod stage2;
+
+use handshake::{
+    is_resumed, parse_leaf, peer_certificates, reverify_resumed, tls_names, Established,
+    HandshakeFailure,
 };
+use limit::{ConnectionCount, ConnectionSlot};
+use stage2::render_headers;
+
+pub use limit::AcceptBackoff;
+pub use site::{Site, SniRecordingResolver};
 
 /// What the application learns about a connection, computed once.
 #[derive(Debug)]
@@ -73,70 +79,6 @@ pub struct MtlsStream<IO> {
     pub info: Arc<ConnectionInfo>,
     /// Counts the connection against `max_connections` until dropped.
     _slot: ConnectionSlot,
-}
-
-/// What an accept loop does when `accept` fails (EMFILE, ENFILE, ENOBUFS):
-/// waits 10 ms, doubling up to 1 s while the failures last, and reports the
-/// failure once through `tracing` when it starts and once when it ends.
-#[derive(Debug, Default)]
-pub struct AcceptBackoff {
-    failures: u64,
-    pause: Duration,
-}
-
-impl AcceptBackoff {
-    /// An `accept` failed: how long to wait before the next one.
-    pub fn failed(&mut self, error: &std::io::Error) -> Duration {
-        if self.failures == 0 {
-            tracing::warn!("accept failed ({error}); new connections wait until it recovers");
-        }
-        self.failures += 1;
-        self.pause = (self.pause * 2).clamp(Duration::from_millis(10), Duration::from_secs(1));
-        self.pause
-    }
-
-    /// An `accept` succeeded.
-    pub fn recovered(&mut self) {
-        if self.failures > 0 {
-            tracing::warn!(
-                "accept works again after {} failed attempt(s)",
-                self.failures
-            );
-        }
-        self.failures = 0;
-        self.pause = Duration::ZERO;
-    }
-}
-
-/// The number of connections a listener serves at once, and its limit.
-#[derive(Debug)]
-struct ConnectionCount {
-    open: AtomicUsize,
-    /// 0: no limit.
-    max: usize,
-}
-
-/// One connection counted in a [`ConnectionCount`]; released on drop.
-#[derive(Debug)]
-struct ConnectionSlot(Arc<ConnectionCount>);
-
-impl ConnectionSlot {
-    /// A slot, or `None` when `max` connections are open already.
-    fn take(count: &Arc<ConnectionCount>) -> Option<Self> {
-        let admitted = count
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (count.max == 0 || open < count.max).then_some(open + 1)
-            })
-            .is_ok();
-        admitted.then(|| Self(count.clone()))
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for MtlsStream<IO> {
@@ -262,105 +204,6 @@ impl AcceptError {
     }
 }
 
-/// Serves one certificate chain and tells the connection log which name the
-/// ClientHello asked for, even when the handshake then fails.
-#[derive(Debug)]
-pub struct SniRecordingResolver(SingleCertAndKey);
-
-impl SniRecordingResolver {
-    /// Serves `key` to every client.
-    pub fn new(key: CertifiedKey) -> Self {
-        Self(SingleCertAndKey::from(key))
-    }
-}
-
-impl ResolvesServerCert for SniRecordingResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        record_sni(hello.server_name());
-        self.0.resolve(hello)
-    }
-}
-
-/// What one listener (or one SNI name of it) uses: a TLS configuration with
-/// its client-certificate verifier, the connection policy, the headers and
-/// the listener id that logs and policies see.
-#[derive(Clone)]
-pub struct Site {
-    config: Arc<ServerConfig>,
-    verifier: Arc<MtlsClientVerifier>,
-    policy: Option<Arc<dyn ConnectionPolicy>>,
-    headers: Arc<HeaderBuilder>,
-    distribution_id: String,
-}
-
-impl std::fmt::Debug for Site {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Site")
-            .field("distribution_id", &self.distribution_id)
-            .field("mode", &self.verifier.mode())
-            .field("policy", &self.policy)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Site {
-    /// A site serving `config`, which must have been built with `verifier` as
-    /// its client-certificate verifier. No policy, CloudFront headers,
-    /// listener id `default`.
-    pub fn new(config: Arc<ServerConfig>, verifier: Arc<MtlsClientVerifier>) -> Self {
-        Self {
-            config,
-            verifier,
-            policy: None,
-            headers: Arc::new(HeaderBuilder::default()),
-            distribution_id: "default".into(),
-        }
-    }
-
-    /// The connection policy (none: every authenticated connection is allowed).
-    pub fn with_policy(mut self, policy: Option<Arc<dyn ConnectionPolicy>>) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// The headers each connection's requests receive.
-    pub fn with_headers(mut self, headers: Arc<HeaderBuilder>) -> Self {
-        self.headers = headers;
-        self
-    }
-
-    /// The listener id (CloudFront's distribution id) in logs and policies.
-    pub fn with_distribution_id(mut self, id: impl Into<String>) -> Self {
-        self.distribution_id = id.into();
-        self
-    }
-
-    /// The TLS configuration.
-    pub fn config(&self) -> &Arc<ServerConfig> {
-        &self.config
-    }
-
-    /// The client-certificate verifier.
-    pub fn verifier(&self) -> &Arc<MtlsClientVerifier> {
-        &self.verifier
-    }
-
-    /// The connection policy, when one is configured.
-    pub fn policy(&self) -> Option<&Arc<dyn ConnectionPolicy>> {
-        self.policy.as_ref()
-    }
-
-    /// The header builder.
-    pub fn headers(&self) -> &Arc<HeaderBuilder> {
-        &self.headers
-    }
-
-    /// The listener id.
-    pub fn distribution_id(&self) -> &str {
-        &self.distribution_id
-    }
-}
-
 /// Configures an [`MtlsAcceptor`].
 pub struct MtlsAcceptorBuilder {
     inner: Inner,
@@ -404,10 +247,7 @@ impl MtlsAcceptorBuilder {
     /// `Failed:ConnectionLimitExceeded`: it costs a log record, not a
     /// handshake, and valid clients already connected keep being served.
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.inner.connections = Arc::new(ConnectionCount {
-            open: AtomicUsize::new(0),
-            max,
-        });
+        self.inner.connections = Arc::new(ConnectionCount::new(max));
         self
     }
 
@@ -495,10 +335,7 @@ impl MtlsAcceptor {
                 log: None,
                 handshake_timeout: Duration::from_secs(10),
                 random,
-                connections: Arc::new(ConnectionCount {
-                    open: AtomicUsize::new(0),
-                    max: 0,
-                }),
+                connections: Arc::new(ConnectionCount::new(0)),
             },
         }
     }
@@ -549,6 +386,10 @@ impl MtlsAcceptor {
         self.run(tcp, peer, local, Some(&reset)).await
     }
 
+    /// The stages of one connection, in a `tracing` span naming it:
+    /// admission (`max_connections`), the handshake (stage 1 inside the
+    /// verifier), a resumed session's re-verification, stage 2 (revocation,
+    /// the policy), and the headers; one log record whatever the outcome.
     async fn run<IO>(
         &self,
         io: IO,
@@ -559,9 +400,26 @@ impl MtlsAcceptor {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
+        let connection_id = self.connection_id();
+        let span = tracing::debug_span!("connection", id = %connection_id, peer = %peer);
+        self.run_stages(io, peer, local, refuse, connection_id)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_stages<IO>(
+        &self,
+        io: IO,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+        refuse: Option<&(dyn Fn(&IO) + Sync)>,
+        connection_id: String,
+    ) -> Result<MtlsStream<IO>, AcceptError>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
         let inner = &self.inner;
         let started = Instant::now();
-        let connection_id = self.connection_id();
         let mut record = ConnectionLogRecord {
             connection_id: connection_id.clone(),
             client_ip: Some(peer.ip()),
@@ -599,42 +457,22 @@ impl MtlsAcceptor {
 
         // The site is chosen from the ClientHello's SNI; the log record says
         // which one served (or refused) the connection.
-        let mut chosen: Option<&Site> = None;
-        let mut hello_sni: Option<String> = None;
-        let mut stage1_revocation = None;
-        let handshake = tokio::time::timeout(inner.handshake_timeout, async {
-            if inner.sites.is_empty() {
-                // One site: no need to read the ClientHello first.
-                chosen = Some(&inner.default);
-                let tls = TlsAcceptor::from(inner.default.config.clone());
-                let (result, mut report) = capture_stage1(tls.accept(io)).await;
-                hello_sni = report.sni.take();
-                stage1_revocation = report.revocation.take();
-                return result.map_err(|e| (e, report));
-            }
-            let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
-                .await
-                .map_err(|e| (e, Stage1Report::default()))?;
-            let sni = start.client_hello().server_name().map(str::to_string);
-            let site = inner.site(sni.as_deref());
-            hello_sni = sni;
-            chosen = Some(site);
-            let (result, mut report) = capture_stage1(start.into_stream(site.config.clone())).await;
-            stage1_revocation = report.revocation.take();
-            result.map_err(|e| (e, report))
-        })
-        .await;
-        record.tls_sni = hello_sni;
-        if let Some(site) = chosen {
+        let handshake = handshake::run(inner, io).await;
+        record.tls_sni = handshake.hello_sni;
+        if let Some(site) = handshake.site {
             record.distribution_id.clone_from(&site.distribution_id);
             record.trust_store_generation =
                 Some(site.verifier.validator().trust_store().generation());
         }
-        let stream = match handshake {
-            Err(_) => {
+        let Established {
+            stream,
+            stage1_revocation,
+        } = match handshake.outcome {
+            Ok(established) => established,
+            Err(HandshakeFailure::TimedOut(after)) => {
                 record.connection_status_detail = Some(format!(
                     "the TLS handshake did not finish within {} ms",
-                    inner.handshake_timeout.as_millis()
+                    after.as_millis()
                 ));
                 self.finish(
                     record,
@@ -643,26 +481,21 @@ impl MtlsAcceptor {
                 );
                 return Err(AcceptError::Timeout);
             }
-            Ok(Err((source, report))) => {
-                let Stage1Report {
-                    rejection,
-                    presented_leaf,
-                    detail,
-                    ..
-                } = report;
-                let reason = rejection
-                    .as_ref()
-                    .map_or_else(|| classify_handshake_error(&source), Rejection::reason_code);
+            Err(HandshakeFailure::Failed {
+                reason,
+                rejection,
+                presented_leaf,
+                detail,
+                source,
+            }) => {
                 // The failed connection does not keep the certificate: the
                 // verifier handed over a copy of the leaf it refused.
                 if let Some(leaf) = presented_leaf {
-                    let (_, fields) = parse_leaf(&Arc::from(vec![leaf]));
-                    if let Some(fields) = &fields {
-                        record.set_leaf(fields);
+                    if let (_, Some(fields)) = parse_leaf(&Arc::from(vec![leaf])) {
+                        record.set_leaf(&fields);
                     }
                 }
-                record.connection_status_detail =
-                    Some(detail.unwrap_or_else(|| source.to_string()));
+                record.connection_status_detail = Some(detail);
                 self.finish(record, started, ConnectionStatus::Failed(reason));
                 return Err(AcceptError::Handshake {
                     reason,
@@ -670,9 +503,8 @@ impl MtlsAcceptor {
                     source,
                 });
             }
-            Ok(Ok(stream)) => stream,
         };
-        let site = chosen.unwrap_or(&inner.default);
+        let site = handshake.site.unwrap_or(&inner.default);
 
         let (_, conn) = stream.get_ref();
         (record.tls_protocol, record.tls_cipher) = tls_names(conn);
@@ -705,70 +537,27 @@ impl MtlsAcceptor {
             ));
         }
 
-        // Stage 2: revocation answers that need I/O (and every answer again on
-        // resumed sessions, whose chain was not re-verified by rustls). When
-        // stage 1 had every answer, its status is complete as it is.
-        let mut revocation_status = None;
-        let mut revocation_denial = None;
-        if verified && !resumed && stage1_revocation.is_some() {
-            revocation_status = stage1_revocation;
-        } else if verified {
-            match site
-                .verifier
-                .check_connection(&peer_certs, UnixTime::now())
-                .await
-            {
-                Ok(Some(outcome)) => {
-                    if let Some(e) = outcome.error() {
-                        revocation_denial = Some((e.reason_code(), e.to_string()));
-                    }
-                    revocation_status = Some(outcome.status().clone());
-                }
-                Ok(None) => {}
-                Err(e) => revocation_denial = Some((e.reason_code(), e.to_string())),
-            }
-        }
-
-        // The policy sees the revocation status and may override it, as a
-        // CloudFront connection function may; without a policy a revocation
-        // failure denies.
-        let mut custom_data = None;
-        let decision = match &site.policy {
-            Some(policy) => {
-                let mut connection = Connection::without_certificate(
-                    peer.ip(),
-                    &site.distribution_id,
-                    &connection_id,
-                )
-                .with_endpoint(sni.clone());
-                if let Some(info) = &client_cert {
-                    connection = connection.with_presented(info.clone(), peer_certs.clone());
-                }
-                if let Some(status) = &revocation_status {
-                    connection = connection.with_revocation_status(status.clone());
-                }
-                match evaluate(policy.as_ref(), &connection).await {
-                    PolicyOutcome::Allowed { custom_data: data } => {
-                        custom_data = data;
-                        None
-                    }
-                    PolicyOutcome::Denied {
-                        reason,
-                        custom_data: data,
-                        detail,
-                    } => {
-                        custom_data = data;
-                        let detail =
-                            detail.unwrap_or_else(|| "denied by the connection policy".into());
-                        Some((reason, detail))
-                    }
-                }
-            }
-            None => revocation_denial,
+        // Stage 2: revocation, then the policy.
+        let mut revocation =
+            stage2::revocation(site, &peer_certs, verified, resumed, stage1_revocation).await;
+        let input = stage2::PolicyInput {
+            peer,
+            connection_id: &connection_id,
+            sni: sni.clone(),
+            client_cert: client_cert.as_ref(),
+            peer_certs: &peer_certs,
         };
-        record.connection_log_custom_data = custom_data.clone();
-        if let Some((reason, detail)) = decision {
-            return Err(self.refuse(stream, refuse, record, started, reason, detail));
+        let decision = stage2::decide(site, input, &mut revocation).await;
+        record.connection_log_custom_data = decision.custom_data.clone();
+        if let Some(refused) = decision.refused {
+            return Err(self.refuse(
+                stream,
+                refuse,
+                record,
+                started,
+                refused.reason,
+                refused.detail,
+            ));
         }
 
         let headers = render_headers(
@@ -790,9 +579,9 @@ impl MtlsAcceptor {
                 client_cert,
                 cert_fields,
                 verified,
-                revocation_status,
+                revocation_status: revocation.status,
                 headers,
-                custom_data,
+                custom_data: decision.custom_data,
             }),
         })
     }
@@ -881,110 +670,5 @@ impl MtlsAcceptor {
         if let Some(log) = &self.inner.log {
             log.submit(record);
         }
-    }
-}
-
-/// One copy of what the client sent, shared by the certificate fields, the
-/// policy's connection object and stage 2.
-fn peer_certificates(conn: &rustls::ServerConnection) -> Arc<[CertificateDer<'static>]> {
-    conn.peer_certificates()
-        .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
-        .unwrap_or_else(|| Arc::from(Vec::new()))
-}
-
-/// The parsed leaf and its textual fields (`None` without a certificate).
-fn parse_leaf(
-    peer_certs: &Arc<[CertificateDer<'static>]>,
-) -> (Option<Arc<ClientCertInfo>>, Option<CertFields>) {
-    let client_cert = peer_certs
-        .first()
-        .and_then(|leaf| ClientCertInfo::from_der(leaf))
-        .map(Arc::new);
-    let cert_fields = client_cert
-        .as_ref()
-        .map(|info| CertFields::from_presented(info.clone(), peer_certs.clone()));
-    (client_cert, cert_fields)
-}
-
-/// The negotiated protocol and cipher suite, as logs and headers name them.
-fn tls_names(conn: &rustls::ServerConnection) -> (Option<String>, Option<String>) {
-    (
-        conn.protocol_version().map(protocol_name),
-        conn.negotiated_cipher_suite()
-            .map(|s| format!("{:?}", s.suite())),
-    )
-}
-
-fn is_resumed(conn: &rustls::ServerConnection) -> bool {
-    conn.handshake_kind() == Some(HandshakeKind::Resumed)
-}
-
-/// A resumed session restored its chain without the verifier seeing it: run
-/// stage 1 again (the trust store may have been replaced, the certificate may
-/// have expired or been denied since).
-fn reverify_resumed(
-    site: &Site,
-    conn: &rustls::ServerConnection,
-    peer_certs: &[CertificateDer<'static>],
-    verified: bool,
-) -> Result<(), Refusal> {
-    match peer_certs.split_first() {
-        Some((leaf, rest)) if verified && is_resumed(conn) => {
-            site.verifier.stage1(leaf, rest, UnixTime::now())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// The headers every request of a connection receives.
-fn render_headers(
-    site: &Site,
-    cert: Option<&CertFields>,
-    verified: bool,
-    connection_id: &str,
-    tls_version: Option<&str>,
-    tls_cipher: Option<&str>,
-) -> ConnectionHeaders {
-    site.headers.render(&ConnectionFacts {
-        cert,
-        verified,
-        connection_id: Some(connection_id),
-        tls_version,
-        tls_cipher,
-    })
-}
-
-fn protocol_name(v: rustls::ProtocolVersion) -> String {
-    match v {
-        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
-        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
-        other => format!("{other:?}"),
-    }
-}
-
-/// A handshake error the verifier did not explain.
-fn classify_handshake_error(e: &std::io::Error) -> ReasonCode {
-    let Some(tls) = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    else {
-        return ReasonCode::TcpError;
-    };
-    use rustls::InvalidMessage as M;
-    match tls {
-        rustls::Error::NoCertificatesPresented => ReasonCode::ClientCertMissing,
-        rustls::Error::InvalidCertificate(_) => ReasonCode::ClientCertInvalid,
-        // rustls' own ceiling on a handshake message, reached by a client
-        // Certificate message before the verifier sees it.
-        rustls::Error::InvalidMessage(
-            M::CertificatePayloadTooLarge | M::HandshakePayloadTooLarge,
-        ) => ReasonCode::ClientCertMaxSizeExceeded,
-        rustls::Error::PeerIncompatible(_) => ReasonCode::TlsProtocolMismatch,
-        rustls::Error::InvalidMessage(_)
-        | rustls::Error::PeerMisbehaved(_)
-        | rustls::Error::InappropriateHandshakeMessage { .. }
-        | rustls::Error::InappropriateMessage { .. }
-        | rustls::Error::DecryptError => ReasonCode::TlsProtocolError,
-        _ => ReasonCode::UnmappedConnectionError,
     }
 }

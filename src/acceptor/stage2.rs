@@ -1,0 +1,156 @@
+//! Stage 2, after the handshake: the revocation answers that need I/O (and
+//! every answer again on a resumed session), then the connection policy,
+//! which sees the revocation status and may override it as a CloudFront
+//! connection function may.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+use super::Site;
+use crate::chain_validator::ClientCertInfo;
+use crate::header_builder::{ConnectionFacts, ConnectionHeaders};
+use crate::policy::{evaluate, Connection, PolicyOutcome};
+use crate::reason::ReasonCode;
+use crate::revocation::RevocationStatus;
+use crate::x509::fields::CertFields;
+
+/// Why stage 2 refuses a connection: the reason code and the detail for the
+/// log record.
+pub(super) struct Refused {
+    pub(super) reason: ReasonCode,
+    pub(super) detail: String,
+}
+
+/// What the revocation stage found.
+pub(super) struct Revocation {
+    /// The status every source answered (`None`: nothing was checked).
+    pub(super) status: Option<RevocationStatus>,
+    /// A denial, which a policy may still override.
+    pub(super) denial: Option<Refused>,
+}
+
+/// The revocation stage. `stage1` is the complete status the handshake
+/// found without I/O, if it did: then the sources are not asked again
+/// (unless the session was resumed, whose chain rustls did not verify).
+pub(super) async fn revocation(
+    site: &Site,
+    peer_certs: &[CertificateDer<'static>],
+    verified: bool,
+    resumed: bool,
+    stage1: Option<RevocationStatus>,
+) -> Revocation {
+    if !verified {
+        return Revocation {
+            status: None,
+            denial: None,
+        };
+    }
+    if !resumed && stage1.is_some() {
+        return Revocation {
+            status: stage1,
+            denial: None,
+        };
+    }
+    match site
+        .verifier
+        .check_connection(peer_certs, UnixTime::now())
+        .await
+    {
+        Ok(Some(outcome)) => Revocation {
+            denial: outcome.error().map(|e| Refused {
+                reason: e.reason_code(),
+                detail: e.to_string(),
+            }),
+            status: Some(outcome.status().clone()),
+        },
+        Ok(None) => Revocation {
+            status: None,
+            denial: None,
+        },
+        Err(e) => Revocation {
+            status: None,
+            denial: Some(Refused {
+                reason: e.reason_code(),
+                detail: e.to_string(),
+            }),
+        },
+    }
+}
+
+/// What the policy stage decided, with the policy's custom log data.
+pub(super) struct Decision {
+    pub(super) refused: Option<Refused>,
+    pub(super) custom_data: Option<String>,
+}
+
+/// What the policy sees of one connection.
+pub(super) struct PolicyInput<'a> {
+    pub(super) peer: SocketAddr,
+    pub(super) connection_id: &'a str,
+    pub(super) sni: Option<String>,
+    pub(super) client_cert: Option<&'a Arc<ClientCertInfo>>,
+    pub(super) peer_certs: &'a Arc<[CertificateDer<'static>]>,
+}
+
+/// The policy stage: without a policy, a revocation denial refuses.
+pub(super) async fn decide(
+    site: &Site,
+    input: PolicyInput<'_>,
+    revocation: &mut Revocation,
+) -> Decision {
+    let Some(policy) = &site.policy else {
+        return Decision {
+            refused: revocation.denial.take(),
+            custom_data: None,
+        };
+    };
+    let mut connection = Connection::without_certificate(
+        input.peer.ip(),
+        &site.distribution_id,
+        input.connection_id,
+    )
+    .with_endpoint(input.sni);
+    if let Some(info) = input.client_cert {
+        connection = connection.with_presented(info.clone(), input.peer_certs.clone());
+    }
+    if let Some(status) = &revocation.status {
+        connection = connection.with_revocation_status(status.clone());
+    }
+    match evaluate(policy.as_ref(), &connection).await {
+        PolicyOutcome::Allowed { custom_data } => Decision {
+            refused: None,
+            custom_data,
+        },
+        PolicyOutcome::Denied {
+            reason,
+            custom_data,
+            detail,
+        } => Decision {
+            refused: Some(Refused {
+                reason,
+                detail: detail.unwrap_or_else(|| "denied by the connection policy".into()),
+            }),
+            custom_data,
+        },
+    }
+}
+
+/// The headers every request of a connection receives.
+pub(super) fn render_headers(
+    site: &Site,
+    cert: Option<&CertFields>,
+    verified: bool,
+    connection_id: &str,
+    tls_version: Option<&str>,
+    tls_cipher: Option<&str>,
+) -> ConnectionHeaders {
+    site.headers.render(&ConnectionFacts {
+        cert,
+        verified,
+        connection_id: Some(connection_id),
+        tls_version,
+        tls_cipher,
+    })
+}
