@@ -27,7 +27,7 @@ use edge_mtls::connection_log::{
 use edge_mtls::header_builder::{ConnectionFacts, HeaderBuilder, HeaderProfile};
 use edge_mtls::policy::{evaluate, Connection, Matcher, NamePattern, Rule};
 use edge_mtls::ClientCertInfo;
-use http::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType,
@@ -232,6 +232,31 @@ fn per_request(c: &mut Criterion) {
         b.iter_batched_ref(
             || template.clone(),
             |map| cloudfront.apply(black_box(map)),
+            BatchSize::SmallInput,
+        )
+    });
+    // The floor: the same prebuilt name/value pairs appended to the same
+    // request by `http::HeaderMap` alone, without removing client-sent
+    // copies (which `apply` must do).
+    let pairs: Vec<(HeaderName, HeaderValue)> = cloudfront
+        .entries()
+        .map(|(n, v)| {
+            (
+                HeaderName::from_bytes(n.as_bytes()).expect("name"),
+                HeaderValue::from_bytes(v).expect("value"),
+            )
+        })
+        .collect();
+    group.bench_function("floor_headermap_append_same_pairs", |b| {
+        b.iter_batched_ref(
+            || template.clone(),
+            |map| {
+                let map = black_box(map);
+                map.reserve(pairs.len());
+                for (name, value) in &pairs {
+                    map.append(name.clone(), value.clone());
+                }
+            },
             BatchSize::SmallInput,
         )
     });
