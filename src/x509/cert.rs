@@ -5,7 +5,8 @@
 
 use der::Decode;
 
-use super::der::{bit_string_octets, context, single, tag, DerCursor, DerError, Tlv};
+use super::der::{bit_string_octets, context, single, tag, DerCursor, Tlv};
+pub(crate) use super::der::{check_integer_encoding, CertParseError};
 use super::extensions::Extensions;
 
 /// The certificate's `version` field.
@@ -49,16 +50,6 @@ pub(crate) struct Cert<'a> {
     /// The signature octets.
     pub(crate) signature: &'a [u8],
     pub(crate) extensions: Extensions<'a>,
-}
-
-/// Why a certificate could not be parsed; the `&'static str` names the field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct CertParseError(pub(crate) &'static str);
-
-impl From<DerError> for CertParseError {
-    fn from(e: DerError) -> Self {
-        Self(e.0)
-    }
 }
 
 impl<'a> Cert<'a> {
@@ -211,15 +202,6 @@ fn parse_spki(contents: &[u8]) -> Result<(&[u8], &[u8]), CertParseError> {
     )?;
     s.finish("subjectPublicKeyInfo")?;
     Ok((alg, key))
-}
-
-pub(crate) fn check_integer_encoding(bytes: &[u8]) -> Option<()> {
-    match bytes {
-        [] => None,
-        [0x00, next, ..] if next & 0x80 == 0 => None,
-        [0xff, next, ..] if next & 0x80 != 0 => None,
-        _ => Some(()),
-    }
 }
 
 fn parse_validity(validity: Tlv<'_>) -> Result<(u64, u64, bool), CertParseError> {

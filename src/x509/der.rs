@@ -151,6 +151,27 @@ pub(crate) const fn context(n: u8, constructed: bool) -> u8 {
     0x80 | if constructed { 0x20 } else { 0 } | (n & 0x1f)
 }
 
+/// Why a certificate could not be parsed; the `&'static str` names the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CertParseError(pub(crate) &'static str);
+
+impl From<DerError> for CertParseError {
+    fn from(e: DerError) -> Self {
+        Self(e.0)
+    }
+}
+
+/// Whether an INTEGER's content octets are minimally encoded (X.690
+/// §8.3.2): not empty, no redundant leading `00` or `FF` octet.
+pub(crate) fn check_integer_encoding(bytes: &[u8]) -> Option<()> {
+    match bytes {
+        [] => None,
+        [0x00, next, ..] if next & 0x80 == 0 => None,
+        [0xff, next, ..] if next & 0x80 != 0 => None,
+        _ => Some(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

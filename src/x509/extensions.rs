@@ -3,7 +3,7 @@
 //! Each value is checked for well-formedness when the certificate is parsed;
 //! lists (EKU, SAN, name constraints) stay borrowed and are walked on demand.
 
-use super::cert::{check_integer_encoding, CertParseError};
+use super::der::{check_integer_encoding, CertParseError};
 use super::der::{context, single, tag, DerCursor, Tlv};
 
 /// Encoded OID contents of the extensions and key purposes used here.
