@@ -55,13 +55,28 @@ impl TrustStoreHandle {
     pub fn replace(&self, mut store: TrustStore) -> u64 {
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
         store.set_generation(generation);
+        let anchors = store.len();
         self.inner.current.store(Arc::new(store));
+        tracing::info!(
+            generation,
+            anchors,
+            "trust store generation {generation} in use ({anchors} CA certificate(s))"
+        );
         generation
     }
 
-    /// Rebuilds the store from `source`; on error the current store stays.
+    /// Rebuilds the store from `source`; on error the current store stays
+    /// (and the failure is reported through `tracing`).
     pub fn reload(&self, source: &dyn TrustStoreSource) -> Result<u64, TrustStoreError> {
-        let store = TrustStoreBuilder::default().add_source(source).build()?;
-        Ok(self.replace(store))
+        match TrustStoreBuilder::default().add_source(source).build() {
+            Ok(store) => Ok(self.replace(store)),
+            Err(e) => {
+                let generation = self.generation();
+                tracing::warn!(
+                    "trust store reload refused ({e}); generation {generation} keeps serving"
+                );
+                Err(e)
+            }
+        }
     }
 }

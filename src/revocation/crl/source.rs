@@ -14,15 +14,15 @@ use super::list::RevocationList;
 use super::parse::{CrlVersion, CrlView};
 use super::pem::crl_der;
 use super::{CrlError, CrlLimits, Freshness, MissingCrlPolicy, StalePolicy};
-use crate::x509::cert::Cert;
-use crate::x509::signature::{describe_algorithm, verify_raw, SignatureFailure};
-use crate::x509::profile::{Profile, ProfileRule};
-use crate::x509::name::rfc2253;
 use crate::file_input::{read_bounded, FileInputError};
 use crate::revocation::{
     CertStatus, CertToCheck, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind,
 };
 use crate::trust_store::TrustStore;
+use crate::x509::cert::Cert;
+use crate::x509::name::rfc2253;
+use crate::x509::profile::{Profile, ProfileRule};
+use crate::x509::signature::{describe_algorithm, verify_raw, SignatureFailure};
 
 /// A CRL's id in its source: assigned in increasing order when added, kept
 /// across reloads, never reused after removal (ALB `RevocationId`).
@@ -67,6 +67,8 @@ struct LoadedCrl {
     /// certificates whose issuer in the path has this very key.
     signer_spki: Box<[u8]>,
     path: Option<PathBuf>,
+    /// Whether its being past `nextUpdate` (+ grace) was reported already.
+    stale_reported: std::sync::atomic::AtomicBool,
 }
 
 impl LoadedCrl {
@@ -266,6 +268,20 @@ impl CrlSource {
     /// (no rollback to a CRL that predates a revocation); on any error the
     /// current CRL stays in use.
     pub fn reload(&self, id: RevocationId) -> Result<CrlInfo, CrlError> {
+        let result = self.reload_inner(id);
+        match &result {
+            Ok(info) => tracing::info!(
+                "CRL {id} reloaded: {} entries from {}, thisUpdate {}",
+                info.entries,
+                info.issuer,
+                crate::x509::fields::iso8601(info.this_update)
+            ),
+            Err(e) => tracing::warn!("CRL {id} reload refused ({e}); the current CRL stays in use"),
+        }
+        result
+    }
+
+    fn reload_inner(&self, id: RevocationId) -> Result<CrlInfo, CrlError> {
         let current = self
             .set
             .load()
@@ -307,6 +323,7 @@ impl CrlSource {
             signer: signer.der,
             signer_spki: signer.spki,
             path: Some(path),
+            stale_reported: Default::default(),
         });
         let info = loaded.info();
         let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -384,6 +401,7 @@ impl CrlSource {
             signer: signer.der,
             signer_spki: signer.spki,
             path,
+            stale_reported: Default::default(),
         });
         let info = loaded.info();
         let mut by_id = self.set.load().by_id.clone();
@@ -532,6 +550,14 @@ impl CrlSource {
             self.freshness.grace.as_secs(),
             crate::x509::fields::iso8601(now.as_secs()),
         );
+        // Reported once per loaded CRL (a reload starts afresh), not per
+        // handshake.
+        if !crl
+            .stale_reported
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            tracing::warn!("{detail}; stale policy {:?}", self.freshness.stale);
+        }
         match self.freshness.stale {
             StalePolicy::Deny => CertStatus::Error(StatusErrorKind::Error(detail)),
             StalePolicy::TreatAsUnknown => CertStatus::Unknown,

@@ -17,9 +17,9 @@ use super::request::{encode_request, get_url};
 use super::response::{verify_response, Expectation, OcspAnswer};
 use super::single_flight::{Join, Leader, SingleFlight};
 use super::transport::{OcspTransport, TransportError};
+use crate::revocation::{CertStatus, CertToCheck, RevocationMethod, RevocationSource};
 use crate::x509::cert::Cert;
 use crate::x509::info::ocsp_url;
-use crate::revocation::{CertStatus, CertToCheck, RevocationMethod, RevocationSource};
 
 /// Asks OCSP responders (RFC 6960) about client certificates.
 ///
@@ -270,7 +270,9 @@ impl Lookup {
             None => None,
         };
         let request = encode_request(&self.key, &self.serial, nonce.as_deref())?;
-        let body = self.exchange(request.der).await?;
+        let body = self.exchange(request.der).await.inspect_err(|e| {
+            tracing::warn!("OCSP request to {} failed: {e}", self.url);
+        })?;
         self.inner.verify(
             &self.cert,
             &self.issuer,
