@@ -5,8 +5,8 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 
-use crate::x509::fields::CertFields;
 use crate::reason::ReasonCode;
+use crate::x509::fields::CertFields;
 
 /// `Success` or `Failed:<ReasonCode>`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
