@@ -22,14 +22,14 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 
-use crate::x509::cert::Cert;
 use crate::chain_validator::{CertPosition, ChainValidator, ValidationError, VerifiedPath};
-use crate::x509::name::rfc2253;
 use crate::reason::{ReasonCode, TlsAlert};
 use crate::revocation::{
     ChainSlot, ImmediateCheck, RevocationChain, RevocationChecker, RevocationError,
     RevocationOutcome, RevocationStatus,
 };
+use crate::x509::cert::Cert;
+use crate::x509::name::rfc2253;
 
 /// How a listener treats client certificates (SPEC §2).
 #[derive(

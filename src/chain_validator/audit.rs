@@ -9,16 +9,16 @@
 
 use rustls_pki_types::UnixTime;
 
-use crate::x509::cert::Cert;
 use super::checks::{Check, Placed, ISSUER_CHECKS, LEAF_CHECKS};
 use super::error::{CertPosition, ValidationError};
 use super::path::{cas_below, check_name_constraints, signature_error, Node};
-use crate::x509::profile::{self, Role};
-use crate::x509::signature::verify_signed_by;
 use super::{ChainValidator, ProfileRule, VerifiedPath, MAX_DEPTH_LIMIT};
+use crate::trust_store::TrustStore;
+use crate::x509::cert::Cert;
 use crate::x509::fields::serial_cloudfront;
 use crate::x509::name::rfc2253;
-use crate::trust_store::TrustStore;
+use crate::x509::profile::{self, Role};
+use crate::x509::signature::verify_signed_by;
 
 /// The outcome of one check.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,11 +7,11 @@
 
 use core::fmt;
 
-use crate::x509::cert::{Cert, Version};
 use super::error::{CertPosition, ValidationError};
+use super::{ChainValidator, ProfileRule};
+use crate::x509::cert::{Cert, Version};
 use crate::x509::extensions::{oid, KeyUsage};
 use crate::x509::profile::{self, Role};
-use super::{ChainValidator, ProfileRule};
 
 /// One check of one certificate (or of the whole path).
 #[non_exhaustive]

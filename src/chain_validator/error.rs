@@ -2,9 +2,9 @@
 
 use core::fmt;
 
-use crate::x509::profile::ProfileRule;
-use crate::x509::fields::iso8601;
 use crate::reason::{ReasonCode, TlsAlert};
+use crate::x509::fields::iso8601;
+use crate::x509::profile::ProfileRule;
 
 /// Which certificate a validation error is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -40,7 +40,6 @@ pub use checks::Check;
 pub use error::{CertPosition, ValidationError};
 pub use path::Budget;
 
-
 /// Runs costly work where it cannot stall other connections' I/O: through
 /// `block_in_place` on a tokio multi-thread runtime, in place elsewhere.
 fn off_the_io_thread<R>(work: impl FnOnce() -> R) -> R {

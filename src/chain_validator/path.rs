@@ -6,14 +6,14 @@
 //! matches the child's authorityKeyIdentifier before the others, and every
 //! step spends from a [`Budget`] so a hostile chain cannot burn CPU.
 
-use crate::x509::cert::Cert;
 use super::checks::{Placed, ISSUER_CHECKS};
 use super::error::{CertPosition, ValidationError};
 use super::name_constraints::{self, NameConstraintFailure};
-use crate::x509::profile::Role;
-use crate::x509::signature::{describe_algorithm, SignatureFailure};
 use super::{ChainValidator, VerifiedPath, MAX_DEPTH_LIMIT};
 use crate::trust_store::TrustStore;
+use crate::x509::cert::Cert;
+use crate::x509::profile::Role;
+use crate::x509::signature::{describe_algorithm, SignatureFailure};
 
 /// Limits on the work one validation may do. Exhausting any of them
 /// refuses the chain with `ClientCertValidationBudgetExceeded`.

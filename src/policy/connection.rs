@@ -8,10 +8,10 @@ use rustls_pki_types::CertificateDer;
 use serde::ser::SerializeStruct as _;
 use serde::{Serialize, Serializer};
 
-use crate::x509::fields::{hex_lower, hex_upper_colon, iso8601, san_openssl, serial_cloudfront};
 use crate::chain_validator::ClientCertInfo;
-use crate::x509::name::connection_style;
 use crate::revocation::RevocationStatus;
+use crate::x509::fields::{hex_lower, hex_upper_colon, iso8601, san_openssl, serial_cloudfront};
+use crate::x509::name::connection_style;
 
 /// `validity` of a certificate object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

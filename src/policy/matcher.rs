@@ -9,10 +9,10 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::{Connection, PolicyError};
-use crate::x509::fields::serial_cloudfront;
-use crate::x509::subject_name::dns_name_matches;
 use crate::chain_validator::SubjectAltName;
 use crate::revocation::kvs::KeyValueStore;
+use crate::x509::fields::serial_cloudfront;
+use crate::x509::subject_name::dns_name_matches;
 
 /// How a name is compared.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -19,11 +19,11 @@ use rustls_pki_types::UnixTime;
 use sha2::{Digest, Sha256};
 
 use super::kvs::KeyValueStore;
-use crate::x509::serial::hex_into;
 use super::{
     CertStatus, CertToCheck, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind,
 };
 use crate::x509::cert::Cert;
+use crate::x509::serial::hex_into;
 
 /// Which deny-list keys are consulted for a certificate.
 #[derive(

@@ -45,6 +45,7 @@ use core::fmt;
 
 use rustls_pki_types::UnixTime;
 
+pub use crate::x509::serial::{SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
 pub use chain::RevocationChain;
 pub use checker::{
     CheckerBuildError, FailurePolicy, ImmediateCheck, RevocationChecker, RevocationCheckerBuilder,
@@ -52,7 +53,6 @@ pub use checker::{
 };
 pub use deny_list::{issuer_id, scoped_key, DenyListSource, IssuerScoping};
 pub use error::{crl_reason_name, RevocationError};
-pub use crate::x509::serial::{SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
 pub use status::{
     CertificateRevocationStatus, ChainRevocationStatuses, ChainValidity, MethodName,
     RevocationStatus, StatusName,

@@ -17,9 +17,9 @@ use rustls::DistinguishedName;
 use rustls_pki_types::CertificateDer;
 
 use crate::x509::cert::Cert;
+use crate::x509::name::rfc2253;
 use crate::x509::profile::{self, ProfileRule, Role};
 use crate::x509::signature::KeyPolicy;
-use crate::x509::name::rfc2253;
 
 pub use handle::TrustStoreHandle;
 pub use source::{BytesSource, DirectorySource, FileSource, TrustStoreSource};

@@ -1,11 +1,11 @@
 //! [`RevocationList`]: one decoded, indexed CRL.
 
-use crate::x509::fields::serial_cloudfront;
+use crate::revocation::SerialNumber;
 use crate::x509::cert::Cert;
 use crate::x509::der::{tag, DerCursor};
+use crate::x509::fields::serial_cloudfront;
 use crate::x509::name::rfc2253;
 use crate::x509::serial::MAX_SERIAL_OCTETS;
-use crate::revocation::SerialNumber;
 
 use super::index::{arena_bytes, SerialIndex, SerialIndexBuilder};
 use super::parse::{CrlVersion, CrlView, RevokedEntries};

@@ -12,10 +12,10 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use super::cert_id::CertIdHash;
 use super::error::OcspError;
 use super::responder::{authorized_signer, describe, ResponderId};
+use crate::revocation::CertStatus;
 use crate::x509::cert::Cert;
 use crate::x509::der::{bit_string_octets, context, single, tag, DerCursor, Tlv};
 use crate::x509::signature::verify_raw;
-use crate::revocation::CertStatus;
 
 /// id-pkix-ocsp-basic 1.3.6.1.5.5.7.48.1.1
 const OCSP_BASIC: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x01];
