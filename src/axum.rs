@@ -10,7 +10,7 @@
 //!
 //! Every request reaching the router has had client-sent certificate headers
 //! removed and the connection's own headers attached
-//! ([`MtlsHeaders`](crate::tower::MtlsHeaders)).
+//! ([`crate::tower::MtlsHeaders`]).
 //!
 //! ```no_run
 //! use axum::{routing::get, Router};

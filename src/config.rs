@@ -183,6 +183,13 @@ pub enum ConfigError {
         #[source]
         source: rustls::Error,
     },
+    /// No crypto provider: none was given, neither the `aws-lc-rs` nor the
+    /// `ring` feature is enabled, and no process default is installed.
+    #[error(
+        "no crypto provider: enable the `aws-lc-rs` or `ring` feature, pass one with \
+         `crypto_provider`, or install a process default"
+    )]
+    NoCryptoProvider,
     /// The connection-log output could not be opened.
     #[error("log.target `{target}`: {source}")]
     Log {
@@ -766,7 +773,10 @@ impl MtlsConfigBuilder {
             sni_policies,
             sink,
         } = self;
-        let provider = provider.unwrap_or_else(default_provider);
+        let provider = match provider {
+            Some(provider) => provider,
+            None => default_provider()?,
+        };
         if config.handshake_timeout_ms == 0 {
             return Err(invalid("handshake_timeout_ms", "must be greater than 0"));
         }
@@ -1119,13 +1129,17 @@ fn invalid(setting: &str, detail: &str) -> ConfigError {
     }
 }
 
-fn default_provider() -> Arc<CryptoProvider> {
+/// The crypto provider when none was given: the one the crate features
+/// select, else the process default (`CryptoProvider::install_default`).
+fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
     #[cfg(feature = "aws-lc-rs")]
-    return Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
     #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
-    return Arc::new(rustls::crypto::ring::default_provider());
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
     #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
-    compile_error!("edge-mtls needs the `aws-lc-rs` or the `ring` feature");
+    CryptoProvider::get_default()
+        .cloned()
+        .ok_or(ConfigError::NoCryptoProvider)
 }
 
 fn check_sni_pattern(pattern: &str) -> Result<(), ConfigError> {

@@ -9,11 +9,18 @@
 //! |---|---|---|
 //! | `aws-lc-rs` | yes | aws-lc-rs as the crypto provider |
 //! | `ring` | no | ring as the crypto provider |
-//! | `acceptor` | yes | the tokio connection pipeline (handshake, stage 2, logs, headers) |
+//! | `acceptor` | yes | the tokio connection pipeline (handshake, stage 2, logs, headers) and `MtlsConfig` |
+//! | `ocsp-http` | yes | the built-in OCSP HTTP transport (hyper-util); without it, OCSP needs a transport of your own |
 //! | `metrics` | no | connection outcome counters exported to the `metrics` crate |
 //! | `tower` | no | a tower layer that sanitizes and attaches the certificate headers |
 //! | `axum` | yes | axum 0.8: serve helper, axum-server acceptor, `ClientCert` extractor |
 //! | `actix` | no | actix-web 4: actix-server over the pipeline, `HttpServer::on_connect` wiring, `ClientCert` extractor, header middleware |
+//! | `cli` | no | the `edge-mtls` operator command |
+//!
+//! Without default features the crate is the framework-free core: trust
+//! stores, chain validation, offline revocation (deny lists, CRLs), the
+//! rustls verifier, headers and log formatting; a crypto provider comes from
+//! `aws-lc-rs`, `ring` or the process default.
 //!
 //! ```
 //! use std::sync::Arc;

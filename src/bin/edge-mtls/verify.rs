@@ -97,8 +97,23 @@ pub fn run(args: &VerifyArgs) -> ExitCode {
     }
 }
 
+/// The crypto provider the build selects (aws-lc-rs, else ring, else a
+/// process default).
+fn provider() -> Result<Arc<rustls::crypto::CryptoProvider>, BadInput> {
+    #[cfg(feature = "aws-lc-rs")]
+    return Ok(Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    return Ok(Arc::new(rustls::crypto::ring::default_provider()));
+    #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
+    rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .ok_or_else(|| {
+            BadInput("built without a crypto provider (the aws-lc-rs or ring feature)".into())
+        })
+}
+
 fn verify(args: &VerifyArgs) -> Result<bool, BadInput> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = provider()?;
     let store = load_store(&args.ca)?;
     let mut chain = read_certificates(&args.client)?;
     if chain.is_empty() {

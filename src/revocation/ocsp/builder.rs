@@ -8,9 +8,10 @@ use rustls::crypto::CryptoProvider;
 
 use super::cert_id::CertIdHash;
 use super::error::OcspBuildError;
-use super::hyper_transport::{HyperTransport, DEFAULT_MAX_RESPONSE_SIZE};
+#[cfg(feature = "ocsp-http")]
+use super::hyper_transport::HyperTransport;
 use super::source::OcspSource;
-use super::transport::OcspTransport;
+use super::transport::{OcspTransport, DEFAULT_MAX_RESPONSE_SIZE};
 
 /// Everything an [`OcspSource`] is told; valid once built.
 #[derive(Clone, Debug)]
@@ -68,7 +69,8 @@ impl OcspSourceBuilder {
         }
     }
 
-    /// The HTTP transport (default: [`HyperTransport`] with the request
+    /// The HTTP transport (default, with the `ocsp-http` feature:
+    /// `HyperTransport` with the request
     /// timeout and response size limit configured here).
     pub fn transport(mut self, transport: Arc<dyn OcspTransport>) -> Self {
         self.transport = Some(transport);
@@ -210,12 +212,16 @@ impl OcspSourceBuilder {
         {
             return Err(OcspBuildError::NoSignatureAlgorithms);
         }
-        let transport = self.transport.unwrap_or_else(|| {
-            Arc::new(HyperTransport::new(
+        let transport = match self.transport {
+            Some(transport) => transport,
+            #[cfg(feature = "ocsp-http")]
+            None => Arc::new(HyperTransport::new(
                 self.config.request_timeout,
                 self.max_response_size,
-            ))
-        });
+            )),
+            #[cfg(not(feature = "ocsp-http"))]
+            None => return Err(OcspBuildError::NoTransport),
+        };
         Ok(OcspSource::from_parts(
             self.provider,
             transport,

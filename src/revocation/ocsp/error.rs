@@ -188,4 +188,7 @@ pub enum OcspBuildError {
     /// The crypto provider offers no signature verification algorithm.
     #[error("the crypto provider has no signature verification algorithms")]
     NoSignatureAlgorithms,
+    /// No transport was set and the built-in HTTP one is not compiled in.
+    #[error("no OCSP transport: set one with `transport` or enable the `ocsp-http` feature")]
+    NoTransport,
 }

@@ -12,14 +12,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use super::transport::{OcspTransport, TransportError};
-
-/// The default response size limit: 64 KiB, far above any real response
-/// (a few KiB even with a delegated responder chain).
-pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024;
-
-/// The default timeout of one exchange when the transport is used on its own.
-pub const DEFAULT_TRANSPORT_TIMEOUT: Duration = Duration::from_secs(10);
+use super::transport::{
+    OcspTransport, TransportError, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TRANSPORT_TIMEOUT,
+};
 
 /// HTTP/1 over plain TCP with a bounded response size and a timeout.
 ///

@@ -52,6 +52,7 @@ mod builder;
 mod cache;
 mod cert_id;
 mod error;
+#[cfg(feature = "ocsp-http")]
 mod hyper_transport;
 mod request;
 mod responder;
@@ -66,7 +67,10 @@ mod tests;
 pub use builder::OcspSourceBuilder;
 pub use cert_id::CertIdHash;
 pub use error::{OcspBuildError, OcspError};
-pub use hyper_transport::{HyperTransport, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TRANSPORT_TIMEOUT};
+#[cfg(feature = "ocsp-http")]
+pub use hyper_transport::HyperTransport;
 pub use response::OcspAnswer;
 pub use source::OcspSource;
-pub use transport::{OcspTransport, TransportError};
+pub use transport::{
+    OcspTransport, TransportError, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TRANSPORT_TIMEOUT,
+};

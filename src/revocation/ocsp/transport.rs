@@ -2,12 +2,20 @@
 //!
 //! OCSP over HTTP (RFC 6960 Appendix A) is a single request and a single
 //! response body, so the trait is two methods. The default implementation,
-//! [`HyperTransport`](super::HyperTransport), lives beside it; tests and
+//! `HyperTransport` (feature `ocsp-http`), lives beside it; tests and
 //! deployments with proxies or HTTPS responders supply their own.
 
 use core::fmt;
+use std::time::Duration;
 
 use bytes::Bytes;
+
+/// The default response size limit: 64 KiB, far above any real response
+/// (a few KiB even with a delegated responder chain).
+pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024;
+
+/// The default timeout of one exchange when the transport is used on its own.
+pub const DEFAULT_TRANSPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why an HTTP exchange with a responder failed.
 #[non_exhaustive]
