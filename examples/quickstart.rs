@@ -17,6 +17,13 @@
 //! Options: `--ca FILE` (trust store bundle), `--cert FILE --key FILE` (server
 //! certificate chain and key), `--addr HOST:PORT`, `--pki-dir DIR`,
 //! `--ignore-expiration`, `--mode required|optional|passthrough`.
+//!
+//! Connection logs go to stdout unless `--log-dir DIR` is given: then they
+//! are rotating files under `DIR` in `--log-format json_lines|w3c|alb|parquet`
+//! (Parquet with `--features parquet`), tuned with `--log-rotate 1h`,
+//! `--log-max-bytes N`, `--log-row-group-rows N` and `--log-hive`
+//! (CloudFront's `distributionid=…/year=…/month=…/day=…/hour=…/` layout).
+//! SIGTERM or Ctrl-C completes the open file.
 
 #[path = "common/cli.rs"]
 mod cli;

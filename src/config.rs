@@ -38,8 +38,11 @@
 //! connection_id_header = "X-Edge-Connection-Id"
 //!
 //! [log]
-//! format = "json_lines"              # json_lines | w3c | alb
-//! target = "stdout"                  # stdout | stderr | off | a file path
+//! format = "json_lines"              # json_lines | w3c | alb | parquet (feature)
+//! target = "stdout"                  # stdout | stderr | off | a file path | dir:DIR
+//! rotate = "1h"                      # dir: targets: 30s, 15m, 1h, 1d
+//! max_bytes = 134217728              # dir: targets: a file's size limit
+//! hive = false                       # dir: targets: distributionid=…/year=…/…/hour=…/
 //!
 //! [sni."partners.example.com"]
 //! mode = "optional"
@@ -62,7 +65,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::acceptor::{MtlsAcceptor, Site, SniRecordingResolver};
 use crate::chain_validator::{ChainValidator, KeyPurpose, Profile, ValidatorBuildError};
-use crate::connection_log::{ConnectionLogSink, LogFormat, QueueSink};
+use crate::connection_log::{ConnectionLogSink, LogFormat, QueueSink, Rotation};
 use crate::file_input::read_bounded;
 use crate::header_builder::{HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode};
 use crate::policy::ConnectionPolicy;
@@ -380,9 +383,12 @@ impl HeaderSettings {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogSettings {
-    /// `json_lines`, `w3c` or `alb`.
+    /// `json_lines`, `w3c`, `alb`, or `parquet` (crate feature `parquet`,
+    /// `dir:` targets only).
     pub format: LogFormat,
-    /// `stdout`, `stderr`, `off`, or a file path (appended to).
+    /// `stdout`, `stderr`, `off`, a file path (appended to), or `dir:DIR`:
+    /// rotating files under `DIR` (see
+    /// [`RotatingFiles`](crate::connection_log::RotatingFiles)).
     pub target: String,
     /// Records queued at most before new ones are dropped (and counted).
     pub queue_capacity: usize,
@@ -390,16 +396,62 @@ pub struct LogSettings {
     /// (a stalled reader cannot keep the process from stopping),
     /// milliseconds.
     pub shutdown_deadline_ms: u64,
+    /// `dir:` targets: the interval each file covers, aligned to UTC:
+    /// `30s`, `15m`, `1h` (default), `1d`; at least one second.
+    pub rotate: String,
+    /// `dir:` targets: a file is completed before it passes this many
+    /// bytes (default 128 MiB).
+    pub max_bytes: u64,
+    /// `dir:` targets: Hive-style directories
+    /// (`distributionid=…/year=…/month=…/day=…/hour=…/`).
+    pub hive: bool,
+    /// Parquet: records per row group (default 10,000): the most a row
+    /// group holds in memory, and the most a crash loses beyond the queue.
+    pub row_group_rows: usize,
 }
 
 impl Default for LogSettings {
     fn default() -> Self {
+        let rotation = Rotation::default();
         Self {
             format: LogFormat::JsonLines,
             target: "stdout".into(),
             queue_capacity: 8_192,
             shutdown_deadline_ms: 5_000,
+            rotate: "1h".into(),
+            max_bytes: rotation.max_bytes,
+            hive: rotation.hive,
+            row_group_rows: rotation.row_group_rows,
         }
+    }
+}
+
+/// Parses a rotation interval: a whole number followed by `s`, `m`, `h` or
+/// `d` (`30s`, `15m`, `1h`, `1d`).
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let seconds_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "`{text}` is not an interval (a whole number and s, m, h or d: 30s, 15m, 1h, 1d)"
+            ))
+        }
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not an interval (e.g. 30s, 15m, 1h, 1d)"))?;
+    match n.checked_mul(seconds_per) {
+        Some(0) => Err("the interval must be at least 1s".into()),
+        Some(secs) => Ok(Duration::from_secs(secs)),
+        None => Err(format!("`{text}` is too long")),
     }
 }
 
@@ -1353,10 +1405,49 @@ fn open_log(settings: &LogSettings) -> Result<OpenedLog, ConfigError> {
         target: settings.target.clone(),
         source,
     };
-    let queue = match settings.target.as_str() {
-        "off" | "" => return Ok((None, None)),
+    let target = settings.target.as_str();
+    if matches!(target, "off" | "") {
+        return Ok((None, None));
+    }
+    if format == LogFormat::Parquet {
+        if !cfg!(feature = "parquet") {
+            return Err(invalid(
+                "log.format",
+                "`parquet` needs the crate feature `parquet`",
+            ));
+        }
+        if !target.starts_with("dir:") {
+            return Err(invalid(
+                "log.format",
+                "`parquet` writes files: set log.target to `dir:DIR`",
+            ));
+        }
+    }
+    let queue = match target {
         "stdout" => QueueSink::to_stdout(format, capacity),
         "stderr" => QueueSink::to_stderr(format, capacity),
+        dir if dir.starts_with("dir:") => {
+            let dir = &dir["dir:".len()..];
+            if dir.is_empty() {
+                return Err(invalid("log.target", "`dir:` needs a directory"));
+            }
+            let interval = parse_interval(&settings.rotate)
+                .map_err(|detail| invalid("log.rotate", &detail))?;
+            if settings.max_bytes == 0 {
+                return Err(invalid("log.max_bytes", "must be greater than 0"));
+            }
+            if settings.row_group_rows == 0 {
+                return Err(invalid("log.row_group_rows", "must be greater than 0"));
+            }
+            let rotation = Rotation {
+                interval,
+                max_bytes: settings.max_bytes,
+                hive: settings.hive,
+                row_group_rows: settings.row_group_rows,
+                ..Rotation::default()
+            };
+            QueueSink::to_dir(dir, format, rotation, capacity)
+        }
         path => QueueSink::to_file(path, format, capacity),
     }
     .map_err(error)?
@@ -1493,6 +1584,67 @@ mod tests {
             e.to_string().contains("unknown header profile `nginx`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn log_settings_for_rotating_files_are_checked_and_named() {
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3_600)));
+        assert_eq!(parse_interval("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in [
+            "",
+            "1",
+            "h",
+            "1.5h",
+            "-1h",
+            "1w",
+            "0s",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        let config = MtlsConfig::from_toml(
+            "[log]\ntarget = \"dir:logs/\"\nformat = \"parquet\"\nrotate = \"15m\"\nmax_bytes = 1048576\nhive = true\nrow_group_rows = 500\n",
+        )
+        .unwrap();
+        assert_eq!(config.log.format, LogFormat::Parquet);
+        assert_eq!(config.log.target, "dir:logs/");
+        assert_eq!(config.log.rotate, "15m");
+        assert_eq!(config.log.max_bytes, 1_048_576);
+        assert!(config.log.hive);
+        assert_eq!(config.log.row_group_rows, 500);
+
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let settings = |f: &dyn Fn(&mut LogSettings)| {
+            let mut s = LogSettings {
+                target: format!("dir:{}", dir.display()),
+                ..LogSettings::default()
+            };
+            f(&mut s);
+            s
+        };
+        let named = |s: LogSettings, setting: &str| match open_log(&s) {
+            Err(ConfigError::Invalid { setting: got, .. }) => assert_eq!(got, setting),
+            Err(other) => panic!("{setting}: {other}"),
+            Ok(_) => panic!("{setting}: accepted"),
+        };
+        named(settings(&|s| s.rotate = "1 hour".into()), "log.rotate");
+        named(settings(&|s| s.max_bytes = 0), "log.max_bytes");
+        named(settings(&|s| s.target = "dir:".into()), "log.target");
+        named(
+            settings(&|s| {
+                s.format = LogFormat::Parquet;
+                s.target = "stdout".into();
+            }),
+            "log.format",
+        );
+        #[cfg(not(feature = "parquet"))]
+        named(settings(&|s| s.format = LogFormat::Parquet), "log.format");
+        let (sink, queue) = open_log(&settings(&|_| {})).unwrap();
+        assert!(sink.is_some());
+        assert_eq!(queue.unwrap().shutdown().unwrap(), 0);
     }
 
     #[test]

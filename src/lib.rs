@@ -16,6 +16,7 @@
 //! | `axum` | yes | axum 0.8: serve helper, axum-server acceptor, `ClientCert` extractor |
 //! | `actix` | no | actix-web 4: actix-server over the pipeline, `HttpServer::on_connect` wiring, `ClientCert` extractor, header middleware |
 //! | `cli` | no | the `edge-mtls` operator command |
+//! | `parquet` | no | connection logs as Parquet files (rotating `dir:` targets; needs Rust 1.88) |
 //!
 //! Without default features the crate is the framework-free core: trust
 //! stores, chain validation, offline revocation (deny lists, CRLs), the

@@ -1,7 +1,7 @@
 //! What the quickstart examples share: their command line, the edge they
 //! build from it (demo PKI, Required mode, the demo deny list, CloudFront
-//! headers, JSON-line connection logs on stdout) and the curl commands they
-//! print.
+//! headers, JSON-line connection logs on stdout or rotating log files) and
+//! the curl commands they print.
 
 #![allow(dead_code)]
 
@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use edge_mtls::config::DenyListSettings;
 use edge_mtls::{
-    ConfigError, Edge, FileInputError, HeaderProfile, MtlsConfig, TrustStoreError, ValidationMode,
+    ConfigError, Edge, FileInputError, HeaderProfile, LogFormat, MtlsConfig, TrustStoreError,
+    ValidationMode,
 };
 
 use super::demo_pki::{self, DemoPki};
@@ -27,6 +28,13 @@ pub struct Options {
     pub pki_dir: PathBuf,
     pub ignore_expiration: bool,
     pub mode: ValidationMode,
+    /// Rotating connection-log files in this directory instead of stdout.
+    pub log_dir: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub log_rotate: Option<String>,
+    pub log_max_bytes: Option<u64>,
+    pub log_row_group_rows: Option<usize>,
+    pub log_hive: bool,
 }
 
 /// Parses the command line of the example called `name`.
@@ -39,6 +47,12 @@ pub fn options(name: &str) -> Result<Options, Error> {
         pki_dir: "demo-pki".into(),
         ignore_expiration: false,
         mode: ValidationMode::Required,
+        log_dir: None,
+        log_format: LogFormat::JsonLines,
+        log_rotate: None,
+        log_max_bytes: None,
+        log_row_group_rows: None,
+        log_hive: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -58,10 +72,43 @@ pub fn options(name: &str) -> Result<Options, Error> {
                     other => return Err(format!("unknown mode {other}").into()),
                 }
             }
+            "--log-dir" => o.log_dir = Some(value()?.into()),
+            "--log-format" => {
+                o.log_format = match value()?.as_str() {
+                    "json_lines" => LogFormat::JsonLines,
+                    "w3c" => LogFormat::W3c,
+                    "alb" => LogFormat::Alb,
+                    "parquet" => LogFormat::Parquet,
+                    other => {
+                        return Err(format!(
+                            "--log-format {other}: unknown format (json_lines, w3c, alb, parquet)"
+                        )
+                        .into())
+                    }
+                }
+            }
+            "--log-rotate" => o.log_rotate = Some(value()?),
+            "--log-max-bytes" => {
+                let text = value()?;
+                o.log_max_bytes = Some(
+                    text.parse()
+                        .map_err(|_| format!("--log-max-bytes {text}: not a number of bytes"))?,
+                );
+            }
+            "--log-row-group-rows" => {
+                let text = value()?;
+                o.log_row_group_rows = Some(
+                    text.parse()
+                        .map_err(|_| format!("--log-row-group-rows {text}: not a number"))?,
+                );
+            }
+            "--log-hive" => o.log_hive = true,
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: {name} [--ca FILE] [--cert FILE --key FILE] \
-                     [--addr HOST:PORT] [--pki-dir DIR] [--ignore-expiration] [--mode MODE]"
+                     [--addr HOST:PORT] [--pki-dir DIR] [--ignore-expiration] [--mode MODE] \
+                     [--log-dir DIR [--log-format json_lines|w3c|alb|parquet] [--log-rotate 1h] \
+                     [--log-max-bytes N] [--log-row-group-rows N] [--log-hive]]"
                 )
                 .into())
             }
@@ -69,6 +116,17 @@ pub fn options(name: &str) -> Result<Options, Error> {
     }
     if o.cert.is_some() != o.key.is_some() {
         return Err("--cert and --key go together".into());
+    }
+    let file_options = o.log_rotate.is_some()
+        || o.log_max_bytes.is_some()
+        || o.log_row_group_rows.is_some()
+        || o.log_hive;
+    if o.log_dir.is_none() && (file_options || o.log_format == LogFormat::Parquet) {
+        return Err(
+            "--log-format parquet and the --log-rotate, --log-max-bytes, \
+                    --log-row-group-rows and --log-hive options need --log-dir DIR"
+                .into(),
+        );
     }
     Ok(o)
 }
@@ -158,7 +216,36 @@ pub fn edge(o: &Options, distribution_id: &str) -> Result<(DemoPki, Edge), Error
         kvs_json: vec![pki.revoked_serials()],
         ..DenyListSettings::default()
     });
-    let edge = builder.build().map_err(|e| files.explain(e))?;
+    settings.log.format = o.log_format;
+    if let Some(dir) = &o.log_dir {
+        settings.log.target = format!("dir:{}", dir.display());
+        if let Some(rotate) = &o.log_rotate {
+            settings.log.rotate = rotate.clone();
+        }
+        if let Some(max) = o.log_max_bytes {
+            settings.log.max_bytes = max;
+        }
+        if let Some(rows) = o.log_row_group_rows {
+            settings.log.row_group_rows = rows;
+        }
+        settings.log.hive = o.log_hive;
+    }
+    let edge = builder.build().map_err(|e| match (&e, &o.log_dir) {
+        (ConfigError::Log { source, .. }, Some(dir)) => {
+            format!("--log-dir {}: {source}", dir.display()).into()
+        }
+        (ConfigError::Invalid { setting, detail }, _) if setting.starts_with("log.") => {
+            let option = match setting.as_str() {
+                "log.format" => format!("--log-format {}", o.log_format.as_str()),
+                "log.rotate" => format!("--log-rotate {}", o.log_rotate.as_deref().unwrap_or("")),
+                "log.max_bytes" => "--log-max-bytes".to_owned(),
+                "log.row_group_rows" => "--log-row-group-rows".to_owned(),
+                _ => "--log-dir".to_owned(),
+            };
+            format!("{option}: {detail}").into()
+        }
+        _ => files.explain(e),
+    })?;
     Ok((pki, edge))
 }
 
@@ -315,9 +402,17 @@ pub fn print_banner(o: &Options, pki: &DemoPki, edge: &Edge, addr: SocketAddr, w
     for warning in store.warnings() {
         say(format_args!("  trust store: {warning}"));
     }
-    say(format_args!(
-        "try (connection logs are the JSON lines on stdout):"
-    ));
+    match &o.log_dir {
+        Some(dir) => say(format_args!(
+            "try (connection logs go to {} as {} files, rotated every {}):",
+            dir.display(),
+            o.log_format.as_str(),
+            o.log_rotate.as_deref().unwrap_or("1h")
+        )),
+        None => say(format_args!(
+            "try (connection logs are the JSON lines on stdout):"
+        )),
+    }
     say(format_args!("  curl --cacert {d}/root_ca.pem --key {d}/my_client.key --cert {d}/my_client.pem https://{addr}/"));
     say(format_args!("  curl --cacert {d}/root_ca.pem https://{addr}/                     # no certificate: refused"));
     say(format_args!("  curl --cacert {d}/root_ca.pem --key {d}/revoked_client.key --cert {d}/revoked_client.pem https://{addr}/  # revoked"));

@@ -21,7 +21,57 @@ pub enum LogFormat {
     W3c,
     /// ALB's space-separated connection-log layout.
     Alb,
+    /// Apache Parquet files, one string column per JSON field (feature
+    /// `parquet`; written only by rotating file outputs).
+    Parquet,
 }
+
+impl LogFormat {
+    /// The extension of its files: `jsonl`, `w3c.log`, `alb.log`, `parquet`.
+    pub fn file_extension(self) -> &'static str {
+        match self {
+            Self::JsonLines => "jsonl",
+            Self::W3c => "w3c.log",
+            Self::Alb => "alb.log",
+            Self::Parquet => "parquet",
+        }
+    }
+
+    /// How the format is named in configuration files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::JsonLines => "json_lines",
+            Self::W3c => "w3c",
+            Self::Alb => "alb",
+            Self::Parquet => "parquet",
+        }
+    }
+}
+
+/// The JSON fields, in order: the keys of [`json_line`] and the columns of
+/// the Parquet files.
+pub const JSON_FIELDS: [&str; 20] = [
+    "eventTimestamp",
+    "connectionId",
+    "connectionStatus",
+    "clientIp",
+    "clientPort",
+    "serverIp",
+    "serverPort",
+    "distributionId",
+    "tlsProtocol",
+    "tlsCipher",
+    "tlsHandshakeDuration",
+    "tlsSni",
+    "clientLeafCertSerialNumber",
+    "clientLeafCertSubject",
+    "clientLeafCertIssuer",
+    "clientLeafCertValidity",
+    "clientLeafCertSha256",
+    "connectionLogCustomData",
+    "trustStoreGeneration",
+    "connectionStatusDetail",
+];
 
 /// The W3C fields, in order.
 pub const W3C_FIELDS: [&str; 21] = [
@@ -56,10 +106,12 @@ pub fn w3c_header() -> String {
     out
 }
 
-/// Appends `record` to `out` in `format`, ending with a newline.
+/// Appends `record` to `out` in `format`, ending with a newline. Parquet is
+/// columnar and has no line form: its records are rendered as JSON lines,
+/// which carry the same fields under the same names.
 pub fn write_record(out: &mut String, record: &ConnectionLogRecord, format: LogFormat) {
     match format {
-        LogFormat::JsonLines => json_line(out, record),
+        LogFormat::JsonLines | LogFormat::Parquet => json_line(out, record),
         LogFormat::W3c => w3c_line(out, record),
         LogFormat::Alb => alb_line(out, record),
     }
@@ -294,4 +346,24 @@ pub fn alb_line(out: &mut String, r: &ConnectionLogRecord) {
         out.push_str(&f);
     }
     out.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_fields_are_the_keys_of_a_json_line_in_order() {
+        let mut line = String::new();
+        json_line(&mut line, &ConnectionLogRecord::default());
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let object = value.as_object().unwrap();
+        assert_eq!(object.len(), JSON_FIELDS.len());
+        // Each key appears, in the order JSON_FIELDS lists them.
+        let positions: Vec<usize> = JSON_FIELDS
+            .iter()
+            .map(|key| line.find(&format!("\"{key}\":")).unwrap())
+            .collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{line}");
+    }
 }

@@ -4,13 +4,15 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use super::format::{w3c_header, write_record, LogFormat};
+use super::format::LogFormat;
+use super::output::{LogOutput, StreamOutput};
+use super::rotation::{RotatingFiles, Rotation};
 use super::{ConnectionLogRecord, ReasonCounters};
 
 /// Receives one record per connection attempt. `submit` must never block.
@@ -40,6 +42,8 @@ struct Shared {
     unwritten: AtomicU64,
     /// Records written and flushed.
     written: AtomicU64,
+    /// Records the output holds, neither written nor lost yet.
+    pending: AtomicU64,
     /// Set by the writer when it has stopped (what `shutdown` waits for).
     finished: Mutex<bool>,
     finished_signal: Condvar,
@@ -53,6 +57,11 @@ impl Shared {
 }
 
 /// A sink that formats and writes records on a background thread.
+///
+/// The thread writes to a [`LogOutput`]: one stream ([`new`](Self::new),
+/// [`to_file`](Self::to_file), [`to_stdout`](Self::to_stdout)), rotating
+/// files in a directory ([`to_dir`](Self::to_dir)), or an output of the
+/// application's own ([`with_output`](Self::with_output)).
 ///
 /// `submit` only enqueues into a bounded queue; when the queue is full (a slow
 /// or stuck writer) the record is dropped and counted, so a handshake is never
@@ -106,12 +115,33 @@ impl fmt::Debug for QueueSink {
 }
 
 impl QueueSink {
-    /// A sink writing `format` to `writer`, queueing at most `capacity` records.
+    /// A sink writing `format` to `writer`, queueing at most `capacity`
+    /// records. Parquet is refused (`InvalidInput`): it is written to files,
+    /// with [`to_dir`](Self::to_dir).
     pub fn new(
         writer: impl Write + Send + 'static,
         format: LogFormat,
         capacity: usize,
     ) -> io::Result<Self> {
+        Self::with_output(StreamOutput::new(writer, format)?, capacity)
+    }
+
+    /// A sink writing rotating files under `dir` (created when missing):
+    /// see [`RotatingFiles`] for the layout, the rotation and what a crash
+    /// loses.
+    pub fn to_dir(
+        dir: impl Into<PathBuf>,
+        format: LogFormat,
+        rotation: Rotation,
+        capacity: usize,
+    ) -> io::Result<Self> {
+        Self::with_output(RotatingFiles::new(dir, format, rotation)?, capacity)
+    }
+
+    /// A sink whose writer thread drives `output`, queueing at most
+    /// `capacity` records.
+    pub fn with_output(output: impl LogOutput + 'static, capacity: usize) -> io::Result<Self> {
+        let mut output = output;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 records: VecDeque::new(),
@@ -122,6 +152,7 @@ impl QueueSink {
             capacity: capacity.max(1),
             unwritten: AtomicU64::new(0),
             written: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
             finished: Mutex::new(false),
             finished_signal: Condvar::new(),
         });
@@ -130,7 +161,7 @@ impl QueueSink {
             std::thread::Builder::new()
                 .name("edge-mtls-connection-log".into())
                 .spawn(move || {
-                    write_loop(&shared, writer, format);
+                    write_loop(&shared, &mut output);
                     let mut finished = shared.finished.lock().unwrap_or_else(|p| p.into_inner());
                     *finished = true;
                     shared.finished_signal.notify_all();
@@ -154,6 +185,8 @@ impl QueueSink {
 
     /// A sink appending to the file at `path` (created when missing).
     pub fn to_file(path: impl AsRef<Path>, format: LogFormat, capacity: usize) -> io::Result<Self> {
+        // Refused before the file is created.
+        StreamOutput::new(io::sink(), format)?;
         let file = File::options().create(true).append(true).open(path)?;
         Self::new(file, format, capacity)
     }
@@ -209,8 +242,9 @@ impl QueueSink {
         &self.counters
     }
 
-    /// Writes out everything queued, flushes, stops the thread; returns the
-    /// number of records written since the sink was made. Later submissions
+    /// Writes out everything queued, flushes (a rotating output completes
+    /// and renames its open files), stops the thread; returns the number of
+    /// records written since the sink was made. Later submissions
     /// are dropped. When the output does not take the records within the
     /// deadline, returns an error of kind `TimedOut` carrying a
     /// [`LogShutdownError`] with the count.
@@ -238,8 +272,9 @@ impl QueueSink {
         if !*finished {
             drop(finished);
             let queue = self.shared.lock();
-            let unwritten =
-                u64::try_from(queue.records.len() + queue.in_flight).unwrap_or(u64::MAX);
+            let unwritten = u64::try_from(queue.records.len() + queue.in_flight)
+                .unwrap_or(u64::MAX)
+                .saturating_add(self.shared.pending.load(Ordering::Relaxed));
             // The thread stays blocked in the output; it is detached.
             drop(worker);
             return Err(io::Error::new(
@@ -290,15 +325,10 @@ impl Drop for QueueSink {
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-fn write_loop(shared: &Shared, mut writer: impl Write, format: LogFormat) {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    // A W3C file starts with its header, written with the first batch.
-    let mut header_pending = format == LogFormat::W3c;
-    // A failed write left a record cut in the middle of its line: the next
-    // write ends that line first, so each record stays on a line of its own.
-    let mut partial_line = false;
-    let mut line = String::with_capacity(1024);
-    let mut ends: Vec<usize> = Vec::new();
+/// The writer thread: drains the queue into `output`, counts what was
+/// written and lost, reports a failing output once (and once more when it
+/// recovers) and backs off while it fails.
+fn write_loop(shared: &Shared, output: &mut dyn LogOutput) {
     let mut batch = VecDeque::new();
     let mut failing: Option<io::ErrorKind> = None;
     let mut backoff = FIRST_BACKOFF;
@@ -306,7 +336,7 @@ fn write_loop(shared: &Shared, mut writer: impl Write, format: LogFormat) {
     loop {
         let stop = {
             let mut queue = shared.lock();
-            while queue.records.is_empty() && !queue.shutdown {
+            if queue.records.is_empty() && !queue.shutdown {
                 queue = shared
                     .wake
                     .wait_timeout(queue, DRAIN_INTERVAL)
@@ -317,84 +347,55 @@ fn write_loop(shared: &Shared, mut writer: impl Write, format: LogFormat) {
             queue.in_flight = batch.len();
             queue.shutdown && batch.is_empty()
         };
-        if stop {
-            let _ = writer.flush();
-            return;
-        }
-        // A whole burst is one buffer and one flush; `ends` marks where each
-        // record stops, so a short write tells exactly which were written.
-        buf.clear();
-        if partial_line {
-            buf.push(b'\n');
-        }
-        let newline = buf.len();
-        if header_pending {
-            buf.extend_from_slice(w3c_header().as_bytes());
-        }
-        let header = buf.len();
-        ends.clear();
-        for record in batch.drain(..) {
-            line.clear();
-            write_record(&mut line, &record, format);
-            buf.extend_from_slice(line.as_bytes());
-            ends.push(buf.len());
-        }
-        let (sent, result) = write_some(&mut writer, &buf);
-        let result = result.and_then(|()| writer.flush());
-        let written = ends.iter().filter(|end| **end <= sent).count();
-        let lost = ends.len() - written;
-        shared.written.fetch_add(
-            u64::try_from(written).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        buf.clear();
+        let now = SystemTime::now();
+        let progress = if stop {
+            output.finish()
+        } else if batch.is_empty() {
+            output.tick(now)
+        } else {
+            output.write_batch(batch.make_contiguous(), now)
+        };
+        batch.clear();
+        shared.pending.store(output.pending(), Ordering::Relaxed);
         shared.lock().in_flight = 0;
-        if sent > 0 {
-            partial_line = !(sent == newline || sent == header || ends.contains(&sent));
-            header_pending &= sent < header;
-        }
-        match result {
-            Ok(()) => {
-                if failing.take().is_some() {
-                    tracing::warn!(
-                        "connection log: the output accepts writes again; {lost_while_failing} record(s) were not written"
-                    );
-                    lost_while_failing = 0;
+        shared
+            .written
+            .fetch_add(progress.written, Ordering::Relaxed);
+        shared.unwritten.fetch_add(progress.lost, Ordering::Relaxed);
+        match progress.error {
+            None => {
+                // Only records that got through show that the output works
+                // again (a call may also just buffer them).
+                if progress.written > 0 {
+                    if failing.take().is_some() {
+                        tracing::warn!(
+                            "connection log: the output accepts writes again; {lost_while_failing} record(s) were not written"
+                        );
+                        lost_while_failing = 0;
+                    }
+                    backoff = FIRST_BACKOFF;
                 }
-                backoff = FIRST_BACKOFF;
             }
-            Err(e) => {
-                let lost = u64::try_from(lost).unwrap_or(u64::MAX);
-                shared.unwritten.fetch_add(lost, Ordering::Relaxed);
-                lost_while_failing += lost;
+            Some(e) => {
+                lost_while_failing += progress.lost;
                 if failing != Some(e.kind()) {
                     tracing::error!(
                         "connection log: cannot write ({e}); records are counted as unwritten until the output recovers"
                     );
                     failing = Some(e.kind());
                 }
-                // Back off, but stay ready for shutdown.
-                let queue = shared.lock();
-                if !queue.shutdown {
-                    let _ = shared.wake.wait_timeout(queue, backoff);
+                if !stop {
+                    // Back off, but stay ready for shutdown.
+                    let queue = shared.lock();
+                    if !queue.shutdown {
+                        let _ = shared.wake.wait_timeout(queue, backoff);
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
-    }
-}
-
-/// Writes as much of `bytes` as the output takes; returns how many bytes it
-/// took and the error that stopped it.
-fn write_some(writer: &mut impl Write, bytes: &[u8]) -> (usize, io::Result<()>) {
-    let mut sent = 0;
-    while sent < bytes.len() {
-        match writer.write(&bytes[sent..]) {
-            Ok(0) => return (sent, Err(io::ErrorKind::WriteZero.into())),
-            Ok(n) => sent += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return (sent, Err(e)),
+        if stop {
+            return;
         }
     }
-    (sent, Ok(()))
 }
