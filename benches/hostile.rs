@@ -56,12 +56,11 @@ use rcgen::{
 };
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ClientConfig;
-use support::{ca_params, cpu_time, dn, p256, thread_id, SignatureOnly};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
+use support::{ca_params, cpu_time, dn, handshake, p256, thread_id, SignatureOnly};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 
 /// Permitted DNS subtrees of the constrained intermediate.
 const SUBTREES: usize = 1_000;
@@ -325,20 +324,6 @@ impl Server {
     }
 }
 
-/// One attempt; `true` when the client read the server's `ok`.
-async fn attempt(addr: SocketAddr, config: Arc<ClientConfig>) -> bool {
-    let Ok(tcp) = TcpStream::connect(addr).await else {
-        return false;
-    };
-    let _ = tcp.set_nodelay(true);
-    let name = ServerName::try_from("localhost").expect("server name");
-    let Ok(mut tls) = TlsConnector::from(config).connect(name, tcp).await else {
-        return false;
-    };
-    let mut reply = Vec::with_capacity(8);
-    tls.read_to_end(&mut reply).await.is_ok() && reply == b"ok"
-}
-
 struct Case<'a> {
     name: &'static str,
     server: &'a Server,
@@ -369,7 +354,7 @@ impl Case<'_> {
                 {
                     let i = self.cursor.fetch_add(1, Ordering::Relaxed);
                     let config = self.clients[i % self.clients.len()].clone();
-                    succeeded += u64::from(attempt(server.addr, config).await);
+                    succeeded += u64::from(handshake(server.addr, config).await);
                 }
                 succeeded
             });
@@ -442,7 +427,7 @@ fn latency(
                     .expect("attacker runtime");
                 rt.block_on(async {
                     while !stop.load(Ordering::Relaxed) {
-                        let served = attempt(addr, hostile.clone()).await;
+                        let served = handshake(addr, hostile.clone()).await;
                         assert_eq!(served, expect_served, "an attempt ended unexpectedly");
                         attempts.fetch_add(1, Ordering::Relaxed);
                     }
@@ -461,7 +446,7 @@ fn latency(
         for config in pki.valid.iter().take(HANDSHAKES) {
             let start = Instant::now();
             assert!(
-                attempt(server.addr, config.clone()).await,
+                handshake(server.addr, config.clone()).await,
                 "valid client refused"
             );
             times.push(start.elapsed());

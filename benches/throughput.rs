@@ -60,14 +60,16 @@ use rcgen::{
 };
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-use support::{ca_params, client_skips_signature, cpu_time, dn, p256, thread_id, SignatureOnly};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use support::{
+    ca_params, client_skips_signature, cpu_time, dn, handshake, p256, thread_id, SignatureOnly,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_rustls::TlsAcceptor;
 
 /// Distinct client certificates. A run does well under this many handshakes
 /// per benchmark (warm-up included), so no certificate repeats and the
@@ -337,21 +339,6 @@ impl Clients<'_> {
             Self::Repeating(config) => Arc::clone(config),
         }
     }
-}
-
-/// One full handshake; success means the client read the server's `ok`.
-async fn handshake(addr: SocketAddr, config: Arc<ClientConfig>) -> bool {
-    let Ok(tcp) = TcpStream::connect(addr).await else {
-        return false;
-    };
-    let _ = tcp.set_nodelay(true);
-    let name = ServerName::try_from("localhost").expect("server name");
-    let Ok(mut tls) = TlsConnector::from(config).connect(name, tcp).await else {
-        return false;
-    };
-    // Under TLS 1.3 a refused client certificate shows up here, on the first read.
-    let mut reply = Vec::with_capacity(8);
-    tls.read_to_end(&mut reply).await.is_ok() && reply == b"ok"
 }
 
 /// One case's part of a round.

@@ -292,18 +292,15 @@ mod parquet {
     use super::*;
 
     use std::collections::BTreeMap;
-    use std::net::SocketAddr;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
     use std::sync::Arc;
 
     use common::{client_config, connect, provider, self_signed_client, server_identity, Pki};
     use edge_mtls::config::LogSettings;
     use edge_mtls::connection_log::format::JSON_FIELDS;
-    use edge_mtls::{Edge, MtlsConfig};
+    use edge_mtls::MtlsConfig;
     use serde_json::Value;
     use support::read_parquet_dir;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
 
     /// The schema pyarrow reads: the JSON field names, all strings, null
     /// allowed where the JSON value can be `null`.
@@ -417,30 +414,6 @@ mod parquet {
         assert_eq!(read["schema"], expected_schema());
     }
 
-    /// Serves `edge` on 127.0.0.1: accepted connections read a line and
-    /// answer `ok`.
-    async fn serve(edge: Edge) -> SocketAddr {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("address");
-        tokio::spawn(async move {
-            loop {
-                let Ok((tcp, peer)) = listener.accept().await else {
-                    continue;
-                };
-                let edge = edge.clone();
-                tokio::spawn(async move {
-                    if let Ok(mut tls) = edge.acceptor().accept_tcp(tcp, peer).await {
-                        let mut line = [0u8; 5];
-                        let _ = tls.read_exact(&mut line).await;
-                        let _ = tls.write_all(b"ok").await;
-                        let _ = tls.shutdown().await;
-                    }
-                });
-            }
-        });
-        addr
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ten_thousand_attempts_reach_rotating_parquet_files() {
         const ATTEMPTS: usize = 10_000;
@@ -472,7 +445,7 @@ mod parquet {
             .trust_store(pki.root_store())
             .build()
             .expect("edge");
-        let addr = serve(edge.clone()).await;
+        let addr = common::e2e::serve_echo_ok(edge.clone()).await;
 
         // 3 in 10 valid clients (one config each, so TLS 1.3 resumption
         // makes most of their handshakes cheap), 5 without a certificate,

@@ -7,6 +7,8 @@
 #![cfg(all(feature = "axum", feature = "parquet", target_os = "linux"))]
 
 mod common;
+#[path = "common/quickstart.rs"]
+mod quickstart;
 #[path = "log_files_support/mod.rs"]
 mod support;
 
@@ -19,10 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::e2e::demo_pki;
+use quickstart::build_quickstart;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore};
-use support::{build_quickstart, file_name, files_under, read_parquet_dir};
+use support::{file_name, files_under, read_parquet_dir};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;

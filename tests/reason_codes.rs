@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::e2e::MemorySink;
+use common::e2e::{serve_echo_ok, MemorySink};
 use common::{
     client_config, connect, openssl, provider, self_signed_client, server_identity, Ca,
     LeafOptions, Pki,
@@ -21,7 +21,7 @@ use rcgen::{
     NameConstraints,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Codes no client can cause on its own: they come from the revocation
 /// infrastructure (a CRL or OCSP responder that fails; covered in
@@ -59,30 +59,6 @@ impl ConnectionPolicy for ByName {
         }
         Ok(Verdict::allow())
     }
-}
-
-/// Serves `edge` on 127.0.0.1 until the test ends: accepted connections
-/// read a line and answer `ok`.
-async fn serve(edge: Edge) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        loop {
-            let Ok((tcp, peer)) = listener.accept().await else {
-                continue;
-            };
-            let edge = edge.clone();
-            tokio::spawn(async move {
-                if let Ok(mut tls) = edge.acceptor().accept_tcp(tcp, peer).await {
-                    let mut line = [0u8; 5];
-                    let _ = tls.read_exact(&mut line).await;
-                    let _ = tls.write_all(b"ok").await;
-                    let _ = tls.shutdown().await;
-                }
-            });
-        }
-    });
-    addr
 }
 
 fn edge(store: &str, sink: &Arc<MemorySink>, max_connections: usize, denied: &str) -> Edge {
@@ -168,6 +144,20 @@ fn rsa1024_client(dir: &std::path::Path, root: &Ca) -> (String, String) {
     ("weak.pem".into(), "weak.key".into())
 }
 
+/// `openssl s_client` against `addr` at security level 0 (weak keys and old
+/// protocols allowed), run in `dir` with no input.
+async fn s_client(addr: SocketAddr, dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string()])
+        .args(["-cipher", "DEFAULT@SECLEVEL=0"])
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("openssl s_client")
+}
+
 /// The connection status of the record that arrives after `before` records.
 async fn next_status(sink: &MemorySink, before: usize) -> String {
     let records = sink.wait_for(before + 1).await;
@@ -190,7 +180,7 @@ async fn every_reason_code_a_client_can_cause_is_logged_as_such() {
         .collect::<String>();
     let sink = Arc::new(MemorySink::default());
     let revoked_serial = "0d:ea:d0";
-    let addr = serve(edge(&bundle, &sink, 0, revoked_serial)).await;
+    let addr = serve_echo_ok(edge(&bundle, &sink, 0, revoked_serial)).await;
 
     let leaf = |name: &str, options: LeafOptions| pki.client(name, &options);
     let named = |dns: &str| LeafOptions::dns(dns);
@@ -315,24 +305,12 @@ async fn every_reason_code_a_client_can_cause_is_logged_as_such() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (cert, key) = rsa1024_client(dir.path(), &pki.root);
     let before = sink.records().len();
-    let output = tokio::process::Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &addr.to_string(),
-            "-cert",
-            &cert,
-            "-key",
-            &key,
-            "-cipher",
-            "DEFAULT@SECLEVEL=0",
-            "-ign_eof",
-        ])
-        .current_dir(dir.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("openssl s_client");
+    let output = s_client(
+        addr,
+        dir.path(),
+        &["-cert", &cert, "-key", &key, "-ign_eof"],
+    )
+    .await;
     let status = next_status(&sink, before).await;
     assert_eq!(
         status,
@@ -354,19 +332,7 @@ async fn every_reason_code_a_client_can_cause_is_logged_as_such() {
 
     // A TLS 1.1-only client.
     let before = sink.records().len();
-    let output = tokio::process::Command::new("openssl")
-        .args([
-            "s_client",
-            "-connect",
-            &addr.to_string(),
-            "-tls1_1",
-            "-cipher",
-            "DEFAULT@SECLEVEL=0",
-        ])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("openssl s_client");
+    let output = s_client(addr, dir.path(), &["-tls1_1"]).await;
     assert!(!output.status.success(), "a TLS 1.1 handshake succeeded");
     assert_eq!(
         next_status(&sink, before).await,
@@ -396,7 +362,7 @@ async fn every_reason_code_a_client_can_cause_is_logged_as_such() {
 
     // One connection more than max_connections.
     let limited_sink = Arc::new(MemorySink::default());
-    let limited = serve(edge(&bundle, &limited_sink, 1, revoked_serial)).await;
+    let limited = serve_echo_ok(edge(&bundle, &limited_sink, 1, revoked_serial)).await;
     let holder = TcpStream::connect(limited).await.expect("connect");
     tokio::time::sleep(Duration::from_millis(200)).await;
     let outcome = connect(

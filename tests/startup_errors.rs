@@ -11,9 +11,13 @@
 
 mod common;
 
+#[path = "common/quickstart.rs"]
+mod quickstart;
+use quickstart::build_quickstart;
+
 use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -332,44 +336,4 @@ fn run(program: &Path, dir: &Path, args: &[String]) -> Run {
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
     }
-}
-
-/// Builds the quickstart example with this test's features (examples have
-/// no `CARGO_BIN_EXE_`, and `cargo test --test startup_errors` does not
-/// build them) and returns the executable cargo reports.
-fn build_quickstart() -> PathBuf {
-    let features: Vec<&str> = [
-        ("aws-lc-rs", cfg!(feature = "aws-lc-rs")),
-        ("ring", cfg!(feature = "ring")),
-        ("acceptor", cfg!(feature = "acceptor")),
-        ("metrics", cfg!(feature = "metrics")),
-        ("tower", cfg!(feature = "tower")),
-        ("axum", cfg!(feature = "axum")),
-        ("cli", cfg!(feature = "cli")),
-        ("actix", cfg!(feature = "actix")),
-    ]
-    .into_iter()
-    .filter_map(|(name, on)| on.then_some(name))
-    .collect();
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
-    let output = Command::new(cargo)
-        .args(["build", "--example", "quickstart", "--message-format=json"])
-        .args(["--no-default-features", "--features", &features.join(",")])
-        .arg("--manifest-path")
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run cargo build --example quickstart");
-    assert!(
-        output.status.success(),
-        "cargo build --example quickstart failed ({}):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "quickstart")
-        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported no quickstart executable")
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)] // each bench uses its own subset
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,4 +117,23 @@ pub fn thread_id() -> Option<u32> {
     // `/proc/thread-self` links to `<pid>/task/<tid>`.
     let link = std::fs::read_link("/proc/thread-self").ok()?;
     link.file_name()?.to_str()?.parse().ok()
+}
+
+/// One full handshake as a client; `true` when it read the server's `ok`.
+/// Under TLS 1.3 a refused client certificate shows up on that first read.
+pub async fn handshake(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> bool {
+    use tokio::io::AsyncReadExt;
+    let Ok(tcp) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    let _ = tcp.set_nodelay(true);
+    let name = ServerName::try_from("localhost").expect("server name");
+    let Ok(mut tls) = tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+    else {
+        return false;
+    };
+    let mut reply = Vec::with_capacity(8);
+    tls.read_to_end(&mut reply).await.is_ok() && reply == b"ok"
 }

@@ -29,6 +29,33 @@ use serde_json::Value;
 
 use super::{openssl, seed_pki};
 
+/// Serves `edge` on 127.0.0.1 until the test ends: accepted connections
+/// read a 5-byte line and answer `ok`.
+pub async fn serve_echo_ok(edge: Edge) -> SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else {
+                continue;
+            };
+            let edge = edge.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = edge.acceptor().accept_tcp(tcp, peer).await {
+                    let mut line = [0u8; 5];
+                    let _ = tls.read_exact(&mut line).await;
+                    let _ = tls.write_all(b"ok").await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// Collects connection-log records in memory.
 #[derive(Debug, Default)]
 pub struct MemorySink(Mutex<Vec<ConnectionLogRecord>>);

@@ -1,0 +1,46 @@
+//! The quickstart example as a real process for tests: examples have no
+//! `CARGO_BIN_EXE_`, and `cargo test --test X` does not build them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Builds the quickstart example with this test's features (examples have
+/// no `CARGO_BIN_EXE_`) and returns the executable cargo reports.
+pub fn build_quickstart() -> PathBuf {
+    let features: Vec<&str> = [
+        ("aws-lc-rs", cfg!(feature = "aws-lc-rs")),
+        ("ring", cfg!(feature = "ring")),
+        ("acceptor", cfg!(feature = "acceptor")),
+        ("metrics", cfg!(feature = "metrics")),
+        ("tower", cfg!(feature = "tower")),
+        ("axum", cfg!(feature = "axum")),
+        ("cli", cfg!(feature = "cli")),
+        ("actix", cfg!(feature = "actix")),
+        ("ocsp-http", cfg!(feature = "ocsp-http")),
+        ("parquet", cfg!(feature = "parquet")),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
+    let output = Command::new(cargo)
+        .args(["build", "--example", "quickstart", "--message-format=json"])
+        .args(["--no-default-features", "--features", &features.join(",")])
+        .arg("--manifest-path")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run cargo build --example quickstart");
+    assert!(
+        output.status.success(),
+        "cargo build --example quickstart failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "quickstart")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported no quickstart executable")
+}
