@@ -77,7 +77,7 @@ async fn serve(
     if let Some(p) = policy {
         builder = builder.policy(p);
     }
-    let acceptor = builder.build();
+    let acceptor = builder.build().expect("acceptor");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let task = tokio::spawn(async move {
@@ -572,4 +572,49 @@ async fn protocol_failures_are_logged_with_their_own_reason() {
             "{record:?}"
         );
     }
+}
+
+/// The builder route refuses the SNI mistakes the configuration route
+/// refuses: a pattern that is not a host name or a one-label wildcard, and
+/// the same pattern twice.
+#[test]
+fn the_acceptor_builder_checks_sni_patterns() {
+    let pki = Pki::new(1);
+    let verifier = Arc::new(verifier(
+        validator(pki.root_store(), |b| b),
+        ValidationMode::Required,
+    ));
+    let site = || edge_mtls::Site::new(server_config_for(verifier.clone()), verifier.clone());
+    let builder = || MtlsAcceptor::builder_for(site(), provider().secure_random);
+    for bad in [
+        "",
+        "*.",
+        "a..b",
+        "*.*.example.com",
+        "exa mple.com",
+        "api.example.com:443",
+    ] {
+        let e = builder().sni(bad, site()).build().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                edge_mtls::acceptor::AcceptorBuildError::InvalidSniPattern { .. }
+            ),
+            "{bad:?}: {e}"
+        );
+    }
+    let e = builder()
+        .sni("API.example.com", site())
+        .sni("api.example.com", site())
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "SNI pattern `api.example.com` is given twice"
+    );
+    builder()
+        .sni("api.example.com", site())
+        .sni("*.example.com", site())
+        .build()
+        .expect("two good patterns");
 }

@@ -44,7 +44,7 @@ use limit::{ConnectionCount, ConnectionSlot};
 use stage2::render_headers;
 
 pub use limit::AcceptBackoff;
-pub use site::{Site, SniRecordingResolver};
+pub use site::{AcceptorBuildError, Site, SniPattern, SniRecordingResolver};
 
 /// What the application learns about a connection, computed once.
 #[derive(Debug)]
@@ -207,6 +207,8 @@ impl AcceptError {
 /// Configures an [`MtlsAcceptor`].
 pub struct MtlsAcceptorBuilder {
     inner: Inner,
+    /// The SNI patterns as given, checked by `build`.
+    patterns: Vec<String>,
 }
 
 impl MtlsAcceptorBuilder {
@@ -255,16 +257,30 @@ impl MtlsAcceptorBuilder {
     /// the default one. `pattern` is a host name (`api.example.com`) or a
     /// wildcard of one label (`*.example.com`), compared case-insensitively;
     /// exact names win over wildcards, earlier entries over later ones.
+    ///
+    /// The pattern is checked by [`build`](Self::build).
     pub fn sni(mut self, pattern: &str, site: Site) -> Self {
+        self.patterns.push(pattern.to_string());
         self.inner.sites.push((pattern.to_ascii_lowercase(), site));
         self
     }
 
-    /// Finishes the configuration.
-    pub fn build(self) -> MtlsAcceptor {
-        MtlsAcceptor {
-            inner: Arc::new(self.inner),
+    /// Finishes the configuration; refuses an SNI pattern that is not a
+    /// host name or a `*.` wildcard of one, and a pattern given twice (the
+    /// checks `MtlsConfig` makes for `sni."…"` keys).
+    pub fn build(self) -> Result<MtlsAcceptor, AcceptorBuildError> {
+        let mut seen = std::collections::HashSet::new();
+        for pattern in &self.patterns {
+            let pattern = SniPattern::parse(pattern)?;
+            if !seen.insert(pattern.as_str().to_string()) {
+                return Err(AcceptorBuildError::DuplicateSniPattern {
+                    pattern: pattern.as_str().to_string(),
+                });
+            }
         }
+        Ok(MtlsAcceptor {
+            inner: Arc::new(self.inner),
+        })
     }
 }
 
@@ -329,6 +345,7 @@ impl MtlsAcceptor {
     /// `site`.
     pub fn builder_for(site: Site, random: &'static dyn SecureRandom) -> MtlsAcceptorBuilder {
         MtlsAcceptorBuilder {
+            patterns: Vec::new(),
             inner: Inner {
                 default: site,
                 sites: Vec::new(),

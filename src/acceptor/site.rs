@@ -108,3 +108,61 @@ impl Site {
         &self.distribution_id
     }
 }
+
+/// A name an SNI site answers for: a host name (`api.example.com`) or a
+/// wildcard of one label (`*.example.com`), kept lowercase. Labels are 1 to
+/// 63 letters, digits, `-` or `_`; the name at most 253 bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SniPattern(String);
+
+impl SniPattern {
+    /// Reads a pattern.
+    pub fn parse(text: &str) -> Result<Self, AcceptorBuildError> {
+        let name = text.strip_prefix("*.").unwrap_or(text);
+        let ok = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        if ok {
+            Ok(Self(text.to_ascii_lowercase()))
+        } else {
+            Err(AcceptorBuildError::InvalidSniPattern {
+                pattern: text.to_string(),
+            })
+        }
+    }
+
+    /// The pattern, lowercase.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SniPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A mistake caught by [`MtlsAcceptorBuilder::build`](super::MtlsAcceptorBuilder::build).
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AcceptorBuildError {
+    /// An SNI pattern is neither a host name nor a `*.` wildcard of one.
+    #[error("SNI pattern `{pattern}` is not a host name or a `*.` wildcard of one")]
+    InvalidSniPattern {
+        /// The pattern as given.
+        pattern: String,
+    },
+    /// Two SNI sites were given the same pattern.
+    #[error("SNI pattern `{pattern}` is given twice")]
+    DuplicateSniPattern {
+        /// The pattern, lowercase.
+        pattern: String,
+    },
+}

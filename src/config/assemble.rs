@@ -119,24 +119,14 @@ pub(super) fn default_provider() -> Result<Arc<CryptoProvider>, ConfigError> {
 }
 
 pub(super) fn check_sni_pattern(pattern: &str) -> Result<(), ConfigError> {
-    let name = pattern.strip_prefix("*.").unwrap_or(pattern);
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            &format!("sni.\"{pattern}\""),
-            "not a host name or a `*.` wildcard of one",
-        ))
-    }
+    crate::acceptor::SniPattern::parse(pattern)
+        .map(|_| ())
+        .map_err(|_| {
+            invalid(
+                &format!("sni.\"{pattern}\""),
+                "not a host name or a `*.` wildcard of one",
+            )
+        })
 }
 
 /// The most a configuration file, a certificate chain or a key may hold.

@@ -318,7 +318,9 @@ impl MtlsConfigBuilder {
         }
         Ok(Edge {
             inner: Arc::new(EdgeInner {
-                acceptor: acceptor.build(),
+                acceptor: acceptor
+                    .build()
+                    .map_err(|e| invalid("sni", &e.to_string()))?,
                 trust_store: store,
                 deny_list,
                 sink,
