@@ -70,7 +70,8 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     /// Every reason code, in declaration order (for counters and metrics).
-    pub const ALL: [ReasonCode; 24] = [
+    /// A slice, so that a code added later changes its length, not its type.
+    pub const ALL: &'static [ReasonCode] = &[
         Self::ClientCertMissing,
         Self::ClientCertMaxChainDepthExceeded,
         Self::ClientCertMaxSizeExceeded,

@@ -3,7 +3,7 @@
 //! This is the only module that implements the rustls verifier trait, so the
 //! core stays independent of its signature (rustls 0.24 renames it).
 //!
-//! Revocation runs in two stages (SPEC §9). With a [`RevocationChecker`]
+//! Revocation runs in two stages. With a [`RevocationChecker`]
 //! configured, stage 1 runs inside `verify_client_cert`, right after chain
 //! validation, on the verified path: deny lists, CRLs and cached OCSP
 //! answers; a revoked certificate ends the handshake with
@@ -31,7 +31,7 @@ use crate::revocation::{
 use crate::x509::cert::Cert;
 use crate::x509::name::rfc2253;
 
-/// How a listener treats client certificates (SPEC §2).
+/// How a listener treats client certificates.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]

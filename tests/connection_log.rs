@@ -197,7 +197,7 @@ fn json_line_of_a_failed_attempt_without_certificate() {
         assert!(v[key].is_null(), "{key} = {}", v[key]);
     }
     // Every reason code is written by its CloudFront name.
-    for code in ReasonCode::ALL {
+    for &code in ReasonCode::ALL {
         let mut line = String::new();
         json_line(
             &mut line,
@@ -510,7 +510,7 @@ fn alb_line_of_an_empty_failed_record() {
 
 #[test]
 fn alb_line_uses_alb_reason_names() {
-    for code in ReasonCode::ALL {
+    for &code in ReasonCode::ALL {
         let mut line = String::new();
         alb_line(
             &mut line,

@@ -399,7 +399,7 @@ async fn every_reason_code_a_client_can_cause_is_logged_as_such() {
     .expect_accepted();
 
     // Every code is either caused above or listed as not client-caused.
-    for code in ReasonCode::ALL {
+    for &code in ReasonCode::ALL {
         assert!(
             caused.contains(&code) || NOT_CLIENT_CAUSED.contains(&code),
             "{code}: neither caused by a client here nor listed as not client-caused"

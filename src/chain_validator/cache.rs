@@ -1,4 +1,4 @@
-//! The verified-chain cache (SPEC §4).
+//! The verified-chain cache.
 //!
 //! Keyed by the SHA-256 of the presented chain; an entry records the path and
 //! the trust-store generation that verified it, and is never used past the

@@ -188,7 +188,7 @@ pub enum ValidationError {
 }
 
 impl ValidationError {
-    /// The connection-log reason code (SPEC §8).
+    /// The connection-log reason code.
     pub fn reason_code(&self) -> ReasonCode {
         self.classify().0
     }

@@ -1,7 +1,7 @@
 //! One configuration for every listener.
 //!
 //! [`MtlsConfig`] is plain data (serde: load it from TOML or JSON) holding
-//! everything SPEC'd per listener: the mode, the trust store, the validation
+//! everything a listener needs: the mode, the trust store, the validation
 //! options, revocation sources, headers, connection logs, handshake timeout,
 //! session resumption and per-SNI overrides. [`MtlsConfigBuilder`] adds what
 //! cannot live in a file (a connection policy, a log sink, extra revocation

@@ -127,7 +127,7 @@ pub fn crl_reason_name(code: u8) -> &'static str {
 }
 
 impl RevocationError {
-    /// The connection-log reason code (SPEC §8).
+    /// The connection-log reason code.
     pub fn reason_code(&self) -> ReasonCode {
         self.classify().0
     }
