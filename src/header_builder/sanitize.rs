@@ -29,6 +29,16 @@ pub(crate) struct Reserved {
     pub(crate) prefixes: Vec<String>,
 }
 
+impl Reserved {
+    /// Whether one of these names or prefixes begins with `byte`.
+    fn starts_with_byte(&self, byte: u8) -> bool {
+        self.names
+            .iter()
+            .chain(&self.prefixes)
+            .any(|n| n.as_bytes().first() == Some(&byte))
+    }
+}
+
 /// Whether `name` (any case, `_` or `-`) is a header a built-in profile emits.
 pub fn is_reserved_header(name: &str) -> bool {
     is_reserved_with(name, &Reserved::default())
@@ -57,6 +67,16 @@ pub(crate) fn sanitize_with(headers: &mut HeaderMap, extra: &Reserved) {
     // Collected first: a HeaderMap cannot be mutated while its keys are borrowed.
     let mut doomed: Vec<HeaderName> = Vec::new();
     for name in headers.keys() {
+        // Most request headers start with a letter no reserved name starts
+        // with: one byte decides (`_` folds to `-`, case is already lower).
+        let first = match name.as_str().as_bytes().first() {
+            Some(b'_') => b'-',
+            Some(b) => *b,
+            None => continue,
+        };
+        if !matches!(first, b'c' | b'x') && !extra.starts_with_byte(first) {
+            continue;
+        }
         if is_reserved_with(name.as_str(), extra) {
             doomed.push(name.clone());
         }
@@ -69,6 +89,39 @@ pub(crate) fn sanitize_with(headers: &mut HeaderMap, extra: &Reserved) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `sanitize_with` skips names whose first byte no reserved name has:
+    /// every built-in name and prefix must start with `c` or `x`.
+    #[test]
+    fn built_in_names_start_with_the_bytes_the_fast_path_checks() {
+        for name in RESERVED_NAMES.iter().chain(RESERVED_PREFIXES) {
+            assert!(matches!(name.as_bytes()[0], b'c' | b'x'), "{name}");
+        }
+    }
+
+    #[test]
+    fn custom_names_are_removed_whatever_their_first_byte() {
+        let extra = Reserved {
+            names: vec!["my-identity".into()],
+            prefixes: vec!["_edge-".into(), "-edge-".into()],
+        };
+        let mut map = HeaderMap::new();
+        for name in [
+            "my-identity",
+            "my_identity",
+            "-edge-x",
+            "host",
+            "x-forwarded-client-cert",
+        ] {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                http::HeaderValue::from_static("v"),
+            );
+        }
+        sanitize_with(&mut map, &extra);
+        let left: Vec<&str> = map.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["host"]);
+    }
 
     #[test]
     fn underscore_and_case_variants_are_reserved() {
