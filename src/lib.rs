@@ -77,6 +77,12 @@ mod x509;
 pub use x509::fields as cert_fields;
 pub use x509::name as distinguished_name;
 
+/// Hooks for this crate's own tests and fuzz targets; not a stable API.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::rustls_verifier::stage1::{capture_stage1, Stage1Report};
+}
+
 #[cfg(feature = "acceptor")]
 pub use acceptor::{AcceptBackoff, AcceptError, ConnectionInfo, MtlsAcceptor, MtlsStream, Site};
 pub use cert_fields::CertFields;

@@ -16,7 +16,8 @@ use super::{Inner, Site};
 use crate::chain_validator::ClientCertInfo;
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
-use crate::rustls_verifier::{capture_stage1, Refusal, Rejection, Stage1Report};
+use crate::rustls_verifier::stage1::{capture_stage1, Stage1Report};
+use crate::rustls_verifier::{Refusal, Rejection};
 use crate::x509::fields::CertFields;
 
 /// What the handshake stage learnt, whether or not the handshake finished.

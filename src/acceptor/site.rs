@@ -8,7 +8,8 @@ use rustls::ServerConfig;
 
 use crate::header_builder::HeaderBuilder;
 use crate::policy::ConnectionPolicy;
-use crate::rustls_verifier::{record_sni, MtlsClientVerifier};
+use crate::rustls_verifier::stage1::record_sni;
+use crate::rustls_verifier::MtlsClientVerifier;
 
 /// Serves one certificate chain and tells the connection log which name the
 /// ClientHello asked for, even when the handshake then fails.

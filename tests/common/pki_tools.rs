@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use edge_mtls::rustls_verifier::capture_stage1;
+use edge_mtls::internal::capture_stage1;
 use edge_mtls::{Rejection, TrustStore, TrustStoreHandle, ValidationError, ValidationMode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
