@@ -438,6 +438,20 @@ async fn a_policy_denial_and_a_policy_panic_are_logged_and_the_server_keeps_serv
             .is_some_and(|d| d.starts_with("connection policy panicked: policy bug"))),
         "{records:?}"
     );
+    // The application gets the typed cause, not only the text.
+    for outcome in &outcomes {
+        match outcome {
+            Err(AcceptError::Refused {
+                cause:
+                    edge_mtls::acceptor::RefusalCause::Policy {
+                        reason: ReasonCode::ConnectionFunctionError,
+                        detail: Some(detail),
+                    },
+                ..
+            }) => assert!(detail.starts_with("connection policy panicked")),
+            other => panic!("expected a typed policy refusal, got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test]

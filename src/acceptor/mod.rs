@@ -42,6 +42,7 @@ use handshake::{
 };
 use limit::{ConnectionCount, ConnectionSlot};
 use stage2::render_headers;
+pub use stage2::RefusalCause;
 
 pub use limit::AcceptBackoff;
 pub use site::{AcceptorBuildError, Site, SniPattern, SniRecordingResolver};
@@ -171,13 +172,16 @@ pub enum AcceptError {
         /// The configured limit.
         limit: usize,
     },
-    /// Stage 2 (revocation or the connection policy) refused the connection.
+    /// Stage 2 (revocation or the connection policy), or the re-verification
+    /// of a resumed session, refused the connection.
     #[error("connection refused after the handshake ({reason})")]
     Refused {
         /// The connection-log reason code.
         reason: ReasonCode,
         /// Detail for logs.
         detail: Option<String>,
+        /// What refused it, typed: match on it rather than on `detail`.
+        cause: RefusalCause,
     },
 }
 
@@ -544,14 +548,12 @@ impl MtlsAcceptor {
                 Some((leaf, rest)) => site.verifier.refusal_detail(&refusal, leaf, rest),
                 None => refusal.rejection.to_string(),
             };
-            return Err(self.refuse(
-                stream,
-                refuse,
-                record,
-                started,
-                refusal.rejection.reason_code(),
-                format!("resumed session: {detail}"),
-            ));
+            let refused = stage2::Refused {
+                reason: refusal.rejection.reason_code(),
+                detail: format!("resumed session: {detail}"),
+                cause: RefusalCause::ResumedSession(refusal.rejection),
+            };
+            return Err(self.refuse(stream, refuse, record, started, refused));
         }
 
         // Stage 2: revocation, then the policy.
@@ -567,14 +569,7 @@ impl MtlsAcceptor {
         let decision = stage2::decide(site, input, &mut revocation).await;
         record.connection_log_custom_data = decision.custom_data.clone();
         if let Some(refused) = decision.refused {
-            return Err(self.refuse(
-                stream,
-                refuse,
-                record,
-                started,
-                refused.reason,
-                refused.detail,
-            ));
+            return Err(self.refuse(stream, refuse, record, started, refused));
         }
 
         let headers = render_headers(
@@ -661,18 +656,23 @@ impl MtlsAcceptor {
         reset: Option<&(dyn Fn(&IO) + Sync)>,
         mut record: ConnectionLogRecord,
         started: Instant,
-        reason: ReasonCode,
-        detail: String,
+        refused: stage2::Refused,
     ) -> AcceptError {
         if let Some(reset) = reset {
             reset(stream.get_ref().0);
         }
         drop(stream);
+        let stage2::Refused {
+            reason,
+            detail,
+            cause,
+        } = refused;
         record.connection_status_detail = Some(detail.clone());
         self.finish(record, started, ConnectionStatus::Failed(reason));
         AcceptError::Refused {
             reason,
             detail: Some(detail),
+            cause,
         }
     }
 

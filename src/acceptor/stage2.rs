@@ -13,14 +13,34 @@ use crate::chain_validator::ClientCertInfo;
 use crate::header_builder::{ConnectionFacts, ConnectionHeaders};
 use crate::policy::{evaluate, Connection, PolicyOutcome};
 use crate::reason::ReasonCode;
-use crate::revocation::RevocationStatus;
+use crate::revocation::{RevocationError, RevocationStatus};
+use crate::rustls_verifier::Rejection;
 use crate::x509::fields::CertFields;
 
-/// Why stage 2 refuses a connection: the reason code and the detail for the
-/// log record.
+/// Why stage 2 refuses a connection: the reason code, the detail for the
+/// log record, and the typed cause for the application.
 pub(super) struct Refused {
     pub(super) reason: ReasonCode,
     pub(super) detail: String,
+    pub(super) cause: RefusalCause,
+}
+
+/// What refused a connection after its handshake.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefusalCause {
+    /// A resumed session's restored chain failed stage 1 again.
+    ResumedSession(Rejection),
+    /// A revocation source refused the certificate (no policy overrode it).
+    Revocation(RevocationError),
+    /// The connection policy denied the connection, or failed
+    /// (`ConnectionFunctionError`).
+    Policy {
+        /// `ConnectionFunctionDenied` or `ConnectionFunctionError`.
+        reason: ReasonCode,
+        /// What failed, for errors and panics.
+        detail: Option<String>,
+    },
 }
 
 /// What the revocation stage found.
@@ -62,6 +82,7 @@ pub(super) async fn revocation(
             denial: outcome.error().map(|e| Refused {
                 reason: e.reason_code(),
                 detail: e.to_string(),
+                cause: RefusalCause::Revocation(e.clone()),
             }),
             status: Some(outcome.status().clone()),
         },
@@ -74,6 +95,7 @@ pub(super) async fn revocation(
             denial: Some(Refused {
                 reason: e.reason_code(),
                 detail: e.to_string(),
+                cause: RefusalCause::Revocation(e),
             }),
         },
     }
@@ -130,7 +152,10 @@ pub(super) async fn decide(
         } => Decision {
             refused: Some(Refused {
                 reason,
-                detail: detail.unwrap_or_else(|| "denied by the connection policy".into()),
+                detail: detail
+                    .clone()
+                    .unwrap_or_else(|| "denied by the connection policy".into()),
+                cause: RefusalCause::Policy { reason, detail },
             }),
             custom_data,
         },

@@ -82,6 +82,8 @@ impl Shared {
 pub struct QueueSink {
     shared: Arc<Shared>,
     dropped: AtomicU64,
+    /// Whether records are being dropped (the full queue was reported).
+    dropping: std::sync::atomic::AtomicBool,
     counters: Arc<ReasonCounters>,
     worker: Mutex<Option<JoinHandle<()>>>,
     shutdown_deadline: Duration,
@@ -170,6 +172,7 @@ impl QueueSink {
         Ok(Self {
             shared,
             dropped: AtomicU64::new(0),
+            dropping: std::sync::atomic::AtomicBool::new(false),
             counters: Arc::new(ReasonCounters::default()),
             worker: Mutex::new(Some(worker)),
             shutdown_deadline: Duration::from_secs(5),
@@ -301,9 +304,24 @@ impl ConnectionLogSink for QueueSink {
         // handshake costs an uncontended lock, not a thread switch.
         let mut queue = self.shared.lock();
         if queue.shutdown || queue.records.len() + queue.in_flight >= self.shared.capacity {
+            let shutting_down = queue.shutdown;
             drop(queue);
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            // Reported once per episode, not per record.
+            if !shutting_down && !self.dropping.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "connection log: the queue is full ({} records); records are dropped and counted until the output catches up",
+                    self.shared.capacity
+                );
+            }
             return;
+        }
+        // A load first: the steady state writes nothing shared.
+        if self.dropping.load(Ordering::Relaxed) && self.dropping.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "connection log: the queue takes records again; {} dropped so far",
+                self.dropped.load(Ordering::Relaxed)
+            );
         }
         queue.records.push_back(record);
         let wake = queue.records.len() * 2 >= self.shared.capacity;
