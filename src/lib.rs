@@ -49,6 +49,49 @@
 //! # }
 //! ```
 
+//!
+//! ## How a connection is judged
+//!
+//! **Stage 1, inside the TLS handshake.** The [`MtlsClientVerifier`] that
+//! rustls calls validates the presented chain with a [`ChainValidator`]
+//! (path building to an anchor of the current [`TrustStore`], the RFC 5280
+//! checks of the chosen [`Profile`], work budgets, the verified- and
+//! refused-chain caches) and asks every revocation source that can answer
+//! without I/O: deny lists, CRLs, cached OCSP answers. A refusal ends the
+//! handshake with the TLS alert of its [`ValidationError`] or
+//! [`RevocationError`].
+//!
+//! **Stage 2, after the handshake** (the `acceptor` pipeline). Revocation
+//! answers that need I/O (an OCSP responder), then the connection policy —
+//! a [`ConnectionPolicy`], CloudFront's connection function in Rust — which
+//! sees the certificate, the client address and the revocation status, and
+//! may override a revocation failure as a connection function may. A
+//! connection refused here is reset; under TLS 1.3 the client learns of it
+//! on its first read.
+//!
+//! **What the application gets.** Every attempt, accepted or refused,
+//! produces one connection-log record with a [`ReasonCode`] (CloudFront's
+//! vocabulary, plus a few codes for what CloudFront lumps together) and,
+//! for refusals, a detail naming the failed check and the certificate.
+//! Accepted connections carry the certificate headers of the configured
+//! dialects (CloudFront, ALB, RFC 9440, Envoy XFCC), rendered once per
+//! connection and attached to every request after client-sent copies are
+//! removed, so a client can never forge them.
+//!
+//! **One configuration.** `MtlsConfig` (TOML or JSON) and its builder
+//! produce one `Edge` that the axum, actix-web, hyper and plain tokio
+//! listeners share; `build()` checks everything at once and names the
+//! setting or file at fault.
+//!
+//! ## Layout
+//!
+//! Each module imports only those listed before it: `x509` (DER, certificates,
+//! names, serials, key policy, structure rules, textual forms) →
+//! `trust_store` → `chain_validator` → `revocation` → `policy` →
+//! `header_builder` / `connection_log` → `rustls_verifier` → `acceptor` →
+//! `config` → the integrations (`axum`, `tower`, `actix`). The library never
+//! prints; operational events go through `tracing`.
+
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(unreachable_pub)]
