@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::e2e::demo_pki;
-use common::openssl;
+use common::{openssl, openssl_pkcs8_ec_key};
 
 /// One operator mistake: the quickstart's arguments and the line it must
 /// print. `$DIR` is the test's directory (also the process's working
@@ -197,18 +197,7 @@ fn make_bad_inputs(dir: &Path) {
 
     write("empty.pem", b"");
     write("not-a-dir", b"a regular file\n");
-    openssl(
-        dir,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "other.key",
-        ],
-    );
+    openssl_pkcs8_ec_key(dir, "other.key");
     std::fs::copy(dir.join("other.key"), dir.join("key-only.pem")).expect("key-only.pem");
     openssl(
         dir,

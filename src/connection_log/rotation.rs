@@ -136,6 +136,27 @@ struct OpenFile {
 }
 
 impl RotatingFiles {
+    /// Runs `step` on every open file (its progress merged into
+    /// `progress`) and completes those for which it answers `true`: a file
+    /// whose interval ended or whose output failed.
+    fn complete_where(
+        &mut self,
+        progress: &mut Progress,
+        mut step: impl FnMut(&mut OpenFile) -> (bool, Progress),
+    ) {
+        let mut i = 0;
+        while i < self.open.len() {
+            let (done, step_progress) = step(&mut self.open[i]);
+            progress.merge(step_progress);
+            if done {
+                let file = self.open.swap_remove(i);
+                progress.merge(complete(file));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     /// An output writing `format` files under `dir` (created when missing).
     /// Fails when the directory cannot be created, the interval is shorter
     /// than a second, or Parquet is asked for without the `parquet`
@@ -308,21 +329,13 @@ impl LogOutput for RotatingFiles {
         }
         // One write per file per batch; a file that fails is completed with
         // what it holds, and later records go to a new one.
-        let mut i = 0;
-        while i < self.open.len() {
-            let file = &mut self.open[i];
-            if std::mem::take(&mut file.touched) {
-                let written = file.encoder.write(now);
-                let failed = written.error.is_some();
-                progress.merge(written);
-                if failed {
-                    let file = self.open.swap_remove(i);
-                    progress.merge(complete(file));
-                    continue;
-                }
+        self.complete_where(&mut progress, |file| {
+            if !std::mem::take(&mut file.touched) {
+                return (false, Progress::default());
             }
-            i += 1;
-        }
+            let written = file.encoder.write(now);
+            (written.error.is_some(), written)
+        });
         progress
     }
 
@@ -331,23 +344,13 @@ impl LogOutput for RotatingFiles {
         let millis = unix_millis(now);
         let current = self.bucket(millis.saturating_sub(GRACE_MS));
         let mut progress = Progress::default();
-        let mut i = 0;
-        while i < self.open.len() {
-            if current.is_after(self.open[i].bucket) {
-                let file = self.open.swap_remove(i);
-                progress.merge(complete(file));
-                continue;
+        self.complete_where(&mut progress, |file| {
+            if current.is_after(file.bucket) {
+                return (true, Progress::default());
             }
-            let upkeep = self.open[i].encoder.tick(now);
-            let failed = upkeep.error.is_some();
-            progress.merge(upkeep);
-            if failed {
-                let file = self.open.swap_remove(i);
-                progress.merge(complete(file));
-                continue;
-            }
-            i += 1;
-        }
+            let upkeep = file.encoder.tick(now);
+            (upkeep.error.is_some(), upkeep)
+        });
         progress
     }
 
