@@ -168,8 +168,8 @@ fn reports(f: &Fixture, store: &Arc<MemoryKeyValueStore>, crl: &[u8]) {
         if lookup_hit.max(lookup_miss) <= 100.0 { "PASS" } else { "FAIL" }
     );
     let cert = CertToCheck {
-        cert: &f.leaf_der,
-        issuer: &f.ca_der,
+        cert: &parsed(&f.leaf_der),
+        issuer: &parsed(&f.ca_der),
         slot: ChainSlot::Leaf,
     };
     for (name, scoping) in [
@@ -249,8 +249,8 @@ fn crl_load_child(dir: &std::path::Path) {
     let (rss_after, hwm_after) = memory();
     assert_eq!(info.entries, ENTRIES);
     let cert = CertToCheck {
-        cert: &leaf,
-        issuer: &ca,
+        cert: &parsed(&leaf),
+        issuer: &parsed(&ca),
         slot: ChainSlot::Leaf,
     };
     assert!(matches!(
@@ -278,8 +278,8 @@ fn deny_list_lookup(c: &mut Criterion, f: &Fixture, store: &Arc<MemoryKeyValueSt
         b.iter(|| store.exists_local(black_box(&key)))
     });
     let cert = CertToCheck {
-        cert: &f.leaf_der,
-        issuer: &f.ca_der,
+        cert: &parsed(&f.leaf_der),
+        issuer: &parsed(&f.ca_der),
         slot: ChainSlot::Leaf,
     };
     let source = DenyListSource::new(store.clone()).issuer_scoping(IssuerScoping::SerialOnly);
@@ -319,4 +319,9 @@ fn main() {
     crl_load(&mut c, &f, &crl);
     ocsp_cache_hit(&mut c);
     c.final_summary();
+}
+
+/// A certificate parsed, as the validator hands them to revocation sources.
+fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
+    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
 }

@@ -289,10 +289,8 @@ fn evaluate(
         check_crls(
             &crls,
             &trusted,
-            &leaf,
             &intermediates,
-            path,
-            &validator,
+            &path,
             provider,
             profile,
             now,
@@ -350,10 +348,8 @@ struct Accepted {
 fn check_crls(
     crls: &[String],
     trusted: &[Vec<u8>],
-    leaf: &[u8],
     intermediates: &[Vec<u8>],
-    path: edge_mtls::VerifiedPath,
-    validator: &ChainValidator,
+    path: &edge_mtls::VerifiedChain,
     provider: &Arc<rustls::crypto::CryptoProvider>,
     profile: Profile,
     now: UnixTime,
@@ -376,12 +372,7 @@ fn check_crls(
         .source(Arc::new(source))
         .build()
         .map_err(|e| other(&e))?;
-    let presented: Vec<CertificateDer<'_>> = intermediates
-        .iter()
-        .map(|d| CertificateDer::from(d.as_slice()))
-        .collect();
-    let chain = path.to_chain(&CertificateDer::from(leaf), &presented, validator);
-    let chain = RevocationChain::from_verified(&chain).map_err(|e| other(&e))?;
+    let chain = RevocationChain::from_verified(path);
     match checker.check_now(&chain, now) {
         ImmediateCheck::Allowed(_) => Ok(()),
         ImmediateCheck::Denied(e) => Err(other(&e)),

@@ -180,9 +180,10 @@ impl<St: Send + Sync> OptionalFromRequestParts<St> for MtlsConnection {
     }
 }
 
-/// The client certificate's leaf (validated, unless the listener runs in
-/// Passthrough mode: check [`ConnectionInfo::verified`]). Use
-/// `Option<ClientCert>` where a certificate is optional.
+/// The client certificate's leaf, validated against the trust store. A
+/// Passthrough listener's certificates are never handed out under this
+/// name: they are [`UnverifiedClientCert`]. Use `Option<ClientCert>` where a
+/// certificate is optional.
 #[derive(Clone, Debug)]
 pub struct ClientCert(pub Arc<ClientCertInfo>);
 
@@ -191,10 +192,11 @@ impl<St: Send + Sync> FromRequestParts<St> for ClientCert {
 
     async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
         let info = connection(parts).ok_or(ExtractError::NotServedByEdge)?;
-        info.client_cert
-            .clone()
-            .map(Self)
-            .ok_or(ExtractError::NoCertificate)
+        match (&info.client_cert, &info.unverified_cert) {
+            (Some(cert), _) => Ok(Self(cert.clone())),
+            (None, Some(_)) => Err(ExtractError::Unverified),
+            (None, None) => Err(ExtractError::NoCertificate),
+        }
     }
 }
 
@@ -204,6 +206,35 @@ impl<St: Send + Sync> OptionalFromRequestParts<St> for ClientCert {
     async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Option<Self>, Infallible> {
         Ok(connection(parts)
             .and_then(|info| info.client_cert.clone())
+            .map(Self))
+    }
+}
+
+/// Passthrough mode: the leaf the client presented and proved it holds the
+/// key of, never validated against a trust store (the application decides
+/// what to trust). Use `Option<UnverifiedClientCert>` where a certificate is
+/// optional.
+#[derive(Clone, Debug)]
+pub struct UnverifiedClientCert(pub Arc<ClientCertInfo>);
+
+impl<St: Send + Sync> FromRequestParts<St> for UnverifiedClientCert {
+    type Rejection = ExtractError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Self, Self::Rejection> {
+        let info = connection(parts).ok_or(ExtractError::NotServedByEdge)?;
+        info.unverified_cert
+            .clone()
+            .map(Self)
+            .ok_or(ExtractError::NoCertificate)
+    }
+}
+
+impl<St: Send + Sync> OptionalFromRequestParts<St> for UnverifiedClientCert {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &St) -> Result<Option<Self>, Infallible> {
+        Ok(connection(parts)
+            .and_then(|info| info.unverified_cert.clone())
             .map(Self))
     }
 }

@@ -124,6 +124,13 @@ pub use x509::name as distinguished_name;
 #[doc(hidden)]
 pub mod internal {
     pub use crate::rustls_verifier::stage1::{capture_stage1, Stage1Report};
+
+    /// How many certificates this process has parsed, in whole or in part
+    /// (debug builds count; `None` in release builds): lets tests show that
+    /// a handshake parses each certificate once.
+    pub fn certificate_parses() -> Option<u64> {
+        crate::x509::cert::parses_so_far()
+    }
 }
 
 #[cfg(feature = "acceptor")]
@@ -132,7 +139,7 @@ pub use cert_fields::CertFields;
 pub use chain_validator::{
     Budget, CertPosition, ChainValidator, ChainValidatorBuilder, ClientCertInfo, KeyPolicy,
     KeyPurpose, Profile, ProfileRule, SubjectAltName, ValidationError, ValidatorBuildError,
-    VerifiedChain, VerifiedPath,
+    VerifiedChain,
 };
 #[cfg(feature = "acceptor")]
 pub use config::{ConfigError, Edge, MtlsConfig, MtlsConfigBuilder, PostHandshakeCheck};

@@ -120,8 +120,8 @@ async fn v2_crl_with_crlnumber_and_reason_over_tls12_and_tls13() {
     let status = source
         .check_now(
             &CertToCheck {
-                cert: &alice,
-                issuer: &ca.der(),
+                cert: &parsed(&alice),
+                issuer: &parsed(&ca.der()),
                 slot: ChainSlot::Leaf,
             },
             UnixTime::now(),
@@ -222,7 +222,10 @@ fn stale_crl_follows_the_configured_policy() {
             .source_with_policy(Arc::new(source), failure)
             .build()
             .unwrap();
-        checker.check_now(&RevocationChain::new(leaf, [], &ca_der), at(now))
+        checker.check_now(
+            &RevocationChain::from_der(leaf, [], &ca_der).unwrap(),
+            at(now),
+        )
     };
     let fresh = next_update - 60;
     let stale = next_update + 3600;
@@ -371,8 +374,8 @@ fn revocation_ids_are_stable_and_never_reused_and_files_reload() {
     let bob_status = |s: &CrlSource| {
         s.check_now(
             &CertToCheck {
-                cert: &bob,
-                issuer: &ca_der,
+                cert: &parsed(&bob),
+                issuer: &parsed(&ca_der),
                 slot: ChainSlot::Leaf,
             },
             UnixTime::now(),
@@ -449,7 +452,9 @@ async fn whole_chain_scope_checks_intermediates_leaf_only_does_not() {
     let (outcome, _) = handshake(config, Some(&leaf.identity())).await;
     outcome.expect_alert(AlertDescription::CertificateRevoked);
 
-    let chain = RevocationChain::new(leaf.der(), [intermediate.der().as_ref()], pki.root.der());
+    let chain =
+        RevocationChain::from_der(leaf.der(), [intermediate.der().as_ref()], pki.root.der())
+            .unwrap();
     let outcome = whole.check(&chain, UnixTime::now()).await;
     let status = outcome.status();
     assert_eq!(status.chain_validity, ChainValidity::Invalid);
@@ -486,7 +491,7 @@ async fn whole_chain_scope_checks_intermediates_leaf_only_does_not() {
 fn issuers_without_a_crl_follow_the_missing_crl_policy() {
     let pki = Pki::new(0);
     let leaf = pki.client("no crl", &LeafOptions::default());
-    let chain = RevocationChain::new(leaf.der(), [], pki.root.der());
+    let chain = RevocationChain::from_der(leaf.der(), [], pki.root.der()).unwrap();
     // Default: not checked (ALB) — reported Unknown, allowed.
     let ImmediateCheck::Allowed(status) =
         checker(Arc::new(crl_source())).check_now(&chain, UnixTime::now())
@@ -631,7 +636,7 @@ fn issuing_distribution_points_narrow_what_a_crl_covers() {
         .expect("partitioned CRL");
 
     let status = |leaf: &[u8]| {
-        let chain = RevocationChain::new(leaf, [], ca.der());
+        let chain = RevocationChain::from_der(leaf, [], ca.der()).unwrap();
         checker(source.clone()).check_now(&chain, UnixTime::now())
     };
     // Names the CRL's distribution point: covered, and revoked.
@@ -659,7 +664,7 @@ fn issuing_distribution_points_narrow_what_a_crl_covers() {
     source
         .add(&ca_only.sign(&ca.key.serialize_der()), &[ca.der()])
         .unwrap();
-    let chain = RevocationChain::new(&with_cdp, [], ca.der());
+    let chain = RevocationChain::from_der(&with_cdp, [], ca.der()).unwrap();
     assert!(matches!(
         checker(source).check_now(&chain, UnixTime::now()),
         ImmediateCheck::Allowed(_)
@@ -693,4 +698,9 @@ fn a_hundred_thousand_entries_index_and_answer() {
     assert!(list
         .lookup(&SerialNumber::parse("9f:00:01:86:a0").unwrap())
         .is_none());
+}
+
+/// A certificate parsed, as the validator hands them to revocation sources.
+fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
+    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
 }

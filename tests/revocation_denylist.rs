@@ -94,7 +94,7 @@ fn every_spelling_of_a_revoked_serial_matches() {
     let pki = Pki::new(0);
     let magnitude = [0xa7, 0x30, 0x9e, 0x73, 0x7b, 0x3e, 0x63, 0xbd];
     let leaf = serial_leaf(&pki, "spellings", &magnitude);
-    let chain = RevocationChain::new(leaf.der(), [], pki.root.der());
+    let chain = RevocationChain::from_der(leaf.der(), [], pki.root.der()).unwrap();
     let serial = SerialNumber::from_der_contents(&serial_of(leaf.der())).unwrap();
     assert_eq!(serial.to_cloudfront(), "00:a7:30:9e:73:7b:3e:63:bd");
     for key in [
@@ -155,7 +155,10 @@ async fn issuer_scoping_separates_colliding_serials() {
             .source(Arc::new(DenyListSource::new(store).issuer_scoping(scoping)))
             .build()
             .unwrap();
-        checker.check_now(&RevocationChain::new(leaf.der(), [], root), UnixTime::now())
+        checker.check_now(
+            &RevocationChain::from_der(leaf.der(), [], root).unwrap(),
+            UnixTime::now(),
+        )
     };
     let denied = |r: &ImmediateCheck| matches!(r, ImmediateCheck::Denied(_));
 
@@ -251,7 +254,10 @@ async fn negative_serials_match_both_spellings() {
         let store = Arc::new(MemoryKeyValueStore::for_serial_numbers());
         store.put(key, "").unwrap();
         let ca_der = ca.der();
-        deny_checker(store).check_now(&RevocationChain::new(&cert, [], &ca_der), UnixTime::now())
+        deny_checker(store).check_now(
+            &RevocationChain::from_der(&cert, [], &ca_der).unwrap(),
+            UnixTime::now(),
+        )
     };
     // OpenSSL's spelling, and the DER octets read as a number (fail closed).
     for key in ["-5", "-05", "fb", "FB", "00:fb"] {
@@ -284,11 +290,12 @@ async fn stores_without_a_local_copy_are_checked_after_the_handshake() {
     let verifier = revocation_verifier(store.clone(), checker.clone(), |b| b);
 
     // Stage 1 cannot answer: the certificates are pending, the handshake completes.
-    let chain = RevocationChain::new(
+    let chain = RevocationChain::from_der(
         revoked.der(),
         [pki.intermediates[0].der().as_ref()],
         pki.root.der(),
-    );
+    )
+    .unwrap();
     assert_eq!(
         checker.check_now(&chain, UnixTime::now()),
         ImmediateCheck::Pending(vec![ChainSlot::Leaf, ChainSlot::Intermediate(0)])
@@ -338,7 +345,7 @@ async fn stores_without_a_local_copy_are_checked_after_the_handshake() {
 async fn unreachable_store_denies_under_hard_fail_and_is_reported_under_soft_fail() {
     let pki = Pki::new(0);
     let leaf = serial_leaf(&pki, "store down", &[0x42]);
-    let chain = RevocationChain::new(leaf.der(), [], pki.root.der());
+    let chain = RevocationChain::from_der(leaf.der(), [], pki.root.der()).unwrap();
     let down: Arc<dyn KeyValueStore> = Arc::new(RemoteLikeStore::new(
         Arc::new(MemoryKeyValueStore::for_serial_numbers()),
         Remote::Down,
@@ -416,7 +423,8 @@ async fn revocation_status_matches_the_documentation_field_for_field() {
         .source_with_policy(Arc::new(DocumentationExample), FailurePolicy::SoftFail)
         .build()
         .unwrap();
-    let chain = RevocationChain::new(doc_leaf.der(), [ica.der().as_ref()], root.der());
+    let chain =
+        RevocationChain::from_der(doc_leaf.der(), [ica.der().as_ref()], root.der()).unwrap();
     let outcome = checker.check(&chain, UnixTime::now()).await;
 
     // The documentation's revocationStatus, with its `//` comments removed.

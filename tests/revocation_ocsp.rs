@@ -30,12 +30,16 @@ fn now() -> UnixTime {
     UnixTime::now()
 }
 
-fn leaf<'a>(cert: &'a [u8], ca: &'a [u8]) -> CertToCheck<'a> {
-    CertToCheck {
-        cert,
-        issuer: ca,
-        slot: ChainSlot::Leaf,
-    }
+/// The leaf `$cert` (DER) issued by `$ca` (DER), to check. A macro so the
+/// parsed certificates are temporaries of the caller's statement.
+macro_rules! leaf {
+    ($cert:expr, $ca:expr) => {
+        &CertToCheck {
+            cert: &parsed($cert),
+            issuer: &parsed($ca),
+            slot: ChainSlot::Leaf,
+        }
+    };
 }
 
 /// A CA with a responder port chosen up front, so certificates can name
@@ -90,15 +94,15 @@ async fn good_revoked_and_unknown_from_the_real_responder() {
 
     for use_get in [true, false] {
         let src = source().use_get(use_get).build().unwrap();
-        let status = src.check(&leaf(&good, &f.ca_der), now()).await;
+        let status = src.check(leaf!(&good, &f.ca_der), now()).await;
         assert_eq!(status, CertStatus::Good, "GET {use_get}");
         // Now cached: stage 1 answers without I/O.
         assert_eq!(
-            src.check_now(&leaf(&good, &f.ca_der), now()),
+            src.check_now(leaf!(&good, &f.ca_der), now()),
             Some(CertStatus::Good)
         );
 
-        let status = src.check(&leaf(&revoked, &f.ca_der), now()).await;
+        let status = src.check(leaf!(&revoked, &f.ca_der), now()).await;
         let CertStatus::Revoked { reason, revoked_at } = status else {
             panic!("expected Revoked, got {status:?}");
         };
@@ -114,7 +118,7 @@ async fn good_revoked_and_unknown_from_the_real_responder() {
             .build()
             .unwrap();
         assert_eq!(
-            src.check(&leaf(&stranger, &f.ca_der), now()).await,
+            src.check(leaf!(&stranger, &f.ca_der), now()).await,
             CertStatus::Unknown
         );
     }
@@ -127,7 +131,7 @@ async fn the_nonce_is_echoed_by_the_real_responder() {
     let _responder = f.ca.start_responder(f.port, "ca");
     let src = source().nonce(true).build().unwrap();
     assert_eq!(
-        src.check(&leaf(&good, &f.ca_der), now()).await,
+        src.check(leaf!(&good, &f.ca_der), now()).await,
         CertStatus::Good
     );
 }
@@ -143,11 +147,11 @@ async fn a_delegated_responder_with_ocsp_signing_is_accepted() {
 
     let src = source().build().unwrap();
     assert_eq!(
-        src.check(&leaf(&good, &f.ca_der), now()).await,
+        src.check(leaf!(&good, &f.ca_der), now()).await,
         CertStatus::Good
     );
     assert!(matches!(
-        src.check(&leaf(&revoked, &f.ca_der), now()).await,
+        src.check(leaf!(&revoked, &f.ca_der), now()).await,
         CertStatus::Revoked {
             reason: Some(4),
             ..
@@ -165,7 +169,7 @@ async fn a_delegated_responder_without_ocsp_signing_is_refused() {
     let status = source()
         .build()
         .unwrap()
-        .check(&leaf(&good, &f.ca_der), now())
+        .check(leaf!(&good, &f.ca_der), now())
         .await;
     let (kind, detail) = error_detail(&status);
     assert_eq!(kind, "Error");
@@ -181,7 +185,7 @@ async fn a_responder_of_another_ca_is_refused() {
     let status = source()
         .build()
         .unwrap()
-        .check(&leaf(&good, &f.ca_der), now())
+        .check(leaf!(&good, &f.ca_der), now())
         .await;
     let (kind, detail) = error_detail(&status);
     assert_eq!(kind, "Error");
@@ -197,11 +201,11 @@ async fn certificates_must_carry_an_ocsp_url_when_required() {
     let bare = f.ca.issue("bare", "bare", &client_extensions(None));
     let lenient = source().build().unwrap();
     assert_eq!(
-        lenient.check_now(&leaf(&bare, &f.ca_der), now()),
+        lenient.check_now(leaf!(&bare, &f.ca_der), now()),
         Some(CertStatus::Unknown)
     );
     let strict = source().require_responder_url(true).build().unwrap();
-    let status = strict.check(&leaf(&bare, &f.ca_der), now()).await;
+    let status = strict.check(leaf!(&bare, &f.ca_der), now()).await;
     let (kind, detail) = error_detail(&status);
     assert_eq!(kind, "Error");
     assert!(detail.contains("no OCSP responder URL"), "{detail}");
@@ -228,7 +232,7 @@ fn failing_source() -> OcspSource {
 /// returns the error type and detail and the time taken.
 async fn check_fails_in_time(cert: &[u8], ca: &[u8]) -> (&'static str, String, Duration) {
     let started = Instant::now();
-    let status = failing_source().check(&leaf(cert, ca), now()).await;
+    let status = failing_source().check(leaf!(cert, ca), now()).await;
     let elapsed = started.elapsed();
     assert!(
         elapsed < DEADLINE + MARGIN,
@@ -385,7 +389,7 @@ async fn a_thousand_concurrent_checks_send_one_request() {
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
             let (src, good, ca) = (src.clone(), good.clone(), ca.clone());
-            tokio::spawn(async move { src.check(&leaf(&good, &ca), now()).await })
+            tokio::spawn(async move { src.check(leaf!(&good, &ca), now()).await })
         })
         .collect();
     for task in tasks {
@@ -419,7 +423,7 @@ async fn unknown_denies_under_hard_fail_and_is_allowed_under_soft_fail() {
     let stranger =
         f.ca.issue_outside_database("stranger", "stranger", "0x7777");
     let _responder = f.ca.start_responder(f.port, "ca");
-    let chain = RevocationChain::new(&stranger, [], &f.ca_der);
+    let chain = RevocationChain::from_der(&stranger, [], &f.ca_der).unwrap();
     let ocsp = || source().responder_override(f.url()).build().unwrap();
 
     let hard = checker(ocsp(), FailurePolicy::HardFail, RevocationScope::LeafOnly);
@@ -457,7 +461,7 @@ async fn unknown_denies_under_hard_fail_and_is_allowed_under_soft_fail() {
 async fn an_unreachable_responder_denies_under_hard_fail_only() {
     let f = Fixture::new();
     let good = f.client("good"); // nothing listens on f.port
-    let chain = RevocationChain::new(&good, [], &f.ca_der);
+    let chain = RevocationChain::from_der(&good, [], &f.ca_der).unwrap();
 
     let hard = checker(
         failing_source(),
@@ -494,7 +498,7 @@ async fn revoked_denies_under_both_policies() {
     let revoked = f.client("revoked");
     f.ca.revoke("revoked", "keyCompromise");
     let _responder = f.ca.start_responder(f.port, "ca");
-    let chain = RevocationChain::new(&revoked, [], &f.ca_der);
+    let chain = RevocationChain::from_der(&revoked, [], &f.ca_der).unwrap();
     for policy in [FailurePolicy::HardFail, FailurePolicy::SoftFail] {
         let c = checker(source().build().unwrap(), policy, RevocationScope::LeafOnly);
         let outcome = c.check(&chain, now()).await;
@@ -534,7 +538,7 @@ async fn the_whole_chain_is_checked_except_the_root() {
     let (root_der, inter_der) = (root.der(), inter.der());
     let root_responder = root.start_responder(root_port, "ca");
     let _inter_responder = inter.start_responder(inter_port, "ca");
-    let chain = RevocationChain::new(&leaf, [inter_der.as_slice()], &root_der);
+    let chain = RevocationChain::from_der(&leaf, [inter_der.as_slice()], &root_der).unwrap();
 
     let c = checker(
         source().build().unwrap(),
@@ -602,7 +606,7 @@ async fn an_intermediate_without_an_ocsp_url() {
     );
     let (root_der, inter_der) = (root.der(), inter.der());
     let _responder = inter.start_responder(inter_port, "ca");
-    let chain = RevocationChain::new(&leaf, [inter_der.as_slice()], &root_der);
+    let chain = RevocationChain::from_der(&leaf, [inter_der.as_slice()], &root_der).unwrap();
 
     let lenient = checker(
         source().build().unwrap(),
@@ -664,7 +668,7 @@ async fn handshakes_fetch_in_stage_2_then_answer_from_the_cache_in_stage_1() {
 
     for name in ["good", "revoked"] {
         let identity = openssl_identity(&f.ca, name);
-        let chain = RevocationChain::new(&identity.chain[0], [], &f.ca_der);
+        let chain = RevocationChain::from_der(&identity.chain[0], [], &f.ca_der).unwrap();
         assert!(matches!(
             checker.check_now(&chain, now()),
             ImmediateCheck::Pending(_)
@@ -698,4 +702,9 @@ async fn handshakes_fetch_in_stage_2_then_answer_from_the_cache_in_stage_1() {
             assert!(served.unwrap_err().contains("Revoked"));
         }
     }
+}
+
+/// A certificate parsed, as the validator hands them to revocation sources.
+fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
+    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
 }

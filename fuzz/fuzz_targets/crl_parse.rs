@@ -60,8 +60,8 @@ fuzz_target!(
         };
         assert_eq!(source.list().len(), 1);
         let cert = CertToCheck {
-            cert: &f.leaf_der,
-            issuer: &f.ca_der,
+            cert: &parsed(&f.leaf_der),
+            issuer: &parsed(&f.ca_der),
             slot: ChainSlot::Leaf,
         };
         let now = UnixTime::since_unix_epoch(Duration::from_secs(CRL_NOW));
@@ -72,7 +72,12 @@ fuzz_target!(
             .source(source.clone())
             .build()
             .expect("checker");
-        let _ = checker.check_now(&RevocationChain::new(&f.leaf_der, [], &f.ca_der), now);
+        let _ = checker.check_now(&RevocationChain::from_der(&f.leaf_der, [], &f.ca_der).unwrap(), now);
         assert_eq!(source.remove(info.id).map(|i| i.id), Ok(info.id));
     }
 );
+
+/// A certificate parsed, as the validator hands them to revocation sources.
+fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
+    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
+}

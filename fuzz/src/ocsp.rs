@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ::der::asn1::{BitString, ObjectIdentifier, OctetString};
 use ::der::{DateTime, Decode, Encode};
-use edge_mtls::revocation::{CertToCheck, ChainSlot, OcspSource};
+use edge_mtls::revocation::{CertToCheck, ChainSlot, OcspSource, ParsedCertificate};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber, SigningKey,
@@ -46,6 +46,9 @@ pub struct OcspFixtures {
     rogue_key: KeyPair,
     /// The source whose pure verifier is fuzzed.
     pub source: OcspSource,
+    /// `ca`, `leaf`, `other_leaf` and `responder`, parsed as the validator
+    /// hands certificates to revocation sources.
+    parsed: [ParsedCertificate; 4],
 }
 
 static OCSP: OnceLock<OcspFixtures> = OnceLock::new();
@@ -112,7 +115,15 @@ pub fn ocsp_fixtures() -> &'static OcspFixtures {
             .max_age_without_next_update(Some(Duration::from_secs(24 * 3600)))
             .build()
             .expect("source");
+        let parse = |der: &Vec<u8>| ParsedCertificate::from_der(der.clone()).expect("fixture");
+        let parsed = [
+            parse(&ca),
+            parse(&leaf),
+            parse(&other_leaf),
+            parse(&responder),
+        ];
         OcspFixtures {
+            parsed,
             ca,
             leaf,
             other_leaf,
@@ -130,10 +141,11 @@ pub fn ocsp_fixtures() -> &'static OcspFixtures {
 pub fn decode(data: &[u8]) -> Option<(CertToCheck<'static>, UnixTime, &[u8])> {
     let (&selector, response) = data.split_first()?;
     let f = ocsp_fixtures();
+    let [ca, leaf, other_leaf, responder] = &f.parsed;
     let cert = match selector & 0x03 {
-        1 => &f.other_leaf,
-        2 => &f.responder,
-        _ => &f.leaf,
+        1 => other_leaf,
+        2 => responder,
+        _ => leaf,
     };
     let secs = if selector & 0x04 != 0 {
         NOW_SECS + 3 * 24 * 3600
@@ -142,7 +154,7 @@ pub fn decode(data: &[u8]) -> Option<(CertToCheck<'static>, UnixTime, &[u8])> {
     };
     let check = CertToCheck {
         cert,
-        issuer: &f.ca,
+        issuer: ca,
         slot: ChainSlot::Leaf,
     };
     Some((

@@ -17,7 +17,7 @@ use crate::chain_validator::ClientCertInfo;
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
 use crate::rustls_verifier::stage1::{capture_stage1, Stage1Report};
-use crate::rustls_verifier::{Refusal, Rejection};
+use crate::rustls_verifier::{Refusal, Rejection, Stage1Outcome};
 use crate::x509::fields::CertFields;
 
 /// What the handshake stage learnt, whether or not the handshake finished.
@@ -35,6 +35,9 @@ pub(super) struct Established<IO> {
     pub(super) stream: TlsStream<IO>,
     /// The complete revocation status, when stage 1 had every answer.
     pub(super) stage1_revocation: Option<RevocationStatus>,
+    /// What stage 1 admitted (`None` when the verifier did not run: no
+    /// certificate, or a resumed session).
+    pub(super) admitted: Option<Stage1Outcome>,
 }
 
 /// Why a handshake did not finish.
@@ -65,6 +68,7 @@ where
     let mut site: Option<&Site> = None;
     let mut hello_sni: Option<String> = None;
     let mut stage1_revocation = None;
+    let mut admitted = None;
     let handshake = tokio::time::timeout(inner.handshake_timeout, async {
         let (result, mut report) = if inner.sites.is_empty() {
             site = Some(&inner.default);
@@ -83,6 +87,7 @@ where
             capture_stage1(start.into_stream(chosen.config.clone())).await
         };
         stage1_revocation = report.revocation.take();
+        admitted = report.admitted.take();
         result.map_err(|e| (e, report))
     })
     .await;
@@ -109,6 +114,7 @@ where
         Ok(Ok(stream)) => Ok(Established {
             stream,
             stage1_revocation,
+            admitted,
         }),
     };
     Handshake {
@@ -126,18 +132,25 @@ pub(super) fn peer_certificates(conn: &rustls::ServerConnection) -> Arc<[Certifi
         .unwrap_or_else(|| Arc::from(Vec::new()))
 }
 
-/// The parsed leaf and its textual fields (`None` without a certificate).
-pub(super) fn parse_leaf(
+/// The leaf's facts and textual fields, from the leaf stage 1 parsed
+/// (`None` without a certificate).
+pub(super) fn leaf_fields(
+    admitted: Option<&Stage1Outcome>,
     peer_certs: &Arc<[CertificateDer<'static>]>,
 ) -> (Option<Arc<ClientCertInfo>>, Option<CertFields>) {
-    let client_cert = peer_certs
-        .first()
-        .and_then(|leaf| ClientCertInfo::from_der(leaf))
+    let client_cert = admitted
+        .and_then(|outcome| ClientCertInfo::from_parsed(outcome.leaf()))
         .map(Arc::new);
     let cert_fields = client_cert
         .as_ref()
         .map(|info| CertFields::from_presented(info.clone(), peer_certs.clone()));
     (client_cert, cert_fields)
+}
+
+/// The textual fields of a leaf stage 1 refused (for the log record).
+pub(super) fn refused_leaf_fields(leaf: CertificateDer<'static>) -> Option<CertFields> {
+    let info = Arc::new(ClientCertInfo::from_der(&leaf)?);
+    Some(CertFields::from_presented(info, Arc::from(vec![leaf])))
 }
 
 /// The negotiated protocol and cipher suite, as logs and headers name them.
@@ -153,20 +166,24 @@ pub(super) fn is_resumed(conn: &rustls::ServerConnection) -> bool {
     conn.handshake_kind() == Some(HandshakeKind::Resumed)
 }
 
-/// A resumed session restored its chain without the verifier seeing it: run
-/// stage 1 again (the trust store may have been replaced, the certificate may
-/// have expired or been denied since).
-pub(super) fn reverify_resumed(
+/// What stage 1 admitted on this connection. A handshake that ran the
+/// verifier recorded it; a resumed session restored its chain without the
+/// verifier seeing it, and a server that ran the handshake itself recorded
+/// nothing: stage 1 runs here (the trust store may have been replaced, the
+/// certificate may have expired or been denied since; a fresh handshake's
+/// chain is answered from the verified-chain cache without parsing).
+pub(super) fn admitted(
     site: &Site,
     conn: &rustls::ServerConnection,
     peer_certs: &[CertificateDer<'static>],
-    verified: bool,
-) -> Result<(), Refusal> {
-    match peer_certs.split_first() {
-        Some((leaf, rest)) if verified && is_resumed(conn) => {
-            site.verifier.stage1(leaf, rest, UnixTime::now())
-        }
-        _ => Ok(()),
+    recorded: Option<Stage1Outcome>,
+) -> Result<Option<Stage1Outcome>, Refusal> {
+    let Some((leaf, rest)) = peer_certs.split_first() else {
+        return Ok(None);
+    };
+    match recorded {
+        Some(outcome) if !is_resumed(conn) => Ok(Some(outcome)),
+        _ => site.verifier.stage1(leaf, rest, UnixTime::now()).map(Some),
     }
 }
 

@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 use tracing::Instrument as _;
 
-use crate::chain_validator::ClientCertInfo;
+use crate::chain_validator::{ClientCertInfo, VerifiedChain};
 use crate::connection_log::{
     ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus,
 };
@@ -28,7 +28,7 @@ use crate::header_builder::{ConnectionHeaders, HeaderBuilder};
 use crate::policy::ConnectionPolicy;
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
-use crate::rustls_verifier::{MtlsClientVerifier, Rejection, ValidationMode};
+use crate::rustls_verifier::{MtlsClientVerifier, Rejection, Stage1Outcome};
 use crate::x509::fields::CertFields;
 
 mod handshake;
@@ -37,8 +37,8 @@ mod site;
 mod stage2;
 
 use handshake::{
-    is_resumed, parse_leaf, peer_certificates, reverify_resumed, tls_names, Established,
-    HandshakeFailure,
+    admitted, is_resumed, leaf_fields, peer_certificates, refused_leaf_fields, tls_names,
+    Established, HandshakeFailure,
 };
 use limit::{ConnectionCount, ConnectionSlot};
 use stage2::render_headers;
@@ -56,8 +56,14 @@ pub struct ConnectionInfo {
     pub peer: SocketAddr,
     /// The SNI host name.
     pub sni: Option<String>,
-    /// The parsed leaf, when a certificate was presented.
+    /// The verified leaf (`None` without a certificate, and in Passthrough
+    /// mode, whose certificate is [`unverified_cert`](Self::unverified_cert)).
     pub client_cert: Option<Arc<ClientCertInfo>>,
+    /// The verified chain, leaf to trust anchor, parsed once.
+    pub chain: Option<VerifiedChain>,
+    /// Passthrough mode: the leaf the client presented and proved it holds
+    /// the key of, never validated against a trust store.
+    pub unverified_cert: Option<Arc<ClientCertInfo>>,
     /// The leaf in every textual dialect, each form computed on first use
     /// (the headers and the log record have already asked for theirs).
     pub cert_fields: Option<CertFields>,
@@ -133,13 +139,18 @@ pub enum ExtractError {
     /// No certificate was presented (Optional or Passthrough mode): answered 401.
     #[error("no client certificate was presented")]
     NoCertificate,
+    /// A verified certificate was asked for on a Passthrough listener, whose
+    /// certificates are never validated (a wiring mistake: such handlers
+    /// take the unverified-certificate extractor): answered 500.
+    #[error("the client certificate was not validated (Passthrough mode)")]
+    Unverified,
 }
 
 impl ExtractError {
     /// The HTTP status code the rejection is answered with.
     pub fn status_code(self) -> u16 {
         match self {
-            Self::NotServedByEdge => 500,
+            Self::NotServedByEdge | Self::Unverified => 500,
             Self::NoCertificate => 401,
         }
     }
@@ -488,6 +499,7 @@ impl MtlsAcceptor {
         let Established {
             stream,
             stage1_revocation,
+            admitted: recorded,
         } = match handshake.outcome {
             Ok(established) => established,
             Err(HandshakeFailure::TimedOut(after)) => {
@@ -511,10 +523,8 @@ impl MtlsAcceptor {
             }) => {
                 // The failed connection does not keep the certificate: the
                 // verifier handed over a copy of the leaf it refused.
-                if let Some(leaf) = presented_leaf {
-                    if let (_, Some(fields)) = parse_leaf(&Arc::from(vec![leaf])) {
-                        record.set_leaf(&fields);
-                    }
+                if let Some(fields) = presented_leaf.and_then(refused_leaf_fields) {
+                    record.set_leaf(&fields);
                 }
                 record.connection_status_detail = Some(detail);
                 self.finish(record, started, ConnectionStatus::Failed(reason));
@@ -535,35 +545,44 @@ impl MtlsAcceptor {
         let sni = conn.server_name().map(str::to_string);
         record.tls_sni = sni.clone();
         let peer_certs = peer_certificates(conn);
-        let (client_cert, cert_fields) = parse_leaf(&peer_certs);
+        let resumed = is_resumed(conn);
+        // Resumed sessions: stage 1 again on the restored chain.
+        let admitted = match admitted(site, conn, &peer_certs, recorded) {
+            Ok(admitted) => admitted,
+            Err(refusal) => {
+                if let Some(fields) = peer_certs.first().cloned().and_then(refused_leaf_fields) {
+                    record.set_leaf(&fields);
+                }
+                let detail = match peer_certs.split_first() {
+                    Some((leaf, rest)) => site.verifier.refusal_detail(&refusal, leaf, rest),
+                    None => refusal.rejection.to_string(),
+                };
+                let refused = stage2::Refused {
+                    reason: refusal.rejection.reason_code(),
+                    detail: format!("resumed session: {detail}"),
+                    cause: RefusalCause::ResumedSession(refusal.rejection),
+                };
+                return Err(self.refuse(stream, refuse, record, started, refused));
+            }
+        };
+        let (client_cert, cert_fields) = leaf_fields(admitted.as_ref(), &peer_certs);
         if let Some(fields) = &cert_fields {
             record.set_leaf(fields);
         }
-        let verified = client_cert.is_some() && site.verifier.mode() != ValidationMode::Passthrough;
-
-        // Resumed sessions: stage 1 again on the restored chain.
-        let resumed = is_resumed(conn);
-        if let Err(refusal) = reverify_resumed(site, conn, &peer_certs, verified) {
-            let detail = match peer_certs.split_first() {
-                Some((leaf, rest)) => site.verifier.refusal_detail(&refusal, leaf, rest),
-                None => refusal.rejection.to_string(),
-            };
-            let refused = stage2::Refused {
-                reason: refusal.rejection.reason_code(),
-                detail: format!("resumed session: {detail}"),
-                cause: RefusalCause::ResumedSession(refusal.rejection),
-            };
-            return Err(self.refuse(stream, refuse, record, started, refused));
-        }
+        let chain = match &admitted {
+            Some(Stage1Outcome::Verified(chain)) => Some(chain),
+            _ => None,
+        };
+        let verified = chain.is_some();
 
         // Stage 2: revocation, then the policy.
-        let mut revocation =
-            stage2::revocation(site, &peer_certs, verified, resumed, stage1_revocation).await;
+        let mut revocation = stage2::revocation(site, chain, resumed, stage1_revocation).await;
         let input = stage2::PolicyInput {
             peer,
             connection_id: &connection_id,
             sni: sni.clone(),
             client_cert: client_cert.as_ref(),
+            chain,
             peer_certs: &peer_certs,
         };
         let decision = stage2::decide(site, input, &mut revocation).await;
@@ -588,7 +607,9 @@ impl MtlsAcceptor {
                 connection_id,
                 peer,
                 sni,
-                client_cert,
+                client_cert: client_cert.clone().filter(|_| verified),
+                chain: chain.cloned(),
+                unverified_cert: client_cert.filter(|_| !verified),
                 cert_fields,
                 verified,
                 revocation_status: revocation.status,
@@ -616,9 +637,9 @@ impl MtlsAcceptor {
     ) -> Result<ConnectionInfo, Rejection> {
         let site = &self.inner.default;
         let peer_certs = peer_certificates(conn);
-        let (client_cert, cert_fields) = parse_leaf(&peer_certs);
-        let verified = client_cert.is_some() && site.verifier.mode() != ValidationMode::Passthrough;
-        reverify_resumed(site, conn, &peer_certs, verified).map_err(|r| r.rejection)?;
+        let admitted = admitted(site, conn, &peer_certs, None).map_err(|r| r.rejection)?;
+        let (client_cert, cert_fields) = leaf_fields(admitted.as_ref(), &peer_certs);
+        let verified = matches!(admitted, Some(Stage1Outcome::Verified(_)));
         let connection_id = self.connection_id();
         let (tls_version, tls_cipher) = tls_names(conn);
         let headers = render_headers(
@@ -633,7 +654,12 @@ impl MtlsAcceptor {
             connection_id,
             peer,
             sni: conn.server_name().map(str::to_string),
-            client_cert,
+            client_cert: client_cert.clone().filter(|_| verified),
+            chain: match admitted {
+                Some(Stage1Outcome::Verified(chain)) => Some(chain),
+                _ => None,
+            },
+            unverified_cert: client_cert.filter(|_| !verified),
             cert_fields,
             verified,
             revocation_status: None,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::Site;
-use crate::chain_validator::ClientCertInfo;
+use crate::chain_validator::{ClientCertInfo, VerifiedChain};
 use crate::header_builder::{ConnectionFacts, ConnectionHeaders};
 use crate::policy::{evaluate, Connection, PolicyOutcome};
 use crate::reason::ReasonCode;
@@ -51,34 +51,30 @@ pub(super) struct Revocation {
     pub(super) denial: Option<Refused>,
 }
 
-/// The revocation stage. `stage1` is the complete status the handshake
-/// found without I/O, if it did: then the sources are not asked again
-/// (unless the session was resumed, whose chain rustls did not verify).
+/// The revocation stage on the verified chain (`None`: nothing was
+/// verified, as in `Passthrough` mode). `stage1` is the complete status the
+/// handshake found without I/O, if it did: then the sources are not asked
+/// again (unless the session was resumed, whose chain rustls did not verify).
 pub(super) async fn revocation(
     site: &Site,
-    peer_certs: &[CertificateDer<'static>],
-    verified: bool,
+    chain: Option<&VerifiedChain>,
     resumed: bool,
     stage1: Option<RevocationStatus>,
 ) -> Revocation {
-    if !verified {
+    let Some(chain) = chain else {
         return Revocation {
             status: None,
             denial: None,
         };
-    }
+    };
     if !resumed && stage1.is_some() {
         return Revocation {
             status: stage1,
             denial: None,
         };
     }
-    match site
-        .verifier
-        .check_connection(peer_certs, UnixTime::now())
-        .await
-    {
-        Ok(Some(outcome)) => Revocation {
+    match site.verifier.check_chain(chain, UnixTime::now()).await {
+        Some(outcome) => Revocation {
             denial: outcome.error().map(|e| Refused {
                 reason: e.reason_code(),
                 detail: e.to_string(),
@@ -86,17 +82,9 @@ pub(super) async fn revocation(
             }),
             status: Some(outcome.status().clone()),
         },
-        Ok(None) => Revocation {
+        None => Revocation {
             status: None,
             denial: None,
-        },
-        Err(e) => Revocation {
-            status: None,
-            denial: Some(Refused {
-                reason: e.reason_code(),
-                detail: e.to_string(),
-                cause: RefusalCause::Revocation(e),
-            }),
         },
     }
 }
@@ -113,6 +101,8 @@ pub(super) struct PolicyInput<'a> {
     pub(super) connection_id: &'a str,
     pub(super) sni: Option<String>,
     pub(super) client_cert: Option<&'a Arc<ClientCertInfo>>,
+    /// The verified chain (its intermediates are parsed already).
+    pub(super) chain: Option<&'a VerifiedChain>,
     pub(super) peer_certs: &'a Arc<[CertificateDer<'static>]>,
 }
 
@@ -136,6 +126,9 @@ pub(super) async fn decide(
     .with_endpoint(input.sni);
     if let Some(info) = input.client_cert {
         connection = connection.with_presented(info.clone(), input.peer_certs.clone());
+        if let Some(chain) = input.chain {
+            connection = connection.with_parsed_intermediates(chain.intermediates().to_vec());
+        }
     }
     if let Some(status) = &revocation.status {
         connection = connection.with_revocation_status(status.clone());

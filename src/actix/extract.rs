@@ -39,9 +39,10 @@ impl FromRequest for MtlsConnection {
     }
 }
 
-/// The client certificate's leaf (validated, unless the listener runs in
-/// Passthrough mode: check [`ConnectionInfo::verified`]). Use
-/// `Option<ClientCert>` where a certificate is optional.
+/// The client certificate's leaf, validated against the trust store. A
+/// Passthrough listener's certificates are never handed out under this
+/// name: they are [`UnverifiedClientCert`]. Use `Option<ClientCert>` where a
+/// certificate is optional.
 #[derive(Clone, Debug)]
 pub struct ClientCert(pub Arc<ClientCertInfo>);
 
@@ -51,8 +52,31 @@ impl FromRequest for ClientCert {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(connection(req).and_then(|c| {
+            let info = c.info();
+            match (&info.client_cert, &info.unverified_cert) {
+                (Some(cert), _) => Ok(Self(cert.clone())),
+                (None, Some(_)) => Err(ExtractError::Unverified),
+                (None, None) => Err(ExtractError::NoCertificate),
+            }
+        }))
+    }
+}
+
+/// Passthrough mode: the leaf the client presented and proved it holds the
+/// key of, never validated against a trust store (the application decides
+/// what to trust). Use `Option<UnverifiedClientCert>` where a certificate is
+/// optional.
+#[derive(Clone, Debug)]
+pub struct UnverifiedClientCert(pub Arc<ClientCertInfo>);
+
+impl FromRequest for UnverifiedClientCert {
+    type Error = ExtractError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(connection(req).and_then(|c| {
             c.info()
-                .client_cert
+                .unverified_cert
                 .clone()
                 .map(Self)
                 .ok_or(ExtractError::NoCertificate)

@@ -57,7 +57,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 
 use crate::acceptor::ConnectionInfo;
 
-pub use extract::{ClientCert, ExtractError, MtlsConnection};
+pub use extract::{ClientCert, ExtractError, MtlsConnection, UnverifiedClientCert};
 pub use middleware::{MtlsHeaders, MtlsHeadersMiddleware};
 pub use on_connect::{on_connect, rustls_config, OnConnectError};
 pub use server::{listen, server};

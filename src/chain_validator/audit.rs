@@ -12,7 +12,7 @@ use rustls_pki_types::UnixTime;
 use super::checks::{Check, Placed, ISSUER_CHECKS, LEAF_CHECKS};
 use super::error::{CertPosition, ValidationError};
 use super::path::{cas_below, check_name_constraints, signature_error, Node};
-use super::{ChainValidator, ProfileRule, VerifiedPath, MAX_DEPTH_LIMIT};
+use super::{ChainValidator, ProfileRule, VerifiedChain, MAX_DEPTH_LIMIT};
 use crate::trust_store::TrustStore;
 use crate::x509::cert::Cert;
 use crate::x509::fields::serial_cloudfront;
@@ -55,7 +55,7 @@ pub struct CertificateReport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainReport {
     /// The validator's answer: what a handshake decides.
-    pub verdict: Result<VerifiedPath, ValidationError>,
+    pub verdict: Result<VerifiedChain, ValidationError>,
     /// The path reported, leaf first.
     pub certificates: Vec<CertificateReport>,
     /// Whether that path ends at a trust anchor.
@@ -178,7 +178,7 @@ fn name(der: &[u8]) -> String {
 /// The trust anchor at `index`, parsed (only the anchors a path reaches
 /// are; the store may hold many).
 fn anchor(store: &TrustStore, index: usize) -> Option<Node<'_>> {
-    let cert = Cert::parse(store.anchor_der(index)?).ok()?;
+    let cert = store.anchor(index)?.view();
     Some(Node {
         cert,
         position: CertPosition::TrustAnchor(index),
@@ -187,7 +187,7 @@ fn anchor(store: &TrustStore, index: usize) -> Option<Node<'_>> {
 
 /// Lays out the path the validator verified.
 fn follow_verified<'a>(
-    verified: &VerifiedPath,
+    verified: &VerifiedChain,
     presented: &[Option<Cert<'a>>],
     store: &'a TrustStore,
     path: &mut Vec<Node<'a>>,
@@ -200,7 +200,11 @@ fn follow_verified<'a>(
             });
         }
     }
-    match anchor(store, verified.anchor_index()) {
+    let index = store
+        .anchors()
+        .iter()
+        .position(|a| a.certificate().same_as(verified.anchor()));
+    match index.and_then(|index| anchor(store, index)) {
         Some(node) => {
             path.push(node);
             true

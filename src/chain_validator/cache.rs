@@ -31,7 +31,7 @@ use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
-use super::{ValidationError, VerifiedPath};
+use super::{ValidationError, VerifiedChain};
 
 /// The cache key: SHA-256 over each presented certificate, length-prefixed
 /// so that different splits of the same bytes never collide.
@@ -209,9 +209,8 @@ struct Entries {
     earliest_not_after: u64,
 }
 
-#[derive(Clone, Copy)]
 struct Entry {
-    path: VerifiedPath,
+    chain: VerifiedChain,
     seq: u64,
 }
 
@@ -235,28 +234,28 @@ impl VerifiedChainCache {
         generation: u64,
         now: u64,
         ignore_expiration: bool,
-    ) -> Option<VerifiedPath> {
+    ) -> Option<VerifiedChain> {
         let entries = self.entries.lock().ok()?;
-        let path = entries.map.get(key)?.path;
-        let in_time = ignore_expiration || (now >= path.not_before && now <= path.not_after);
-        (path.generation == generation && in_time).then_some(path)
+        let chain = &entries.map.get(key)?.chain;
+        let in_time = ignore_expiration || (now >= chain.not_before() && now <= chain.not_after());
+        (chain.trust_store_generation() == generation && in_time).then(|| chain.clone())
     }
 
-    /// Stores `path`. A full cache first drops its expired entries (only
+    /// Stores `chain`. A full cache first drops its expired entries (only
     /// when one may have expired), then the oldest ones: each insertion
     /// costs O(1) amortised, never a scan of the whole cache per insertion.
-    pub(crate) fn insert(&self, key: [u8; 32], path: VerifiedPath, now: u64) {
+    pub(crate) fn insert(&self, key: [u8; 32], chain: VerifiedChain, now: u64) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
         let entries = &mut *entries;
         if entries.map.len() >= self.capacity && !entries.map.contains_key(&key) {
             if now > entries.earliest_not_after {
-                entries.map.retain(|_, e| e.path.not_after >= now);
+                entries.map.retain(|_, e| e.chain.not_after() >= now);
                 entries.earliest_not_after = entries
                     .map
                     .values()
-                    .map(|e| e.path.not_after)
+                    .map(|e| e.chain.not_after())
                     .min()
                     .unwrap_or(u64::MAX);
                 let map = &entries.map;
@@ -278,9 +277,10 @@ impl VerifiedChainCache {
         }
         let seq = entries.next_seq;
         entries.next_seq += 1;
-        entries.map.insert(key, Entry { path, seq });
+        let not_after = chain.not_after();
+        entries.map.insert(key, Entry { chain, seq });
         entries.order.push_back((key, seq));
-        entries.earliest_not_after = entries.earliest_not_after.min(path.not_after);
+        entries.earliest_not_after = entries.earliest_not_after.min(not_after);
         // Re-inserted keys leave stale positions behind; keep the queue
         // within a constant factor of the map.
         if entries.order.len() > 2 * self.capacity.max(8) {
@@ -296,15 +296,8 @@ impl VerifiedChainCache {
 mod tests {
     use super::*;
 
-    fn path(not_after: u64, generation: u64) -> VerifiedPath {
-        VerifiedPath {
-            len: 0,
-            intermediates: [0; super::super::MAX_DEPTH_LIMIT],
-            anchor: 0,
-            not_before: 0,
-            not_after,
-            generation,
-        }
+    fn path(not_after: u64, generation: u64) -> VerifiedChain {
+        VerifiedChain::for_tests(0, not_after, generation)
     }
 
     fn key(i: u32) -> [u8; 32] {

@@ -14,12 +14,13 @@ mod checks;
 mod error;
 mod name_constraints;
 mod path;
+mod verified;
 
 use std::fmt;
 use std::sync::Arc;
 
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::UnixTime;
 
 use crate::trust_store::TrustStoreHandle;
 use crate::x509::cert::Cert;
@@ -39,6 +40,7 @@ pub use audit::{CertificateReport, ChainReport, CheckOutcome};
 pub use checks::Check;
 pub use error::{CertPosition, ValidationError};
 pub use path::Budget;
+pub use verified::VerifiedChain;
 
 /// Runs costly work where it cannot stall other connections' I/O: through
 /// `block_in_place` on a tokio multi-thread runtime, in place elsewhere.
@@ -249,113 +251,6 @@ impl fmt::Debug for ChainValidator {
     }
 }
 
-/// The outcome of a successful validation: which certificates form the path.
-///
-/// Small and `Copy`: the handshake path keeps only indices; owned data is
-/// built on demand with [`VerifiedPath::to_chain`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VerifiedPath {
-    len: u8,
-    intermediates: [u16; MAX_DEPTH_LIMIT],
-    anchor: usize,
-    not_before: u64,
-    not_after: u64,
-    generation: u64,
-}
-
-impl VerifiedPath {
-    /// Indices (into the presented intermediates) of the path's intermediates,
-    /// from the leaf's issuer towards the anchor.
-    pub fn intermediate_indices(&self) -> impl Iterator<Item = usize> + '_ {
-        self.intermediates
-            .iter()
-            .take(usize::from(self.len))
-            .map(|i| usize::from(*i))
-    }
-
-    /// Index of the trust anchor in the trust store generation that verified it.
-    pub fn anchor_index(&self) -> usize {
-        self.anchor
-    }
-
-    /// The trust-store generation that verified the path.
-    pub fn trust_store_generation(&self) -> u64 {
-        self.generation
-    }
-
-    /// The earliest `notAfter` of the path (Unix seconds).
-    pub fn not_after(&self) -> u64 {
-        self.not_after
-    }
-
-    /// Whether any certificate of the path is outside its validity at `now`
-    /// (only possible with `ignore_expiration`; CloudFront's `expired: true`).
-    pub fn is_expired_at(&self, now: UnixTime) -> bool {
-        let now = now.as_secs();
-        now > self.not_after || now < self.not_before
-    }
-
-    /// Builds the owned chain from the certificates that were validated.
-    pub fn to_chain(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        validator: &ChainValidator,
-    ) -> VerifiedChain {
-        let store = validator.store.load();
-        let anchor = store
-            .anchor_der(self.anchor)
-            .filter(|_| store.generation() == self.generation)
-            .map(|d| CertificateDer::from(d.to_vec()));
-        VerifiedChain {
-            end_entity: end_entity.clone().into_owned(),
-            intermediates: self
-                .intermediate_indices()
-                .filter_map(|i| intermediates.get(i))
-                .map(|c| c.clone().into_owned())
-                .collect(),
-            anchor,
-            path: *self,
-        }
-    }
-}
-
-/// A verified chain with owned certificates, for use after the handshake.
-#[derive(Clone, Debug)]
-pub struct VerifiedChain {
-    end_entity: CertificateDer<'static>,
-    intermediates: Vec<CertificateDer<'static>>,
-    anchor: Option<CertificateDer<'static>>,
-    path: VerifiedPath,
-}
-
-impl VerifiedChain {
-    /// The leaf certificate.
-    pub fn end_entity(&self) -> &CertificateDer<'static> {
-        &self.end_entity
-    }
-
-    /// The intermediates of the path, leaf's issuer first.
-    pub fn intermediates(&self) -> &[CertificateDer<'static>] {
-        &self.intermediates
-    }
-
-    /// The trust anchor (absent when the store was replaced meanwhile).
-    pub fn anchor(&self) -> Option<&CertificateDer<'static>> {
-        self.anchor.as_ref()
-    }
-
-    /// The path indices and dates.
-    pub fn path(&self) -> &VerifiedPath {
-        &self.path
-    }
-
-    /// Parses the leaf into a [`ClientCertInfo`].
-    pub fn client_cert_info(&self) -> Option<ClientCertInfo> {
-        ClientCertInfo::from_der(&self.end_entity)
-    }
-}
-
 impl ChainValidator {
     /// A builder validating against `store` with `provider`'s algorithms.
     pub fn builder(
@@ -403,7 +298,7 @@ impl ChainValidator {
         end_entity: &[u8],
         intermediates: &[&[u8]],
         now: UnixTime,
-    ) -> Result<VerifiedPath, ValidationError> {
+    ) -> Result<VerifiedChain, ValidationError> {
         let secs = now.as_secs();
         let store = self.store.load_guard();
         let generation = store.generation();
@@ -429,9 +324,9 @@ impl ChainValidator {
         }
         if let Some(key) = key {
             match &result {
-                Ok(path) => {
+                Ok(chain) => {
                     if let Some(cache) = &self.cache {
-                        cache.insert(key, *path, secs);
+                        cache.insert(key, chain.clone(), secs);
                     }
                 }
                 Err(error) => {
@@ -451,7 +346,7 @@ impl ChainValidator {
         now: u64,
         store: &crate::trust_store::TrustStore,
         budget: Budget,
-    ) -> Result<VerifiedPath, ValidationError> {
+    ) -> Result<VerifiedChain, ValidationError> {
         let total: usize = end_entity.len() + intermediates.iter().map(|c| c.len()).sum::<usize>();
         if intermediates.len() > self.options.max_intermediates {
             return Err(ValidationError::ChainTooLarge {

@@ -9,9 +9,10 @@
 use super::checks::{Placed, ISSUER_CHECKS};
 use super::error::{CertPosition, ValidationError};
 use super::name_constraints::{self, NameConstraintFailure};
-use super::{ChainValidator, VerifiedPath, MAX_DEPTH_LIMIT};
+use super::{ChainValidator, VerifiedChain, MAX_DEPTH_LIMIT};
 use crate::trust_store::TrustStore;
 use crate::x509::cert::Cert;
+use crate::x509::parsed::ParsedCertificate;
 use crate::x509::profile::Role;
 use crate::x509::signature::{describe_algorithm, SignatureFailure};
 
@@ -101,7 +102,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         self.best = Some(ValidationError::BudgetExceeded { what });
     }
 
-    pub(crate) fn build(&mut self, path: &mut Vec<Node<'a>>) -> Option<VerifiedPath> {
+    pub(crate) fn build(&mut self, path: &mut Vec<Node<'a>>) -> Option<VerifiedChain> {
         let child_issuer = path.last()?.cert.issuer;
         let child_aki = path.last()?.cert.extensions.authority_key_id;
         let mut candidates = 0usize;
@@ -115,12 +116,10 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         let others = named.iter().filter(|i| !by_key.contains(i));
         for &index in preferred.chain(others) {
             candidates += 1;
-            let Some(der) = self.store.anchor_der(index) else {
+            let Some(anchor) = self.store.anchor(index) else {
                 continue;
             };
-            let Ok(anchor) = Cert::parse(der) else {
-                continue; // parsed successfully at load; unreachable in practice
-            };
+            let anchor = anchor.view();
             if let Some(found) = self.try_issuer(path, anchor, CertPosition::TrustAnchor(index)) {
                 return Some(found);
             }
@@ -170,7 +169,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         path: &mut Vec<Node<'a>>,
         issuer: Cert<'a>,
         position: CertPosition,
-    ) -> Option<VerifiedPath> {
+    ) -> Option<VerifiedChain> {
         let Some(calls) = self.budget.build_chain_calls.checked_sub(1) else {
             self.abort("path-building");
             return None;
@@ -216,7 +215,7 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         });
         let found = if is_anchor {
             match self.check_name_constraints(path) {
-                Ok(()) => Some(self.finish(path)),
+                Ok(()) => self.finish(path),
                 Err(e) => {
                     self.record(e);
                     None
@@ -258,30 +257,30 @@ impl<'v, 'a> PathBuilder<'v, 'a> {
         result
     }
 
-    fn finish(&self, path: &[Node<'a>]) -> VerifiedPath {
-        let mut out = VerifiedPath {
-            len: 0,
-            intermediates: [0; MAX_DEPTH_LIMIT],
-            anchor: 0,
-            not_before: 0,
-            not_after: u64::MAX,
-            generation: self.store.generation(),
+    /// The owned chain of a path that verified: the presented
+    /// certificates take their parse along, the anchor is the store's.
+    fn finish(&self, path: &[Node<'a>]) -> Option<VerifiedChain> {
+        let (leaf, rest) = path.split_first()?;
+        let (top, intermediates) = rest.split_last()?;
+        let CertPosition::TrustAnchor(anchor) = top.position else {
+            return None;
         };
-        for node in path {
-            out.not_before = out.not_before.max(node.cert.not_before);
-            out.not_after = out.not_after.min(node.cert.not_after);
-            match node.position {
-                CertPosition::Intermediate(i) => {
-                    if let Some(slot) = out.intermediates.get_mut(usize::from(out.len)) {
-                        *slot = u16::try_from(i).unwrap_or(u16::MAX);
-                        out.len += 1;
-                    }
-                }
-                CertPosition::TrustAnchor(a) => out.anchor = a,
-                CertPosition::Leaf => {}
-            }
-        }
-        out
+        let presented = intermediates
+            .iter()
+            .filter_map(|node| match node.position {
+                CertPosition::Intermediate(i) => Some(u16::try_from(i).unwrap_or(u16::MAX)),
+                _ => None,
+            })
+            .collect();
+        Some(VerifiedChain::new(
+            ParsedCertificate::from_view(&leaf.cert),
+            intermediates
+                .iter()
+                .map(|node| ParsedCertificate::from_view(&node.cert)),
+            self.store.anchor(anchor)?.clone(),
+            presented,
+            self.store.generation(),
+        ))
     }
 }
 

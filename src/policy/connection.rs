@@ -12,6 +12,7 @@ use crate::chain_validator::ClientCertInfo;
 use crate::revocation::RevocationStatus;
 use crate::x509::fields::{hex_lower, hex_upper_colon, iso8601, san_openssl, serial_cloudfront};
 use crate::x509::name::connection_style;
+use crate::x509::parsed::ParsedCertificate;
 
 /// `validity` of a certificate object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -114,6 +115,9 @@ pub struct Connection {
     pub leaf: Option<Arc<ClientCertInfo>>,
     /// What the client sent, leaf first (empty without a certificate).
     presented: Arc<[CertificateDer<'static>]>,
+    /// The intermediates of the verified path, parsed by the validator
+    /// (`None`: the presented ones are parsed when asked for).
+    parsed_intermediates: Option<Vec<ParsedCertificate>>,
     revocation_status: Option<RevocationStatus>,
     client_certificate: OnceLock<Option<ClientCertificate>>,
 }
@@ -132,6 +136,7 @@ impl Connection {
             connection_id: connection_id.to_string(),
             leaf: None,
             presented: Arc::from(Vec::new()),
+            parsed_intermediates: None,
             revocation_status: None,
             client_certificate: OnceLock::new(),
         }
@@ -160,6 +165,16 @@ impl Connection {
     ) -> Self {
         self.leaf = Some(leaf);
         self.presented = presented;
+        self.parsed_intermediates = None;
+        self.client_certificate = OnceLock::new();
+        self
+    }
+
+    /// Gives the certificate objects' `intermediates` from certificates
+    /// parsed already (the verified path's, leaf's issuer first) instead of
+    /// parsing what the client sent after its leaf.
+    pub fn with_parsed_intermediates(mut self, intermediates: Vec<ParsedCertificate>) -> Self {
+        self.parsed_intermediates = Some(intermediates);
         self.client_certificate = OnceLock::new();
         self
     }
@@ -187,12 +202,19 @@ impl Connection {
                 Some(ClientCertificate {
                     certificates: Certificates {
                         leaf: CertificateObject::new(leaf),
-                        intermediates: self
-                            .intermediates()
-                            .iter()
-                            .filter_map(|c| ClientCertInfo::from_der(c))
-                            .map(|i| CertificateObject::new(&i))
-                            .collect(),
+                        intermediates: match &self.parsed_intermediates {
+                            Some(parsed) => parsed
+                                .iter()
+                                .filter_map(ClientCertInfo::from_parsed)
+                                .map(|i| CertificateObject::new(&i))
+                                .collect(),
+                            None => self
+                                .intermediates()
+                                .iter()
+                                .filter_map(|c| ClientCertInfo::from_der(c))
+                                .map(|i| CertificateObject::new(&i))
+                                .collect(),
+                        },
                     },
                     revocation_status: self.revocation_status.clone(),
                 })

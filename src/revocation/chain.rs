@@ -1,43 +1,76 @@
 //! The certificates of a verified path, as revocation checking sees them.
 
+use std::borrow::Cow;
+
 use crate::chain_validator::VerifiedChain;
+use crate::x509::parsed::ParsedCertificate;
 
 use super::{CertToCheck, ChainSlot, RevocationError};
 
 /// A verified path: the leaf, its intermediates (leaf's issuer first) and the
-/// trust anchor. The anchor is only ever an issuer: it is never checked.
+/// trust anchor, parsed. The anchor is only ever an issuer: it is never
+/// checked.
 #[derive(Clone, Debug)]
 pub struct RevocationChain<'a> {
     /// Leaf first, then the intermediates, then the anchor.
-    certs: Vec<&'a [u8]>,
+    certs: Cow<'a, [ParsedCertificate]>,
 }
 
-impl<'a> RevocationChain<'a> {
-    /// A chain from its parts, in path order.
+impl RevocationChain<'static> {
+    /// A chain from its parsed parts, in path order.
     pub fn new(
-        leaf: &'a [u8],
-        intermediates: impl IntoIterator<Item = &'a [u8]>,
-        anchor: &'a [u8],
+        leaf: ParsedCertificate,
+        intermediates: impl IntoIterator<Item = ParsedCertificate>,
+        anchor: ParsedCertificate,
     ) -> Self {
         let mut certs = vec![leaf];
         certs.extend(intermediates);
         certs.push(anchor);
-        Self { certs }
+        Self {
+            certs: Cow::Owned(certs),
+        }
     }
 
-    /// The chain of a [`VerifiedChain`] (after the handshake).
-    pub fn from_verified(chain: &'a VerifiedChain) -> Result<Self, RevocationError> {
-        let anchor = chain.anchor().ok_or(RevocationError::AnchorUnavailable)?;
-        Ok(Self::new(
-            chain.end_entity().as_ref(),
-            chain.intermediates().iter().map(|c| c.as_ref()),
-            anchor.as_ref(),
-        ))
+    /// A chain from DER parts, in path order, parsing each (for tools and
+    /// tests; a handshake uses [`from_verified`](RevocationChain::from_verified)).
+    pub fn from_der<'d>(
+        leaf: &[u8],
+        intermediates: impl IntoIterator<Item = &'d [u8]>,
+        anchor: &[u8],
+    ) -> Result<Self, RevocationError> {
+        let parse = |der: &[u8], slot: Option<ChainSlot>| {
+            ParsedCertificate::from_der(der.to_vec()).ok_or(
+                RevocationError::UnreadableCertificate {
+                    // The anchor is only an issuer: reported against the last
+                    // certificate it issues, the leaf when there is no other.
+                    slot: slot.unwrap_or(ChainSlot::Leaf),
+                    detail: "certificate",
+                },
+            )
+        };
+        let leaf = parse(leaf, Some(ChainSlot::Leaf))?;
+        let intermediates = intermediates
+            .into_iter()
+            .enumerate()
+            .map(|(i, der)| parse(der, Some(ChainSlot::Intermediate(i))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let anchor = parse(anchor, None)?;
+        Ok(Self::new(leaf, intermediates, anchor))
+    }
+}
+
+impl<'a> RevocationChain<'a> {
+    /// The chain of a [`VerifiedChain`]: its certificates, borrowed.
+    pub fn from_verified(chain: &'a VerifiedChain) -> Self {
+        Self {
+            certs: Cow::Borrowed(chain.certificates()),
+        }
     }
 
     /// The leaf.
-    pub fn leaf(&self) -> &'a [u8] {
-        self.certs.first().copied().unwrap_or_default()
+    pub fn leaf(&self) -> &ParsedCertificate {
+        // Every constructor puts a leaf first and an anchor last.
+        &self.certs[0]
     }
 
     /// The number of intermediates.
@@ -46,7 +79,7 @@ impl<'a> RevocationChain<'a> {
     }
 
     /// The certificate at `slot` with its issuer, when the slot exists.
-    pub fn get(&self, slot: ChainSlot) -> Option<CertToCheck<'a>> {
+    pub fn get(&self, slot: ChainSlot) -> Option<CertToCheck<'_>> {
         let index = match slot {
             ChainSlot::Leaf => 0,
             ChainSlot::Intermediate(i) => i.checked_add(1)?,
@@ -76,14 +109,25 @@ impl<'a> RevocationChain<'a> {
 mod tests {
     use super::*;
 
+    fn cert(name: &str) -> ParsedCertificate {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = rcgen::CertificateParams::new(vec![name.into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .to_vec();
+        ParsedCertificate::from_der(der).unwrap()
+    }
+
     #[test]
     fn issuers_follow_the_path() {
-        let (leaf, i0, i1, anchor) = (&[1u8][..], &[2u8][..], &[3u8][..], &[4u8][..]);
-        let chain = RevocationChain::new(leaf, [i0, i1], anchor);
+        let (leaf, i0, i1, anchor) = (cert("l"), cert("i0"), cert("i1"), cert("a"));
+        let chain = RevocationChain::new(leaf.clone(), [i0.clone(), i1.clone()], anchor.clone());
         let l = chain.get(ChainSlot::Leaf).unwrap();
-        assert_eq!((l.cert, l.issuer), (leaf, i0));
+        assert_eq!((l.cert, l.issuer), (&leaf, &i0));
         let top = chain.get(ChainSlot::Intermediate(1)).unwrap();
-        assert_eq!((top.cert, top.issuer), (i1, anchor));
+        assert_eq!((top.cert, top.issuer), (&i1, &anchor));
         assert!(chain.get(ChainSlot::Intermediate(2)).is_none());
         assert_eq!(chain.slots(true).len(), 3);
         assert_eq!(chain.slots(false), vec![ChainSlot::Leaf]);

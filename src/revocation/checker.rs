@@ -29,7 +29,6 @@ use super::{
     CertStatus, CertToCheck, ChainSlot, RevocationChain, RevocationError, RevocationMethod,
     RevocationSource, SerialNumber, StatusErrorKind,
 };
-use crate::x509::cert::Cert;
 
 /// What an undetermined status (`Unknown`, `Error`) of a source does.
 #[derive(
@@ -433,14 +432,12 @@ fn undetermined_error(a: &Answer, slot: ChainSlot, serial: &str) -> RevocationEr
 }
 
 fn serial_of(cert: &CertToCheck<'_>) -> Result<SerialNumber, RevocationError> {
-    let parsed = Cert::parse(cert.cert).map_err(|e| RevocationError::UnreadableCertificate {
-        slot: cert.slot,
-        detail: e.0,
-    })?;
-    SerialNumber::from_der_contents(parsed.serial).ok_or(RevocationError::UnreadableCertificate {
-        slot: cert.slot,
-        detail: "serialNumber",
-    })
+    cert.cert
+        .serial()
+        .ok_or(RevocationError::UnreadableCertificate {
+            slot: cert.slot,
+            detail: "serialNumber",
+        })
 }
 
 type BoxedFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -528,7 +525,10 @@ mod tests {
 
     fn run(checker: &RevocationChecker) -> ImmediateCheck {
         let der = cert();
-        checker.check_now(&RevocationChain::new(&der, [], &der), UnixTime::now())
+        checker.check_now(
+            &RevocationChain::from_der(&der, [], &der).unwrap(),
+            UnixTime::now(),
+        )
     }
 
     #[test]
@@ -616,7 +616,7 @@ mod tests {
             ImmediateCheck::Pending(vec![ChainSlot::Leaf])
         );
         let der = cert();
-        let chain = RevocationChain::new(&der, [], &der);
+        let chain = RevocationChain::from_der(&der, [], &der).unwrap();
         let outcome = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()

@@ -23,6 +23,7 @@ use super::{
     CertStatus, CertToCheck, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind,
 };
 use crate::x509::cert::Cert;
+use crate::x509::parsed::ParsedCertificate;
 use crate::x509::serial::hex_into;
 
 /// Which deny-list keys are consulted for a certificate.
@@ -45,9 +46,19 @@ pub enum IssuerScoping {
 /// issuer certificate's SubjectPublicKeyInfo, or `None` when `issuer_der`
 /// is not a certificate.
 pub fn issuer_id(issuer_der: &[u8]) -> Option<String> {
-    let issuer = Cert::parse_head(issuer_der).ok()?;
+    Some(spki_id(Cert::parse_head(issuer_der).ok()?.spki))
+}
+
+/// The issuer id of a parsed issuer certificate.
+fn issuer_id_of(issuer: &ParsedCertificate) -> String {
+    spki_id(issuer.spki())
+}
+
+fn spki_id(spki: &[u8]) -> String {
     let mut buf = [0u8; 64];
-    hex_into(&Sha256::digest(issuer.spki), &mut buf).map(str::to_string)
+    hex_into(&Sha256::digest(spki), &mut buf)
+        .map(str::to_string)
+        .unwrap_or_default()
 }
 
 /// The scoped key `<issuer id>/<serial>` for a certificate of `issuer_der`.
@@ -94,10 +105,9 @@ impl DenyListSource {
         cert: &CertToCheck<'_>,
         mut probe: impl FnMut(&str) -> Option<T>,
     ) -> Result<Option<T>, StatusErrorKind> {
-        // The chain was parsed in full by the validator: only the serial.
-        let parsed = Cert::parse_head(cert.cert)
-            .map_err(|e| StatusErrorKind::Error(format!("certificate unreadable: {}", e.0)))?;
-        let serial = SerialNumber::from_der_contents(parsed.serial)
+        let serial = cert
+            .cert
+            .serial()
             .ok_or_else(|| StatusErrorKind::Error("serial number unreadable".into()))?;
         let mut serial_keys: [Option<String>; 2] = [None, None];
         let mut buf = [0u8; KEY_BUF];
@@ -125,8 +135,7 @@ impl DenyListSource {
             }
         }
         if self.scoping != IssuerScoping::SerialOnly {
-            let issuer = issuer_id(cert.issuer)
-                .ok_or_else(|| StatusErrorKind::Error("issuer certificate unreadable".into()))?;
+            let issuer = issuer_id_of(cert.issuer);
             for key in keys() {
                 if let Some(v) = probe(&format!("{issuer}/{key}")) {
                     return Ok(Some(v));

@@ -45,6 +45,7 @@ use core::fmt;
 
 use rustls_pki_types::UnixTime;
 
+pub use crate::x509::parsed::ParsedCertificate;
 pub use crate::x509::serial::{SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
 pub use chain::RevocationChain;
 pub use checker::{
@@ -155,10 +156,10 @@ pub enum ChainSlot {
 /// One certificate to check, with the certificate that issued it.
 #[derive(Clone, Copy, Debug)]
 pub struct CertToCheck<'a> {
-    /// The certificate's DER.
-    pub cert: &'a [u8],
-    /// Its issuer's DER (from the verified path, or the trust anchor).
-    pub issuer: &'a [u8],
+    /// The certificate.
+    pub cert: &'a ParsedCertificate,
+    /// Its issuer (from the verified path, or the trust anchor).
+    pub issuer: &'a ParsedCertificate,
     /// Its place in the chain.
     pub slot: ChainSlot,
 }

@@ -16,7 +16,7 @@
 
 pub(crate) mod stage1;
 
-use stage1::{record_refusal, record_revocation};
+use stage1::{record_admitted, record_refusal, record_revocation, recorded_leaf};
 use std::fmt;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 
-use crate::chain_validator::{CertPosition, ChainValidator, ValidationError, VerifiedPath};
+use crate::chain_validator::{CertPosition, ChainValidator, ValidationError, VerifiedChain};
 use crate::reason::{ReasonCode, TlsAlert};
 use crate::revocation::{
     ChainSlot, ImmediateCheck, RevocationChain, RevocationChecker, RevocationError,
@@ -33,6 +33,7 @@ use crate::revocation::{
 };
 use crate::x509::cert::Cert;
 use crate::x509::name::rfc2253;
+use crate::x509::parsed::ParsedCertificate;
 
 /// How a listener treats client certificates.
 #[derive(
@@ -187,103 +188,82 @@ impl MtlsClientVerifier {
         self.revocation.as_ref()
     }
 
-    /// Stage 2 of revocation, after the handshake: validates the presented
-    /// chain again (a cache hit for a fresh handshake; a real check for a
-    /// resumed session or a changed trust store) and runs every source,
-    /// performing I/O where needed.
+    /// Stage 2 of revocation, after the handshake, for a caller holding
+    /// only what the TLS connection reports (leaf first, then the
+    /// intermediates as sent): validates the chain again (a cache hit for a
+    /// fresh handshake, which parses nothing; a real check for a resumed
+    /// session or a changed trust store), then runs
+    /// [`check_chain`](Self::check_chain).
     ///
-    /// `peer_certificates` is what the TLS connection reports: leaf first,
-    /// then the intermediates as sent. Returns `Ok(None)` when nothing is to
-    /// be checked (no checker, `Passthrough` mode, no certificate in
-    /// `Optional` mode); otherwise the outcome, whose
-    /// [`error`](RevocationOutcome::error) says whether to deny (a connection
-    /// policy may still see the status first, as CloudFront connection
-    /// functions do). `Err` when the chain no longer validates.
+    /// Returns `Ok(None)` when nothing is to be checked (no checker,
+    /// `Passthrough` mode, no certificate in `Optional` mode); `Err` when the
+    /// chain no longer validates.
     pub async fn check_connection(
         &self,
         peer_certificates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<Option<RevocationOutcome>, RevocationError> {
-        let Some(checker) = &self.revocation else {
-            return Ok(None);
-        };
-        if self.mode == ValidationMode::Passthrough {
+        if self.revocation.is_none() || self.mode == ValidationMode::Passthrough {
             return Ok(None);
         }
         let Some((end_entity, intermediates)) = peer_certificates.split_first() else {
             return Ok(None);
         };
         let refs: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
-        for _ in 0..3 {
-            let path = self
-                .validator
-                .validate(end_entity, &refs, now)
-                .map_err(RevocationError::PathRevalidation)?;
-            let chain = path.to_chain(end_entity, intermediates, &self.validator);
-            // No anchor: the store was replaced between the two loads; the
-            // next validation runs against the new one.
-            let Ok(revocation_chain) = RevocationChain::from_verified(&chain) else {
-                continue;
-            };
-            return Ok(Some(checker.check(&revocation_chain, now).await));
-        }
-        Err(RevocationError::AnchorUnavailable)
+        let chain = self
+            .validator
+            .validate(end_entity, &refs, now)
+            .map_err(RevocationError::PathRevalidation)?;
+        Ok(self.check_chain(&chain, now).await)
+    }
+
+    /// Stage 2 of revocation on a verified chain: every source, performing
+    /// I/O where needed. `None` without a checker; otherwise the outcome,
+    /// whose [`error`](RevocationOutcome::error) says whether to deny (a
+    /// connection policy may still see the status first, as CloudFront
+    /// connection functions do).
+    pub async fn check_chain(
+        &self,
+        chain: &VerifiedChain,
+        now: UnixTime,
+    ) -> Option<RevocationOutcome> {
+        let checker = self.revocation.as_ref()?;
+        Some(
+            checker
+                .check(&RevocationChain::from_verified(chain), now)
+                .await,
+        )
     }
 
     /// Stage 1: revocation answers available without I/O, on the verified path.
     fn check_revocation_now(
-        &self,
         checker: &RevocationChecker,
-        end_entity: &[u8],
-        intermediates: &[&[u8]],
-        mut path: VerifiedPath,
+        chain: &VerifiedChain,
         now: UnixTime,
     ) -> Result<(), Refusal> {
-        for _ in 0..3 {
-            let store = self.validator.trust_store().load_guard();
-            if store.generation() != path.trust_store_generation() {
-                // Replaced since validation: validate against the new store
-                // so the anchor index means what it says.
-                path = self
-                    .validator
-                    .validate(end_entity, intermediates, now)
-                    .map_err(Refusal::from)?;
-                continue;
+        match checker.check_now(&RevocationChain::from_verified(chain), now) {
+            ImmediateCheck::Denied(e) => {
+                // The slot counts along the verified path; the log names
+                // certificates by their place in what the client sent.
+                let position = e.slot().and_then(|slot| match slot {
+                    ChainSlot::Leaf => Some(CertPosition::Leaf),
+                    ChainSlot::Intermediate(n) => chain
+                        .intermediate_indices()
+                        .nth(n)
+                        .map(CertPosition::Intermediate),
+                });
+                Err(Refusal {
+                    rejection: Rejection::Revocation(e),
+                    position,
+                })
             }
-            let anchor = store
-                .anchor_der(path.anchor_index())
-                .ok_or_else(|| Refusal::from(RevocationError::AnchorUnavailable))?;
-            let chain = RevocationChain::new(
-                end_entity,
-                path.intermediate_indices()
-                    .filter_map(|i| intermediates.get(i).copied()),
-                anchor,
-            );
-            return match checker.check_now(&chain, now) {
-                ImmediateCheck::Denied(e) => {
-                    // The slot counts along the verified path; the log names
-                    // certificates by their place in what the client sent.
-                    let position = e.slot().and_then(|slot| match slot {
-                        ChainSlot::Leaf => Some(CertPosition::Leaf),
-                        ChainSlot::Intermediate(n) => path
-                            .intermediate_indices()
-                            .nth(n)
-                            .map(CertPosition::Intermediate),
-                    });
-                    Err(Refusal {
-                        rejection: Rejection::Revocation(e),
-                        position,
-                    })
-                }
-                ImmediateCheck::Allowed(status) => {
-                    record_revocation(status);
-                    Ok(())
-                }
-                // Pending: stage 2 decides after the handshake.
-                _ => Ok(()),
-            };
+            ImmediateCheck::Allowed(status) => {
+                record_revocation(status);
+                Ok(())
+            }
+            // Pending: stage 2 decides after the handshake.
+            _ => Ok(()),
         }
-        Err(Refusal::from(RevocationError::AnchorUnavailable))
     }
 
     /// Stage 1 with the reason: what `verify_client_cert` does, returning why
@@ -296,33 +276,36 @@ impl MtlsClientVerifier {
         now: UnixTime,
     ) -> Result<(), Rejection> {
         self.stage1(end_entity, intermediates, now)
+            .map(drop)
             .map_err(|refusal| refusal.rejection)
     }
 
-    /// Stage 1, saying which presented certificate a refusal concerns.
+    /// Stage 1, saying which presented certificate a refusal concerns: the
+    /// verified chain, or in `Passthrough` mode the parsed (unverified) leaf.
     pub(crate) fn stage1(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Stage1Outcome, Refusal> {
         if self.mode == ValidationMode::Passthrough {
             // Only proof of possession is checked, which needs a readable key.
-            Cert::parse(end_entity).map_err(|_| Refusal {
-                rejection: Rejection::UnreadableCertificate,
-                position: Some(CertPosition::Leaf),
-            })?;
-            return Ok(());
+            return ParsedCertificate::from_der(end_entity.clone().into_owned())
+                .map(Stage1Outcome::Unverified)
+                .ok_or(Refusal {
+                    rejection: Rejection::UnreadableCertificate,
+                    position: Some(CertPosition::Leaf),
+                });
         }
         let refs: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
-        let path = self
+        let chain = self
             .validator
             .validate(end_entity, &refs, now)
             .map_err(Refusal::from)?;
         if let Some(checker) = &self.revocation {
-            self.check_revocation_now(checker, end_entity, &refs, path, now)?;
+            Self::check_revocation_now(checker, &chain, now)?;
         }
-        Ok(())
+        Ok(Stage1Outcome::Verified(chain))
     }
 
     /// What a refused connection's log record says about the refusal: the
@@ -389,16 +372,28 @@ impl MtlsClientVerifier {
         dss: &DigitallySignedStruct,
         tls13: bool,
     ) -> Result<HandshakeSignatureValid, Error> {
-        // Parsed with this crate's parser so v1 leaves (which webpki refuses)
-        // can prove possession too; stage 1 parsed the whole certificate
-        // already, only the key is read again.
-        let head = Cert::parse_head(cert)
-            .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+        // Read with this crate's parser so v1 leaves (which webpki refuses)
+        // can prove possession too. Stage 1 parsed the leaf already: its
+        // parse is reused; outside an acceptor (nothing recorded) only the
+        // key is read.
+        let recorded = recorded_leaf(cert);
+        let reparsed;
+        let (spki, spki_alg, public_key) = match &recorded {
+            Some(leaf) => {
+                let view = leaf.view();
+                (view.spki, view.spki_alg, view.public_key)
+            }
+            None => {
+                reparsed = Cert::parse_head(cert)
+                    .map_err(|_| Error::InvalidCertificate(CertificateError::BadEncoding))?;
+                (reparsed.spki, reparsed.spki_alg, reparsed.public_key)
+            }
+        };
         let algorithms = self.validator.algorithms();
         if tls13 {
             return rustls::crypto::verify_tls13_signature_with_raw_key(
                 message,
-                &SubjectPublicKeyInfoDer::from(head.spki),
+                &SubjectPublicKeyInfoDer::from(spki),
                 dss,
                 algorithms,
             );
@@ -412,11 +407,11 @@ impl MtlsClientVerifier {
                 rustls::PeerMisbehaved::SignedHandshakeWithUnadvertisedSigScheme,
             ))?;
         for alg in candidates {
-            if alg.public_key_alg_id().as_ref() != head.spki_alg {
+            if alg.public_key_alg_id().as_ref() != spki_alg {
                 continue;
             }
             return alg
-                .verify_signature(head.public_key, message, dss.signature())
+                .verify_signature(public_key, message, dss.signature())
                 .map(|_| HandshakeSignatureValid::assertion())
                 .map_err(|_| Error::InvalidCertificate(CertificateError::BadSignature));
         }
@@ -476,12 +471,21 @@ impl From<ValidationError> for Refusal {
     }
 }
 
-impl From<RevocationError> for Refusal {
-    /// For errors about no one certificate (the anchor is gone).
-    fn from(e: RevocationError) -> Self {
-        Self {
-            rejection: Rejection::Revocation(e),
-            position: None,
+/// What stage 1 admitted.
+#[derive(Clone, Debug)]
+pub(crate) enum Stage1Outcome {
+    /// The chain validated (and no revocation answer refused it).
+    Verified(VerifiedChain),
+    /// `Passthrough`: the leaf, parsed but not validated.
+    Unverified(ParsedCertificate),
+}
+
+impl Stage1Outcome {
+    /// The leaf, parsed.
+    pub(crate) fn leaf(&self) -> &ParsedCertificate {
+        match self {
+            Self::Verified(chain) => chain.end_entity(),
+            Self::Unverified(leaf) => leaf,
         }
     }
 }
@@ -538,7 +542,10 @@ impl ClientCertVerifier for MtlsClientVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
         self.stage1(end_entity, intermediates, now)
-            .map(|()| ClientCertVerified::assertion())
+            .map(|outcome| {
+                record_admitted(outcome);
+                ClientCertVerified::assertion()
+            })
             .map_err(|refusal| {
                 let error = refusal.rejection.to_rustls();
                 record_refusal(end_entity, || {
@@ -677,8 +684,8 @@ mod tests {
             "chain depth 5 exceeds the limit of 4 (including the trust anchor)"
         );
         assert_eq!(
-            detail(RevocationError::AnchorUnavailable),
-            "the trust anchor of the verified path is no longer in the trust store"
+            detail(ValidationError::BudgetExceeded { what: "signature" }),
+            "path building exceeded its signature budget"
         );
     }
 

@@ -5,8 +5,9 @@
 
 use rustls_pki_types::CertificateDer;
 
-use super::Rejection;
+use super::{Rejection, Stage1Outcome};
 use crate::revocation::RevocationStatus;
+use crate::x509::parsed::ParsedCertificate;
 
 /// What stage 1 learnt about one handshake, besides its TLS result.
 #[derive(Debug, Default)]
@@ -27,6 +28,9 @@ pub struct Stage1Report {
     /// The ClientHello's SNI, when the configuration's certificate resolver
     /// records it (the listeners built by `MtlsConfig` do).
     pub sni: Option<String>,
+    /// What stage 1 admitted: the verified chain, or in `Passthrough` mode
+    /// the unverified leaf, parsed once for everything after the handshake.
+    pub(crate) admitted: Option<Stage1Outcome>,
 }
 
 tokio::task_local! {
@@ -65,6 +69,27 @@ pub(crate) fn record_refusal(leaf: &CertificateDer<'_>, why: impl FnOnce() -> (R
         report.detail = Some(detail);
         report.presented_leaf = Some(leaf.clone().into_owned());
     });
+}
+
+/// Tells the running [`capture_stage1`] what stage 1 admitted.
+pub(crate) fn record_admitted(outcome: Stage1Outcome) {
+    let _ = STAGE1.try_with(|slot| slot.borrow_mut().admitted = Some(outcome));
+}
+
+/// The leaf stage 1 admitted in this handshake, when it is `der` (the
+/// CertificateVerify check reuses its parse).
+pub(crate) fn recorded_leaf(der: &[u8]) -> Option<ParsedCertificate> {
+    STAGE1
+        .try_with(|slot| {
+            slot.borrow()
+                .admitted
+                .as_ref()
+                .map(Stage1Outcome::leaf)
+                .filter(|leaf| leaf.der().as_ref() == der)
+                .cloned()
+        })
+        .ok()
+        .flatten()
 }
 
 /// Tells the running [`capture_stage1`] which name the ClientHello asked for.

@@ -18,6 +18,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::x509::cert::Cert;
 use crate::x509::name::rfc2253;
+use crate::x509::parsed::ParsedCertificate;
 use crate::x509::profile::{self, ProfileRule, Role};
 use crate::x509::signature::KeyPolicy;
 
@@ -189,14 +190,19 @@ impl Default for TrustStoreLimits {
 /// One trust anchor.
 #[derive(Clone, Debug)]
 pub struct TrustAnchor {
-    der: CertificateDer<'static>,
+    cert: ParsedCertificate,
     subject: String,
 }
 
 impl TrustAnchor {
     /// The anchor's DER encoding.
     pub fn der(&self) -> &CertificateDer<'static> {
-        &self.der
+        self.cert.der()
+    }
+
+    /// The anchor, parsed (once, when the store was built).
+    pub fn certificate(&self) -> &ParsedCertificate {
+        &self.cert
     }
 
     /// The anchor's subject, RFC 2253.
@@ -267,9 +273,9 @@ impl TrustStore {
         self.by_key_id.get(key_id).map_or(&[], Vec::as_slice)
     }
 
-    /// The anchor's DER at `index`.
-    pub(crate) fn anchor_der(&self, index: usize) -> Option<&[u8]> {
-        self.anchors.get(index).map(|a| a.der.as_ref())
+    /// The anchor at `index`.
+    pub(crate) fn anchor(&self, index: usize) -> Option<&ParsedCertificate> {
+        self.anchors.get(index).map(|a| &a.cert)
     }
 
     pub(crate) fn set_generation(&mut self, generation: u64) {
@@ -400,7 +406,7 @@ impl TrustStoreBuilder {
                 // The full DER Name, as rustls sends it in certificate_authorities.
                 store.subjects.push(DistinguishedName::from(subject_der));
                 store.anchors.push(TrustAnchor {
-                    der: CertificateDer::from(der),
+                    cert: ParsedCertificate::from_view(&cert),
                     subject,
                 });
             }

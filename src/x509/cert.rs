@@ -52,9 +52,29 @@ pub(crate) struct Cert<'a> {
     pub(crate) extensions: Extensions<'a>,
 }
 
+/// Certificates parsed so far (debug builds only): lets tests count the
+/// parses one handshake costs.
+#[cfg(debug_assertions)]
+static PARSES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn count_parse() {
+    #[cfg(debug_assertions)]
+    PARSES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How many certificates this process has parsed, in whole or in part
+/// (`None` in release builds, which do not count).
+pub(crate) fn parses_so_far() -> Option<u64> {
+    #[cfg(debug_assertions)]
+    return Some(PARSES.load(std::sync::atomic::Ordering::Relaxed));
+    #[cfg(not(debug_assertions))]
+    None
+}
+
 impl<'a> Cert<'a> {
     /// Parses a DER certificate; trailing data is an error.
     pub(crate) fn parse(der: &'a [u8]) -> Result<Self, CertParseError> {
+        count_parse();
         let outer = single(der, tag::SEQUENCE, "Certificate")?;
         let mut body = DerCursor::new(outer.value);
         let tbs = body.expect(tag::SEQUENCE, "tbsCertificate")?;
@@ -126,10 +146,11 @@ impl<'a> Cert<'a> {
         })
     }
 
-    /// Only the serial number and the SubjectPublicKeyInfo of a certificate
-    /// the verifier parsed in full already: what the handshake signature
-    /// check and deny-list lookups need, without the names and extensions.
+    /// Only the SubjectPublicKeyInfo of a certificate (its serial number
+    /// checked on the way): what a handshake signature check and an issuer
+    /// id need, without the names and extensions.
     pub(crate) fn parse_head(der: &'a [u8]) -> Result<Head<'a>, CertParseError> {
+        count_parse();
         let outer = single(der, tag::SEQUENCE, "Certificate")?;
         let tbs = DerCursor::new(outer.value).expect(tag::SEQUENCE, "tbsCertificate")?;
         let mut t = DerCursor::new(tbs.value);
@@ -142,7 +163,6 @@ impl<'a> Cert<'a> {
         let spki_tlv = t.expect(tag::SEQUENCE, "subjectPublicKeyInfo")?;
         let (spki_alg, public_key) = parse_spki(spki_tlv.value)?;
         Ok(Head {
-            serial,
             spki: spki_tlv.full,
             spki_alg,
             public_key,
@@ -178,10 +198,8 @@ impl<'a> Cert<'a> {
 }
 
 /// DER INTEGER contents must be minimal and non-empty (X.690 §8.3.2).
-/// The serial number and key of a certificate ([`Cert::parse_head`]).
+/// The key of a certificate ([`Cert::parse_head`]).
 pub(crate) struct Head<'a> {
-    /// The serialNumber INTEGER's contents.
-    pub(crate) serial: &'a [u8],
     /// The whole SubjectPublicKeyInfo TLV.
     pub(crate) spki: &'a [u8],
     /// Its AlgorithmIdentifier's contents.

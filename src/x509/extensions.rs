@@ -86,7 +86,7 @@ pub(crate) struct Extensions<'a> {
     /// so its requirements cannot be honoured).
     pub(crate) policy_constraints: bool,
     /// Which of the extensions in [`CRITICALITY_TRACKED`] are marked critical.
-    critical_flags: u8,
+    pub(crate) critical_flags: u8,
 }
 
 /// Extensions whose criticality the structure rules look at.

@@ -8,6 +8,7 @@ use super::cert::Cert;
 use super::der::{context, tag, DerCursor};
 use super::extensions::{GeneralName, GeneralNames};
 use super::name::rfc2253;
+use super::parsed::ParsedCertificate;
 
 /// One subjectAltName entry, decoded.
 #[non_exhaustive]
@@ -63,7 +64,16 @@ pub struct ClientCertInfo {
 impl ClientCertInfo {
     /// Parses `der`; `None` when it is not a certificate this crate can read.
     pub fn from_der(der: &[u8]) -> Option<Self> {
-        let cert = Cert::parse(der).ok()?;
+        Self::from_cert(&Cert::parse(der).ok()?, None)
+    }
+
+    /// The facts of a certificate parsed already (nothing is parsed again).
+    pub fn from_parsed(cert: &ParsedCertificate) -> Option<Self> {
+        Self::from_cert(&cert.view(), Some(cert.sha256()))
+    }
+
+    fn from_cert(cert: &Cert<'_>, sha256: Option<&[u8; 32]>) -> Option<Self> {
+        let der = cert.der;
         let mut sans = Vec::new();
         if let Some(list) = cert.extensions.subject_alt_name {
             for name in GeneralNames::new(list) {
@@ -96,7 +106,9 @@ impl ClientCertInfo {
             issuer: rfc2253(cert.issuer)?,
             not_before: cert.not_before,
             not_after: cert.not_after,
-            sha256: Sha256::digest(der).into(),
+            sha256: sha256
+                .copied()
+                .unwrap_or_else(|| Sha256::digest(der).into()),
             spki: cert.spki.to_vec(),
             subject_alt_names: sans,
             subject_alt_name_der: cert.extensions.subject_alt_name_der.map(<[u8]>::to_vec),

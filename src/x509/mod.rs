@@ -15,6 +15,7 @@ pub(crate) mod extensions;
 pub mod fields;
 pub(crate) mod info;
 pub mod name;
+pub(crate) mod parsed;
 pub(crate) mod profile;
 pub(crate) mod serial;
 pub(crate) mod signature;

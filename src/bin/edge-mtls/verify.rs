@@ -163,14 +163,13 @@ fn verify(args: &VerifyArgs) -> Result<bool, BadInput> {
     print_report(&report, args.profile);
 
     let verdict = match &report.verdict {
-        Ok(path) if !args.crl.is_empty() => {
+        Ok(verified) if !args.crl.is_empty() => {
             let issuers: Vec<&[u8]> = anchors
                 .iter()
                 .map(Vec::as_slice)
                 .chain(refs.iter().copied())
                 .collect();
-            let verified = path.to_chain(&leaf, &chain, &validator);
-            check_crls(args, &provider, &issuers, &verified, now)?
+            check_crls(args, &provider, &issuers, verified, now)?
         }
         Ok(_) => Ok(()),
         Err(e) => Err(format!("Failed:{}: {e}", e.reason_code())),
@@ -263,7 +262,7 @@ fn check_crls(
         .source(Arc::new(source))
         .build()
         .map_err(|e| BadInput(e.to_string()))?;
-    let chain = RevocationChain::from_verified(verified).map_err(|e| BadInput(e.to_string()))?;
+    let chain = RevocationChain::from_verified(verified);
     Ok(match checker.check_now(&chain, now) {
         ImmediateCheck::Allowed(status) => {
             println!("    pass  revocation: {}", status.to_json());

@@ -5,7 +5,7 @@
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
-use crate::x509::der::{context, tag, DerCursor, DerError, Tlv};
+use crate::x509::der::{tag, DerCursor};
 
 /// The hash algorithm of a CertID.
 #[non_exhaustive]
@@ -78,53 +78,6 @@ impl CertIdHash {
     }
 }
 
-/// The fields of a certificate's TBSCertificate that OCSP uses, located
-/// without decoding extensions.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct TbsFields<'a> {
-    /// The serialNumber INTEGER, whole encoding.
-    pub(crate) serial: Tlv<'a>,
-    /// The subject Name, whole encoding (hashed as issuerNameHash).
-    pub(crate) subject: &'a [u8],
-    /// The subjectPublicKey BIT STRING octets, without the unused-bits
-    /// octet (hashed as issuerKeyHash and as a byKey responderID).
-    pub(crate) public_key: &'a [u8],
-}
-
-impl<'a> TbsFields<'a> {
-    /// Walks Certificate → tbsCertificate to the fields OCSP needs.
-    pub(crate) fn locate(der: &'a [u8]) -> Result<Self, DerError> {
-        let mut outer = DerCursor::new(der);
-        let cert = outer.expect(tag::SEQUENCE, "Certificate")?;
-        outer.finish("Certificate (trailing data)")?;
-        let mut body = DerCursor::new(cert.value);
-        let tbs = body.expect(tag::SEQUENCE, "tbsCertificate")?;
-        let mut t = DerCursor::new(tbs.value);
-        t.optional(context(0, true), "version")?;
-        let serial = t.expect(tag::INTEGER, "serialNumber")?;
-        t.expect(tag::SEQUENCE, "signature")?;
-        t.expect(tag::SEQUENCE, "issuer")?;
-        t.expect(tag::SEQUENCE, "validity")?;
-        let subject = t.expect(tag::SEQUENCE, "subject")?.full;
-        let spki = t.expect(tag::SEQUENCE, "subjectPublicKeyInfo")?;
-        let mut s = DerCursor::new(spki.value);
-        s.expect(tag::SEQUENCE, "subjectPublicKeyInfo.algorithm")?;
-        let key = s.expect(tag::BIT_STRING, "subjectPublicKey")?;
-        let public_key = match key.value.split_first() {
-            Some((0, rest)) => rest,
-            _ => return Err(DerError("subjectPublicKey")),
-        };
-        if serial.value.is_empty() || serial.value.len() > MAX_SERIAL_LEN {
-            return Err(DerError("serialNumber (length)"));
-        }
-        Ok(Self {
-            serial,
-            subject,
-            public_key,
-        })
-    }
-}
-
 /// A CertID in comparable form: the cache and single-flight key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CertIdKey {
@@ -139,11 +92,18 @@ pub(crate) struct CertIdKey {
 
 impl CertIdKey {
     /// The CertID of the certificate with `serial` issued by `issuer`.
-    pub(crate) fn new(hash: CertIdHash, issuer: &TbsFields<'_>, serial: &[u8]) -> Self {
+    /// `issuer_name` is the issuer's whole subject Name encoding,
+    /// `issuer_key` its subjectPublicKey bits.
+    pub(crate) fn new(
+        hash: CertIdHash,
+        issuer_name: &[u8],
+        issuer_key: &[u8],
+        serial: &[u8],
+    ) -> Self {
         Self {
             hash,
-            issuer_name_hash: hash.digest(issuer.subject),
-            issuer_key_hash: hash.digest(issuer.public_key),
+            issuer_name_hash: hash.digest(issuer_name),
+            issuer_key_hash: hash.digest(issuer_key),
             serial: serial.into(),
         }
     }

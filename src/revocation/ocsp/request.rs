@@ -27,11 +27,22 @@ pub(crate) struct EncodedRequest {
     pub(crate) nonce_value: Option<Vec<u8>>,
 }
 
-/// Encodes a one-certificate request for `key`; `serial` is the whole
-/// serialNumber INTEGER encoding of the certificate.
+/// The INTEGER encoding of serialNumber `contents` (at most
+/// [`MAX_SERIAL_LEN`](super::cert_id::MAX_SERIAL_LEN) octets: short-form length).
+fn integer_tlv(contents: &[u8]) -> Result<Vec<u8>, OcspError> {
+    let len = u8::try_from(contents.len())
+        .ok()
+        .filter(|l| *l < 0x80)
+        .ok_or_else(|| OcspError::RequestEncoding("serial number too long".into()))?;
+    let mut tlv = Vec::with_capacity(contents.len() + 2);
+    tlv.extend_from_slice(&[0x02, len]);
+    tlv.extend_from_slice(contents);
+    Ok(tlv)
+}
+
+/// Encodes a one-certificate request for `key`.
 pub(crate) fn encode_request(
     key: &CertIdKey,
-    serial: &[u8],
     nonce: Option<&[u8]>,
 ) -> Result<EncodedRequest, OcspError> {
     let encoding = |e: der::Error| OcspError::RequestEncoding(e.to_string());
@@ -43,7 +54,7 @@ pub(crate) fn encode_request(
         },
         issuer_name_hash: OctetString::new(key.name_hash()).map_err(encoding)?,
         issuer_key_hash: OctetString::new(key.key_hash()).map_err(encoding)?,
-        serial_number: SerialNumber::from_der(serial).map_err(encoding)?,
+        serial_number: SerialNumber::from_der(&integer_tlv(&key.serial)?).map_err(encoding)?,
     };
     let mut builder = OcspRequestBuilder::new(Version::V1).with_request(Request::new(cert_id));
     let mut nonce_value = None;
@@ -96,7 +107,7 @@ mod tests {
 
     #[test]
     fn encodes_a_sha1_request() {
-        let req = encode_request(&key(), &[0x02, 0x01, 0x01], None).unwrap();
+        let req = encode_request(&key(), None).unwrap();
         let decoded = x509_ocsp::OcspRequest::from_der(&req.der).unwrap();
         let one = &decoded.tbs_request.request_list[0].req_cert;
         assert_eq!(one.issuer_name_hash.as_bytes(), &[0x11; 20]);
@@ -109,7 +120,7 @@ mod tests {
 
     #[test]
     fn encodes_the_nonce_as_an_octet_string_extension() {
-        let req = encode_request(&key(), &[0x02, 0x01, 0x01], Some(&[7; 16])).unwrap();
+        let req = encode_request(&key(), Some(&[7; 16])).unwrap();
         let decoded = x509_ocsp::OcspRequest::from_der(&req.der).unwrap();
         let exts = decoded.tbs_request.request_extensions.unwrap();
         assert_eq!(exts[0].extn_id.to_string(), "1.3.6.1.5.5.7.48.1.2");

@@ -11,15 +11,15 @@ use tokio::time::Instant;
 
 use super::builder::{millis, OcspConfig, OcspSourceBuilder};
 use super::cache::OcspCache;
-use super::cert_id::{CertIdKey, TbsFields};
+use super::cert_id::{CertIdKey, MAX_SERIAL_LEN};
 use super::error::OcspError;
 use super::request::{encode_request, get_url};
 use super::response::{verify_response, Expectation, OcspAnswer};
 use super::single_flight::{Join, Leader, SingleFlight};
 use super::transport::{OcspTransport, TransportError};
 use crate::revocation::{CertStatus, CertToCheck, RevocationMethod, RevocationSource};
-use crate::x509::cert::Cert;
 use crate::x509::info::ocsp_url;
+use crate::x509::parsed::ParsedCertificate;
 
 /// Asks OCSP responders (RFC 6960) about client certificates.
 ///
@@ -92,15 +92,15 @@ impl OcspSource {
         }
     }
 
-    /// The responder this source would ask about `cert` (DER): the override,
+    /// The responder this source would ask about `cert`: the override,
     /// else the certificate's OCSP URL; `Ok(None)` when there is none and
     /// none is required.
-    pub fn responder_url(&self, cert: &[u8]) -> Result<Option<String>, OcspError> {
-        let parsed = Cert::parse(cert).map_err(|e| OcspError::CertificateUnreadable {
-            which: "certificate",
-            field: e.0,
-        })?;
-        let own = parsed.extensions.authority_info_access.and_then(ocsp_url);
+    pub fn responder_url(&self, cert: &ParsedCertificate) -> Result<Option<String>, OcspError> {
+        let own = cert
+            .view()
+            .extensions
+            .authority_info_access
+            .and_then(ocsp_url);
         if own.is_none() && self.inner.config.require_responder_url {
             return Err(OcspError::NoResponderUrl);
         }
@@ -137,41 +137,37 @@ impl OcspSource {
 }
 
 impl Inner {
-    /// The CertID of `cert` and where its serial number is.
-    fn locate<'a>(&self, cert: &CertToCheck<'a>) -> Result<(CertIdKey, TbsFields<'a>), OcspError> {
-        let leaf = TbsFields::locate(cert.cert).map_err(|e| OcspError::CertificateUnreadable {
-            which: "certificate",
-            field: e.0,
-        })?;
-        let issuer =
-            TbsFields::locate(cert.issuer).map_err(|e| OcspError::CertificateUnreadable {
-                which: "issuer",
-                field: e.0,
-            })?;
-        let key = CertIdKey::new(self.config.cert_id_hash, &issuer, leaf.serial.value);
-        Ok((key, leaf))
+    /// The CertID of `cert`.
+    fn locate(&self, cert: &CertToCheck<'_>) -> Result<CertIdKey, OcspError> {
+        let serial = cert.cert.serial_bytes();
+        if serial.is_empty() || serial.len() > MAX_SERIAL_LEN {
+            return Err(OcspError::CertificateUnreadable {
+                which: "certificate",
+                field: "serialNumber (length)",
+            });
+        }
+        let issuer = cert.issuer.view();
+        Ok(CertIdKey::new(
+            self.config.cert_id_hash,
+            issuer.subject,
+            issuer.public_key,
+            serial,
+        ))
     }
 
     fn verify(
         &self,
-        cert: &[u8],
-        issuer: &[u8],
+        cert: &ParsedCertificate,
+        issuer: &ParsedCertificate,
         response: &[u8],
         nonce_value: Option<&[u8]>,
         now: u64,
     ) -> Result<OcspAnswer, OcspError> {
-        let leaf = TbsFields::locate(cert).map_err(|e| OcspError::CertificateUnreadable {
-            which: "certificate",
-            field: e.0,
-        })?;
-        let issuer = Cert::parse(issuer).map_err(|e| OcspError::CertificateUnreadable {
-            which: "issuer",
-            field: e.0,
-        })?;
+        let issuer = issuer.view();
         let c = &self.config;
         let expect = Expectation {
             issuer: &issuer,
-            serial: leaf.serial.value,
+            serial: cert.serial_bytes(),
             nonce_value,
             now,
             clock_skew: c.clock_skew.as_secs(),
@@ -220,10 +216,8 @@ struct Lookup {
     inner: Arc<Inner>,
     key: CertIdKey,
     url: String,
-    /// The certificate's serialNumber INTEGER encoding.
-    serial: Vec<u8>,
-    cert: Vec<u8>,
-    issuer: Vec<u8>,
+    cert: ParsedCertificate,
+    issuer: ParsedCertificate,
     now: u64,
     deadline: Instant,
 }
@@ -269,7 +263,7 @@ impl Lookup {
             }
             None => None,
         };
-        let request = encode_request(&self.key, &self.serial, nonce.as_deref())?;
+        let request = encode_request(&self.key, nonce.as_deref())?;
         let body = self.exchange(request.der).await.inspect_err(|e| {
             tracing::warn!("OCSP request to {} failed: {e}", self.url);
         })?;
@@ -331,7 +325,7 @@ impl RevocationSource for OcspSource {
 
     fn check_now(&self, cert: &CertToCheck<'_>, now: UnixTime) -> Option<CertStatus> {
         let key = match self.inner.locate(cert) {
-            Ok((key, _)) => key,
+            Ok(key) => key,
             Err(e) => return Some(error_status(&e)),
         };
         if let Some(status) = self.inner.cache.get(&key, now.as_secs()) {
@@ -346,8 +340,8 @@ impl RevocationSource for OcspSource {
 
     async fn check(&self, cert: &CertToCheck<'_>, now: UnixTime) -> CertStatus {
         let now = now.as_secs();
-        let (key, leaf) = match self.inner.locate(cert) {
-            Ok(found) => found,
+        let key = match self.inner.locate(cert) {
+            Ok(key) => key,
             Err(e) => return error_status(&e),
         };
         if let Some(status) = self.inner.cache.get(&key, now) {
@@ -374,9 +368,8 @@ impl RevocationSource for OcspSource {
                     inner: Arc::clone(&self.inner),
                     key,
                     url,
-                    serial: leaf.serial.full.to_vec(),
-                    cert: cert.cert.to_vec(),
-                    issuer: cert.issuer.to_vec(),
+                    cert: cert.cert.clone(),
+                    issuer: cert.issuer.clone(),
                     now,
                     deadline,
                 };

@@ -25,7 +25,9 @@ use x509_ocsp::{
 };
 
 use super::*;
-use crate::revocation::{CertStatus, CertToCheck, ChainSlot, RevocationSource, StatusErrorKind};
+use crate::revocation::{
+    CertStatus, CertToCheck, ChainSlot, ParsedCertificate, RevocationSource, StatusErrorKind,
+};
 
 const NOW: u64 = 1_750_000_000;
 const HOUR: u64 = 3600;
@@ -232,12 +234,20 @@ fn source() -> OcspSource {
     OcspSource::builder(provider()).build().unwrap()
 }
 
-fn check<'a>(leaf: &'a [u8], ca: &'a Ca) -> CertToCheck<'a> {
-    CertToCheck {
-        cert: leaf,
-        issuer: &ca.der,
-        slot: ChainSlot::Leaf,
-    }
+fn parsed(der: &[u8]) -> ParsedCertificate {
+    ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
+}
+
+/// The leaf `$leaf` (DER) of `$ca`, to check. A macro so the parsed
+/// certificates are temporaries of the caller's statement.
+macro_rules! check {
+    ($leaf:expr, $ca:expr) => {
+        &CertToCheck {
+            cert: &parsed($leaf),
+            issuer: &parsed(&$ca.der),
+            slot: ChainSlot::Leaf,
+        }
+    };
 }
 
 // ---------------------------------------------------------------------------
@@ -251,7 +261,7 @@ fn good_revoked_and_unknown_map_to_statuses() {
     let src = source();
     let good = respond(&ca, &leaf, Spec::default());
     let answer = src
-        .verify_response(&check(&leaf, &ca), &good, now())
+        .verify_response(check!(&leaf, &ca), &good, now())
         .unwrap();
     assert_eq!(answer.status, CertStatus::Good);
     assert_eq!(answer.this_update, NOW - HOUR);
@@ -270,7 +280,7 @@ fn good_revoked_and_unknown_map_to_statuses() {
         },
     );
     let answer = src
-        .verify_response(&check(&leaf, &ca), &revoked, now())
+        .verify_response(check!(&leaf, &ca), &revoked, now())
         .unwrap();
     assert_eq!(
         answer.status,
@@ -289,7 +299,7 @@ fn good_revoked_and_unknown_map_to_statuses() {
         },
     );
     let answer = src
-        .verify_response(&check(&leaf, &ca), &unknown, now())
+        .verify_response(check!(&leaf, &ca), &unknown, now())
         .unwrap();
     assert_eq!(answer.status, CertStatus::Unknown);
 }
@@ -308,7 +318,7 @@ fn sha256_cert_ids_and_by_key_responder_ids_are_accepted() {
         },
     );
     let answer = source()
-        .verify_response(&check(&leaf, &ca), &resp, now())
+        .verify_response(check!(&leaf, &ca), &resp, now())
         .unwrap();
     assert_eq!(answer.status, CertStatus::Good);
 }
@@ -329,7 +339,7 @@ fn a_delegated_responder_needs_ocsp_signing_and_the_issuer() {
         },
     );
     let answer = src
-        .verify_response(&check(&leaf, &ca), &resp, now())
+        .verify_response(check!(&leaf, &ca), &resp, now())
         .unwrap();
     assert_eq!(answer.status, CertStatus::Good);
 
@@ -343,7 +353,7 @@ fn a_delegated_responder_needs_ocsp_signing_and_the_issuer() {
         },
     );
     assert_eq!(
-        src.verify_response(&check(&leaf, &ca), &resp, now()),
+        src.verify_response(check!(&leaf, &ca), &resp, now()),
         Err(OcspError::ResponderMissingOcspSigning)
     );
 
@@ -359,7 +369,7 @@ fn a_delegated_responder_needs_ocsp_signing_and_the_issuer() {
         },
     );
     assert_eq!(
-        src.verify_response(&check(&leaf, &ca), &resp, now()),
+        src.verify_response(check!(&leaf, &ca), &resp, now()),
         Err(OcspError::ResponderNotIssuedByIssuer)
     );
 }
@@ -371,7 +381,7 @@ fn a_response_signed_by_another_key_is_refused() {
     let leaf = ca.leaf(7, None);
     let resp = respond(&impostor, &leaf, Spec::default());
     assert_eq!(
-        source().verify_response(&check(&leaf, &ca), &resp, now()),
+        source().verify_response(check!(&leaf, &ca), &resp, now()),
         Err(OcspError::Signature("invalid signature"))
     );
 }
@@ -389,7 +399,7 @@ fn the_cert_id_must_match() {
         },
     );
     assert_eq!(
-        source().verify_response(&check(&leaf, &ca), &resp, now()),
+        source().verify_response(check!(&leaf, &ca), &resp, now()),
         Err(OcspError::CertIdMismatch)
     );
 }
@@ -409,7 +419,7 @@ fn update_times_are_checked_with_clock_skew() {
                 ..Spec::default()
             },
         );
-        src.verify_response(&check(&leaf, &ca), &resp, now())
+        src.verify_response(check!(&leaf, &ca), &resp, now())
             .map(|a| a.status)
     };
     assert_eq!(at(NOW + 200, Some(NOW + HOUR)), Ok(CertStatus::Good));
@@ -445,13 +455,13 @@ fn responder_errors_and_garbage_are_errors() {
     let src = source();
     let try_later = OcspResponse::try_later().to_der().unwrap();
     let err = src
-        .verify_response(&check(&leaf, &ca), &try_later, now())
+        .verify_response(check!(&leaf, &ca), &try_later, now())
         .unwrap_err();
     assert_eq!(err, OcspError::ResponderStatus { status: "tryLater" });
     assert_eq!(err.to_status_error().error_type(), "InternalError");
 
     let err = src
-        .verify_response(&check(&leaf, &ca), b"<html>hello</html>", now())
+        .verify_response(check!(&leaf, &ca), b"<html>hello</html>", now())
         .unwrap_err();
     assert_eq!(err, OcspError::Malformed("OCSPResponse"));
     assert_eq!(err.to_status_error().error_type(), "Error");
@@ -463,14 +473,14 @@ fn responder_errors_and_garbage_are_errors() {
     let mut good = respond(&ca, &leaf, Spec::default());
     good.push(0);
     assert!(matches!(
-        src.verify_response(&check(&leaf, &ca), &good, now()),
+        src.verify_response(check!(&leaf, &ca), &good, now()),
         Err(OcspError::Malformed(_))
     ));
     // Every truncation of a valid response fails cleanly.
     let good = respond(&ca, &leaf, Spec::default());
     for n in 0..good.len() {
         assert!(src
-            .verify_response(&check(&leaf, &ca), &good[..n], now())
+            .verify_response(check!(&leaf, &ca), &good[..n], now())
             .is_err());
     }
 }
@@ -566,12 +576,12 @@ async fn answers_are_fetched_once_then_served_from_the_cache() {
     ));
     let transport = Scripted::new(move |_| Ok(response.clone()));
     let src = source_with(transport.clone()).build().unwrap();
-    let cert = check(&leaf, &ca);
+    let cert = check!(&leaf, &ca);
 
-    assert_eq!(src.check_now(&cert, now()), None, "nothing cached yet");
-    assert_eq!(src.check(&cert, now()).await, CertStatus::Good);
-    assert_eq!(src.check_now(&cert, now()), Some(CertStatus::Good));
-    assert_eq!(src.check(&cert, now()).await, CertStatus::Good);
+    assert_eq!(src.check_now(cert, now()), None, "nothing cached yet");
+    assert_eq!(src.check(cert, now()).await, CertStatus::Good);
+    assert_eq!(src.check_now(cert, now()), Some(CertStatus::Good));
+    assert_eq!(src.check(cert, now()).await, CertStatus::Good);
     assert_eq!(transport.calls(), 1);
     assert_eq!(
         transport.gets.load(Ordering::SeqCst),
@@ -582,8 +592,8 @@ async fn answers_are_fetched_once_then_served_from_the_cache() {
 
     // Cached until nextUpdate (10 min here), before the 30-minute TTL.
     let later = |s| UnixTime::since_unix_epoch(Duration::from_secs(NOW + s));
-    assert_eq!(src.check_now(&cert, later(599)), Some(CertStatus::Good));
-    assert_eq!(src.check_now(&cert, later(600)), None);
+    assert_eq!(src.check_now(cert, later(599)), Some(CertStatus::Good));
+    assert_eq!(src.check_now(cert, later(600)), None);
 }
 
 #[tokio::test]
@@ -604,12 +614,12 @@ async fn the_ttl_caps_the_cache_and_post_is_used_when_get_is_off() {
         .cache_ttl(Duration::from_secs(600))
         .build()
         .unwrap();
-    let cert = check(&leaf, &ca);
-    assert_eq!(src.check(&cert, now()).await, CertStatus::Good);
+    let cert = check!(&leaf, &ca);
+    assert_eq!(src.check(cert, now()).await, CertStatus::Good);
     assert_eq!(transport.posts.load(Ordering::SeqCst), 1);
     let later = |s| UnixTime::since_unix_epoch(Duration::from_secs(NOW + s));
-    assert_eq!(src.check_now(&cert, later(599)), Some(CertStatus::Good));
-    assert_eq!(src.check_now(&cert, later(600)), None);
+    assert_eq!(src.check_now(cert, later(599)), Some(CertStatus::Good));
+    assert_eq!(src.check_now(cert, later(600)), None);
 }
 
 #[tokio::test]
@@ -618,15 +628,15 @@ async fn failures_are_negatively_cached() {
     let leaf = ca.leaf(9, Some("http://ocsp.test"));
     let transport = Scripted::new(|_| Err(TransportError::Connect("refused".into())));
     let src = source_with(transport.clone()).build().unwrap();
-    let cert = check(&leaf, &ca);
-    let status = src.check(&cert, now()).await;
+    let cert = check!(&leaf, &ca);
+    let status = src.check(cert, now()).await;
     assert!(
         matches!(&status, CertStatus::Error(StatusErrorKind::InternalError(d)) if d.contains("refused")),
         "{status:?}"
     );
-    assert_eq!(src.check_now(&cert, now()), Some(status.clone()));
+    assert_eq!(src.check_now(cert, now()), Some(status.clone()));
     let later = UnixTime::since_unix_epoch(Duration::from_secs(NOW + 30));
-    assert_eq!(src.check_now(&cert, later), None, "30 s negative TTL");
+    assert_eq!(src.check_now(cert, later), None, "30 s negative TTL");
     assert_eq!(transport.calls(), 1);
 }
 
@@ -646,7 +656,7 @@ async fn an_http_error_on_get_falls_back_to_post() {
         }
     });
     let src = source_with(transport.clone()).build().unwrap();
-    assert_eq!(src.check(&check(&leaf, &ca), now()).await, CertStatus::Good);
+    assert_eq!(src.check(check!(&leaf, &ca), now()).await, CertStatus::Good);
     assert_eq!(transport.gets.load(Ordering::SeqCst), 1);
     assert_eq!(transport.posts.load(Ordering::SeqCst), 1);
 }
@@ -662,7 +672,7 @@ async fn concurrent_checks_share_one_request() {
     for _ in 0..200 {
         let (src, ca, leaf) = (src.clone(), ca.clone(), leaf.clone());
         tasks.push(tokio::spawn(async move {
-            src.check(&check(&leaf, &ca), now()).await
+            src.check(check!(&leaf, &ca), now()).await
         }));
     }
     for t in tasks {
@@ -685,7 +695,7 @@ async fn a_slow_responder_hits_the_timeout_within_the_deadline() {
         .build()
         .unwrap();
     let started = std::time::Instant::now();
-    let status = src.check(&check(&leaf, &ca), now()).await;
+    let status = src.check(check!(&leaf, &ca), now()).await;
     assert!(started.elapsed() < Duration::from_millis(300));
     assert!(
         matches!(&status, CertStatus::Error(StatusErrorKind::InternalError(d)) if d.contains("100 ms")),
@@ -718,11 +728,11 @@ async fn nonces_are_sent_and_must_be_echoed() {
         )))
     });
     let src = source_with(transport.clone()).nonce(true).build().unwrap();
-    assert_eq!(src.check(&check(&leaf, &ca), now()).await, CertStatus::Good);
+    assert_eq!(src.check(check!(&leaf, &ca), now()).await, CertStatus::Good);
 
     src.clear_cache();
     echo.store(false, Ordering::SeqCst);
-    let status = src.check(&check(&leaf, &ca), now()).await;
+    let status = src.check(check!(&leaf, &ca), now()).await;
     assert!(
         matches!(&status, CertStatus::Error(StatusErrorKind::Error(d)) if d.contains("nonce")),
         "{status:?}"
@@ -735,22 +745,22 @@ async fn certificates_without_a_responder_url() {
     let leaf = ca.leaf(9, None);
     let response = Bytes::from(respond(&ca, &leaf, Spec::default()));
     let transport = Scripted::new(move |_| Ok(response.clone()));
-    let cert = check(&leaf, &ca);
+    let cert = check!(&leaf, &ca);
 
     // Nothing to ask: the source does not apply; asked anyway, Unknown
     // without I/O.
     let src = source_with(transport.clone()).build().unwrap();
-    assert!(!src.applies_to(&cert));
-    assert_eq!(src.check_now(&cert, now()), Some(CertStatus::Unknown));
-    assert_eq!(src.check(&cert, now()).await, CertStatus::Unknown);
+    assert!(!src.applies_to(cert));
+    assert_eq!(src.check_now(cert, now()), Some(CertStatus::Unknown));
+    assert_eq!(src.check(cert, now()).await, CertStatus::Unknown);
 
     // CloudFront's rule: every certificate must carry an OCSP URL.
     let strict = source_with(transport.clone())
         .require_responder_url(true)
         .build()
         .unwrap();
-    assert!(strict.applies_to(&cert));
-    let status = strict.check(&cert, now()).await;
+    assert!(strict.applies_to(cert));
+    let status = strict.check(cert, now()).await;
     assert!(
         matches!(&status, CertStatus::Error(StatusErrorKind::Error(d)) if d.contains("no OCSP responder URL")),
         "{status:?}"
@@ -762,8 +772,8 @@ async fn certificates_without_a_responder_url() {
         .responder_override("http://127.0.0.1:1/ocsp")
         .build()
         .unwrap();
-    assert!(overridden.applies_to(&cert));
-    assert_eq!(overridden.check(&cert, now()).await, CertStatus::Good);
+    assert!(overridden.applies_to(cert));
+    assert_eq!(overridden.check(cert, now()).await, CertStatus::Good);
     assert_eq!(transport.calls(), 1);
     assert!(transport.urls.lock().unwrap()[0].starts_with("http://127.0.0.1:1/ocsp/"));
 }
