@@ -10,7 +10,7 @@ use rustls::HandshakeKind;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
-use tokio_rustls::{LazyConfigAcceptor, TlsAcceptor};
+use tokio_rustls::LazyConfigAcceptor;
 
 use super::{Inner, Site};
 use crate::chain_validator::ClientCertInfo;
@@ -58,9 +58,10 @@ pub(super) enum HandshakeFailure {
     },
 }
 
-/// Runs the handshake of one connection. A listener with SNI sites reads
-/// the ClientHello first to choose the site; one without serves its default
-/// site directly (its certificate resolver records the SNI for the log).
+/// Runs the handshake of one connection. The ClientHello is read first,
+/// on every listener: its SNI chooses the site (the default one when none
+/// matches or the listener has no SNI sites) and names the connection in
+/// its log record, whether or not the handshake then succeeds.
 pub(super) async fn run<IO>(inner: &Inner, io: IO) -> Handshake<'_, IO>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
@@ -69,23 +70,20 @@ where
     let mut hello_sni: Option<String> = None;
     let mut stage1_revocation = None;
     let mut admitted = None;
+    if inner.sites.is_empty() {
+        // The only site: a connection whose ClientHello never arrives is
+        // still this listener's.
+        site = Some(&inner.default);
+    }
     let handshake = tokio::time::timeout(inner.handshake_timeout, async {
-        let (result, mut report) = if inner.sites.is_empty() {
-            site = Some(&inner.default);
-            let tls = TlsAcceptor::from(inner.default.config.clone());
-            let (result, mut report) = capture_stage1(tls.accept(io)).await;
-            hello_sni = report.sni.take();
-            (result, report)
-        } else {
-            let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
-                .await
-                .map_err(|e| (e, Stage1Report::default()))?;
-            let sni = start.client_hello().server_name().map(str::to_string);
-            let chosen = inner.site(sni.as_deref());
-            hello_sni = sni;
-            site = Some(chosen);
-            capture_stage1(start.into_stream(chosen.config.clone())).await
-        };
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
+            .await
+            .map_err(|e| (e, Stage1Report::default()))?;
+        let sni = start.client_hello().server_name().map(str::to_string);
+        let chosen = inner.site(sni.as_deref());
+        hello_sni = sni;
+        site = Some(chosen);
+        let (result, mut report) = capture_stage1(start.into_stream(chosen.config.clone())).await;
         stage1_revocation = report.revocation.take();
         admitted = report.admitted.take();
         result.map_err(|e| (e, report))

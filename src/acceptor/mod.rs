@@ -45,7 +45,7 @@ use stage2::render_headers;
 pub use stage2::RefusalCause;
 
 pub use limit::AcceptBackoff;
-pub use site::{AcceptorBuildError, Site, SniPattern, SniRecordingResolver};
+pub use site::{AcceptorBuildError, Site, SniPattern};
 
 /// What the application learns about a connection, computed once.
 #[derive(Debug)]

@@ -2,33 +2,11 @@
 
 use std::sync::Arc;
 
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::ServerConfig;
 
 use crate::header_builder::HeaderBuilder;
 use crate::policy::ConnectionPolicy;
-use crate::rustls_verifier::stage1::record_sni;
 use crate::rustls_verifier::MtlsClientVerifier;
-
-/// Serves one certificate chain and tells the connection log which name the
-/// ClientHello asked for, even when the handshake then fails.
-#[derive(Debug)]
-pub struct SniRecordingResolver(SingleCertAndKey);
-
-impl SniRecordingResolver {
-    /// Serves `key` to every client.
-    pub fn new(key: CertifiedKey) -> Self {
-        Self(SingleCertAndKey::from(key))
-    }
-}
-
-impl ResolvesServerCert for SniRecordingResolver {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        record_sni(hello.server_name());
-        self.0.resolve(hello)
-    }
-}
 
 /// What one listener (or one SNI name of it) uses: a TLS configuration with
 /// its client-certificate verifier, the connection policy, the headers and

@@ -76,7 +76,7 @@ impl SiteParts {
             .with_safe_default_protocol_versions()
             .map_err(tls_error)?
             .with_client_cert_verifier(verifier.clone())
-            .with_cert_resolver(Arc::new(SniRecordingResolver::new(
+            .with_cert_resolver(Arc::new(SingleCertAndKey::from(
                 CertifiedKey::from_der(identity.0, identity.1, tls.provider).map_err(tls_error)?,
             )));
         config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();

@@ -57,13 +57,13 @@ use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::server::NoServerSessionStorage;
-use rustls::sign::CertifiedKey;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
 
-use crate::acceptor::{MtlsAcceptor, Site, SniRecordingResolver};
+use crate::acceptor::{MtlsAcceptor, Site};
 use crate::chain_validator::{ChainValidator, KeyPurpose, Profile, ValidatorBuildError};
 use crate::connection_log::{ConnectionLogSink, LogFormat, QueueSink, Rotation};
 use crate::file_input::read_bounded;

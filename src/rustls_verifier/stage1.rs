@@ -25,9 +25,6 @@ pub struct Stage1Report {
     /// inside the handshake (deny list, CRL, cached OCSP): stage 2 need not
     /// ask the sources again.
     pub revocation: Option<RevocationStatus>,
-    /// The ClientHello's SNI, when the configuration's certificate resolver
-    /// records it (the listeners built by `MtlsConfig` do).
-    pub sni: Option<String>,
     /// What stage 1 admitted: the verified chain, or in `Passthrough` mode
     /// the unverified leaf, parsed once for everything after the handshake.
     pub(crate) admitted: Option<Stage1Outcome>,
@@ -90,14 +87,6 @@ pub(crate) fn recorded_leaf(der: &[u8]) -> Option<ParsedCertificate> {
         })
         .ok()
         .flatten()
-}
-
-/// Tells the running [`capture_stage1`] which name the ClientHello asked for.
-#[cfg_attr(not(feature = "acceptor"), allow(dead_code))] // the acceptor's resolver calls it
-pub(crate) fn record_sni(sni: Option<&str>) {
-    if let Some(name) = sni {
-        let _ = STAGE1.try_with(|slot| slot.borrow_mut().sni = Some(name.to_string()));
-    }
 }
 
 pub(crate) fn record_revocation(status: RevocationStatus) {
