@@ -19,14 +19,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use edge_mtls::cert_fields::CertFields;
-use edge_mtls::connection_log::format::{alb_line, json_line, w3c_line};
-use edge_mtls::connection_log::{
-    ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink,
-};
-use edge_mtls::header_builder::{ConnectionFacts, HeaderBuilder, HeaderProfile};
-use edge_mtls::policy::{evaluate, Connection, Matcher, NamePattern, Rule};
+use edge_mtls::internal::{alb_line, json_line, w3c_line};
+use edge_mtls::CertFields;
 use edge_mtls::ClientCertInfo;
+use edge_mtls::{evaluate_policy, Connection, Matcher, NamePattern, Rule};
+use edge_mtls::{ConnectionFacts, HeaderBuilder, HeaderProfile};
+use edge_mtls::{ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -184,7 +182,7 @@ fn per_connection(c: &mut Criterion) {
             )
             .with_endpoint(Some("api.example.com".into()))
             .with_chain(shared.clone(), black_box(&sent));
-            futures_util::FutureExt::now_or_never(evaluate(&rule, &connection))
+            futures_util::FutureExt::now_or_never(evaluate_policy(&rule, &connection))
         })
     });
     group.finish();

@@ -48,8 +48,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use edge_mtls::connection_log::{LogFormat, QueueSink};
 use edge_mtls::{Budget, Edge, MtlsConfig, TrustStore, TrustStoreHandle};
+use edge_mtls::{LogFormat, QueueSink};
 use rcgen::{
     CertificateParams, ExtendedKeyUsagePurpose, GeneralSubtree, Issuer, KeyPair, KeyUsagePurpose,
     NameConstraints, SanType, SerialNumber,

@@ -14,10 +14,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use edge_mtls::connection_log::{
+use edge_mtls::ReasonCode;
+use edge_mtls::{
     ConnectionLogRecord, ConnectionStatus, LogFormat, LogOutput, RotatingFiles, Rotation,
 };
-use edge_mtls::ReasonCode;
 
 const RECORDS: u64 = 20_000;
 const BATCH: usize = 1_000;

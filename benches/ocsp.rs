@@ -14,8 +14,8 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use der::asn1::{BitString, ObjectIdentifier};
 use der::{Decode, Encode};
-use edge_mtls::revocation::ocsp::{OcspTransport, TransportError};
-use edge_mtls::revocation::{CertStatus, CertToCheck, ChainSlot, OcspSource, RevocationSource};
+use edge_mtls::{CertStatus, CertToCheck, ChainSlot, OcspSource, RevocationSource};
+use edge_mtls::{OcspTransport, TransportError};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
     KeyPair, KeyUsagePurpose, RsaKeySize, SigningKey,
@@ -215,6 +215,6 @@ criterion_group!(benches, cache_hit);
 criterion_main!(benches);
 
 /// A certificate parsed, as the validator hands them to revocation sources.
-fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
-    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
+fn parsed(der: &[u8]) -> edge_mtls::ParsedCertificate {
+    edge_mtls::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
 }

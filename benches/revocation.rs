@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use edge_mtls::revocation::crl::CrlSource;
-use edge_mtls::revocation::kvs::{KeyValueStore, MemoryKeyValueStore};
-use edge_mtls::revocation::{
+use edge_mtls::CrlSource;
+use edge_mtls::{
     CertToCheck, ChainSlot, DenyListSource, IssuerScoping, RevocationSource, SerialNumber,
 };
+use edge_mtls::{KeyValueStore, MemoryKeyValueStore};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::UnixTime;
 
@@ -255,7 +255,7 @@ fn crl_load_child(dir: &std::path::Path) {
     };
     assert!(matches!(
         source.check_now(&cert, UnixTime::now()),
-        Some(edge_mtls::revocation::CertStatus::Revoked { .. })
+        Some(edge_mtls::CertStatus::Revoked { .. })
     ));
     let lookup = median_ns(51, 10_000, || {
         black_box(source.check_now(black_box(&cert), UnixTime::now()));
@@ -322,6 +322,6 @@ fn main() {
 }
 
 /// A certificate parsed, as the validator hands them to revocation sources.
-fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
-    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
+fn parsed(der: &[u8]) -> edge_mtls::ParsedCertificate {
+    edge_mtls::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
 }

@@ -52,9 +52,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use edge_mtls::connection_log::{LogFormat, QueueSink};
-use edge_mtls::policy::{Matcher, NamePattern, Rule};
 use edge_mtls::{ConnectionPolicy, Edge, MtlsConfig, TrustStore, TrustStoreHandle};
+use edge_mtls::{LogFormat, QueueSink};
+use edge_mtls::{Matcher, NamePattern, Rule};
 use rcgen::{
     CertificateParams, ExtendedKeyUsagePurpose, Issuer, KeyUsagePurpose, SanType, SerialNumber,
 };
@@ -293,7 +293,7 @@ fn bare_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> Server {
 fn edge_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Server, Arc<QueueSink>) {
     let store = TrustStore::from_pem(pki.root_pem.as_bytes()).expect("trust store");
     // Admit the bench clients by their DNS SAN, after denying one other name.
-    let policy: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::policy::FirstMatch(vec![
+    let policy: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::FirstMatch(vec![
         Arc::new(Rule::deny_if(Matcher::DnsSan(NamePattern::Exact(
             "revoked.bench.example".into(),
         )))),

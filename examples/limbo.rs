@@ -19,13 +19,13 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edge_mtls::chain_validator::subject_name::{dns_name_matches, ip_address_matches};
-use edge_mtls::revocation::crl::{CrlError, CrlSource};
-use edge_mtls::revocation::{ImmediateCheck, RevocationChain, RevocationChecker};
+use edge_mtls::internal::{dns_name_matches, ip_address_matches};
 use edge_mtls::{
     ChainValidator, ClientCertInfo, KeyPurpose, Profile, ProfileRule, SubjectAltName, TrustStore,
     TrustStoreHandle, ValidationError,
 };
+use edge_mtls::{CrlError, CrlSource};
+use edge_mtls::{ImmediateCheck, RevocationChain, RevocationChecker};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use serde_json::{json, Value};
 
@@ -241,14 +241,13 @@ fn evaluate(
     validator = validator.leaf_key_usage(ku_bits);
 
     // x509-limbo counts intermediates; this crate counts the whole path.
-    let depth =
-        case["max_chain_depth"]
-            .as_u64()
-            .map_or(edge_mtls::chain_validator::MAX_DEPTH_LIMIT, |d| {
-                usize::try_from(d + 2)
-                    .unwrap_or(usize::MAX)
-                    .min(edge_mtls::chain_validator::MAX_DEPTH_LIMIT)
-            });
+    let depth = case["max_chain_depth"]
+        .as_u64()
+        .map_or(edge_mtls::MAX_DEPTH_LIMIT, |d| {
+            usize::try_from(d + 2)
+                .unwrap_or(usize::MAX)
+                .min(edge_mtls::MAX_DEPTH_LIMIT)
+        });
     validator = validator.max_chain_depth(depth);
     let validator = match validator.build() {
         Ok(v) => v,
@@ -257,7 +256,7 @@ fn evaluate(
 
     let now = match case["validation_time"].as_str() {
         None => UnixTime::now(),
-        Some(t) => match edge_mtls::cert_fields::parse_rfc3339(t) {
+        Some(t) => match edge_mtls::internal::parse_rfc3339(t) {
             Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
             None => return Err(Refusal::Skip(format!("validation time {t} not understood"))),
         },

@@ -97,33 +97,38 @@
 #![warn(unreachable_pub)]
 
 #[cfg(feature = "acceptor")]
-pub mod acceptor;
+mod acceptor;
 #[cfg(feature = "actix")]
 pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
-pub mod chain_validator;
+mod chain_validator;
 #[cfg(feature = "acceptor")]
-pub mod config;
-pub mod connection_log;
-pub mod file_input;
-pub mod header_builder;
-pub mod policy;
-pub mod reason;
-pub mod revocation;
-pub mod rustls_verifier;
+mod config;
+mod connection_log;
+mod file_input;
+mod header_builder;
+mod policy;
+mod reason;
+mod revocation;
+mod rustls_verifier;
 #[cfg(feature = "tower")]
 pub mod tower;
-pub mod trust_store;
+mod trust_store;
 mod x509;
 
-pub use x509::fields as cert_fields;
-pub use x509::name as distinguished_name;
-
-/// Hooks for this crate's own tests and fuzz targets; not a stable API.
+/// Hooks for this crate's own tests, benches, fuzz targets and tools; not a
+/// stable API.
 #[doc(hidden)]
 pub mod internal {
+    pub use crate::connection_log::format::{
+        alb_line, json_line, w3c_header, w3c_line, JSON_FIELDS, W3C_FIELDS,
+    };
+    pub use crate::file_input::read_bounded;
     pub use crate::rustls_verifier::stage1::{capture_stage1, Stage1Report};
+    pub use crate::x509::fields::{iso8601, parse_rfc3339};
+    pub use crate::x509::name::{log_style, rfc2253};
+    pub use crate::x509::subject_name::{dns_name_matches, ip_address_matches};
 
     /// How many certificates this process has parsed, in whole or in part
     /// (debug builds count; `None` in release builds): lets tests show that
@@ -133,34 +138,92 @@ pub mod internal {
     }
 }
 
-#[cfg(feature = "acceptor")]
-pub use acceptor::{AcceptBackoff, AcceptError, ConnectionInfo, MtlsAcceptor, MtlsStream, Site};
-pub use cert_fields::CertFields;
-pub use chain_validator::{
-    Budget, CertPosition, ChainValidator, ChainValidatorBuilder, ClientCertInfo, KeyPolicy,
-    KeyPurpose, Profile, ProfileRule, SubjectAltName, ValidationError, ValidatorBuildError,
-    VerifiedChain,
+// Certificates: parsed once, with the facts and textual forms applications
+// and logs see.
+pub use x509::fields::CertFields;
+pub use x509::info::{ClientCertInfo, SubjectAltName};
+pub use x509::parsed::ParsedCertificate;
+pub use x509::profile::{Profile, ProfileRule, RuleSource, UnknownProfile};
+pub use x509::serial::{SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
+pub use x509::signature::KeyPolicy;
+pub use x509::KeyPurpose;
+
+// Trust stores.
+pub use trust_store::{
+    BytesSource, DirectorySource, FileSource, TrustAnchor, TrustStore, TrustStoreBuilder,
+    TrustStoreError, TrustStoreHandle, TrustStoreLimits, TrustStoreSource, TrustStoreWarning,
 };
-#[cfg(feature = "acceptor")]
-pub use config::{ConfigError, Edge, MtlsConfig, MtlsConfigBuilder, PostHandshakeCheck};
+
+// Chain validation.
+pub use chain_validator::{
+    Budget, CertPosition, CertificateReport, ChainReport, ChainValidator, ChainValidatorBuilder,
+    Check, CheckOutcome, ValidationError, ValidatorBuildError, VerifiedChain, MAX_DEPTH_LIMIT,
+};
+
+// Revocation: the checker, its sources (deny list, CRL, OCSP) and statuses.
+pub use revocation::crl::{
+    CrlError, CrlInfo, CrlLimits, CrlSource, CrlSourceBuilder, CrlVersion, Freshness,
+    MissingCrlPolicy, RevocationId, RevocationList, RevokedEntry, StalePolicy,
+};
+pub use revocation::kvs::{
+    normalize_key, ImportLocation, ImportOptions, ImportReport, KeyNormalization, KeyValueStore,
+    KvsError, KvsMeta, MemoryKeyValueStore, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+};
+#[cfg(feature = "ocsp-http")]
+pub use revocation::ocsp::HyperTransport;
+pub use revocation::ocsp::{
+    CertIdHash, OcspAnswer, OcspBuildError, OcspError, OcspSource, OcspSourceBuilder,
+    OcspTransport, TransportError,
+};
+pub use revocation::{
+    crl_reason_name, issuer_id, scoped_key, CertStatus, CertToCheck, CertificateRevocationStatus,
+    ChainRevocationStatuses, ChainSlot, ChainValidity, CheckerBuildError, DenyListSource,
+    FailurePolicy, ImmediateCheck, IssuerScoping, MethodName, RevocationChain, RevocationChecker,
+    RevocationCheckerBuilder, RevocationError, RevocationMethod, RevocationOutcome,
+    RevocationScope, RevocationSource, RevocationStatus, StatusErrorKind, StatusName,
+};
+
+// The rustls verifier (stage 1, inside the handshake).
+pub use rustls_verifier::{
+    rustls_error, rustls_revocation_error, MtlsClientVerifier, MtlsClientVerifierBuilder,
+    Rejection, ValidationMode, VerifierBuildError,
+};
+
+// Connection policies (CloudFront connection functions).
+pub use policy::{
+    evaluate as evaluate_policy, truncate_custom_data, AllOf, AllowAll, AnyOf, CertificateObject,
+    Certificates, ClientCertificate, Connection, ConnectionPolicy, Decision, FirstMatch, IpNet,
+    IpNetParseError, Matcher, NamePattern, PolicyError, PolicyOutcome, Rule, Validity, Verdict,
+    MAX_CUSTOM_DATA_BYTES,
+};
+
+// Headers that describe the certificate to the application.
+pub use header_builder::{
+    is_reserved_header, sanitize as sanitize_headers, ConnectionFacts, ConnectionHeaders,
+    HeaderBuilder, HeaderBuilderBuilder, HeaderConfigError, HeaderProfile, XfccMode,
+};
+
+// Connection logs.
+#[cfg(feature = "parquet")]
+pub use connection_log::parquet_schema;
 pub use connection_log::{
-    ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat, QueueSink,
-    ReasonCounters,
+    ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, CountersSnapshot,
+    LogFormat, LogOutput, LogShutdownError, Progress, QueueSink, ReasonCounters, RotatingFiles,
+    Rotation, StreamOutput,
 };
 pub use file_input::FileInputError;
-pub use header_builder::{
-    ConnectionFacts, ConnectionHeaders, HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode,
-};
-pub use policy::{ConnectionPolicy, Decision, PolicyError, PolicyOutcome, Verdict};
 pub use reason::{ReasonCode, TlsAlert};
-pub use revocation::crl::{CrlError, CrlSource};
-pub use revocation::kvs::{KeyValueStore, KvsError, MemoryKeyValueStore};
-pub use revocation::ocsp::{OcspSource, OcspSourceBuilder, OcspTransport};
-pub use revocation::{
-    DenyListSource, FailurePolicy, RevocationChecker, RevocationError, RevocationScope,
-    RevocationStatus,
+
+// The acceptor (both stages, the policy, headers and the log for one
+// connection) and the one configuration every listener shares.
+#[cfg(feature = "acceptor")]
+pub use acceptor::{
+    AcceptBackoff, AcceptError, AcceptorBuildError, ConnectionInfo, ExtractError, MtlsAcceptor,
+    MtlsAcceptorBuilder, MtlsStream, RefusalCause, Site, SniPattern,
 };
-pub use rustls_verifier::{
-    MtlsClientVerifier, MtlsClientVerifierBuilder, Rejection, ValidationMode, VerifierBuildError,
+#[cfg(feature = "acceptor")]
+pub use config::{
+    CacheSettings, ConfigError, CrlSettings, DenyListSettings, Edge, HeaderSettings, LogSettings,
+    MtlsConfig, MtlsConfigBuilder, OcspSettings, PostHandshakeCheck, RevocationSettings,
+    ServerFiles, SiteOverride, TrustStoreSettings,
 };
-pub use trust_store::{TrustStore, TrustStoreError, TrustStoreHandle, TrustStoreSource};

@@ -6,7 +6,7 @@
 //! `X-Amzn-Mtls-*`, `Client-Cert`, `x-forwarded-client-cert`, …), appends the
 //! connection's prebuilt values (`Bytes` clones) and inserts the connection's
 //! [`ConnectionInfo`] as a request extension for extractors. Servers built on
-//! the [`acceptor`](crate::acceptor) wrap their per-connection service with
+//! the [`MtlsAcceptor`](crate::MtlsAcceptor) wrap their per-connection service with
 //! [`MtlsHeadersLayer::new`]; a service reachable without the pipeline can use
 //! [`MtlsHeadersLayer::sanitize_only`] so forged headers never pass either.
 

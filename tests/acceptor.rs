@@ -8,14 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{curl, provider, validator, verifier, CaKind, LeafOptions, Pki};
-use edge_mtls::acceptor::{AcceptError, MtlsAcceptor};
-use edge_mtls::connection_log::format::json_line;
-use edge_mtls::connection_log::{ConnectionLogRecord, ConnectionLogSink, ConnectionStatus};
-use edge_mtls::header_builder::{HeaderBuilder, HeaderProfile};
-use edge_mtls::policy::{
-    Connection, ConnectionPolicy, Matcher, NamePattern, PolicyError, Rule, Verdict,
-};
+use edge_mtls::internal::json_line;
+use edge_mtls::{AcceptError, MtlsAcceptor};
 use edge_mtls::{CertPosition, ReasonCode, Rejection, ValidationError, ValidationMode};
+use edge_mtls::{Connection, ConnectionPolicy, Matcher, NamePattern, PolicyError, Rule, Verdict};
+use edge_mtls::{ConnectionLogRecord, ConnectionLogSink, ConnectionStatus};
+use edge_mtls::{HeaderBuilder, HeaderProfile};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -354,14 +352,14 @@ fn sha256_hex(der: &[u8]) -> String {
 async fn a_policy_denial_and_a_policy_panic_are_logged_and_the_server_keeps_serving() {
     let pki = Pki::new(1);
     let dir = tempfile::tempdir().expect("tempdir");
-    let deny_admins: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::policy::FirstMatch(vec![
+    let deny_admins: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::FirstMatch(vec![
         Arc::new(
             Rule::deny_if(Matcher::DnsSan(NamePattern::Suffix(
                 "admin.example.com".into(),
             )))
             .with_custom_data("admin SAN refused"),
         ),
-        Arc::new(edge_mtls::policy::AllowAll),
+        Arc::new(edge_mtls::AllowAll),
     ]));
     let server = serve(
         &pki,
@@ -443,7 +441,7 @@ async fn a_policy_denial_and_a_policy_panic_are_logged_and_the_server_keeps_serv
         match outcome {
             Err(AcceptError::Refused {
                 cause:
-                    edge_mtls::acceptor::RefusalCause::Policy {
+                    edge_mtls::RefusalCause::Policy {
                         reason: ReasonCode::ConnectionFunctionError,
                         detail: Some(detail),
                     },
@@ -610,10 +608,7 @@ fn the_acceptor_builder_checks_sni_patterns() {
     ] {
         let e = builder().sni(bad, site()).build().unwrap_err();
         assert!(
-            matches!(
-                e,
-                edge_mtls::acceptor::AcceptorBuildError::InvalidSniPattern { .. }
-            ),
+            matches!(e, edge_mtls::AcceptorBuildError::InvalidSniPattern { .. }),
             "{bad:?}: {e}"
         );
     }

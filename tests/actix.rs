@@ -20,7 +20,7 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{web, App, HttpServer};
 use common::e2e::{as_client, curl, demo_pki, header, run_matrix, Fixture, MemorySink};
 use edge_mtls::actix::{ClientCert, MtlsConnection, OnConnectError};
-use edge_mtls::policy::AllowAll;
+use edge_mtls::AllowAll;
 use edge_mtls::{Edge, PostHandshakeCheck, ValidationMode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};

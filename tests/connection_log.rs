@@ -16,13 +16,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use base64::Engine as _;
 use common::structured_fields::percent_decode;
 use common::{provider, LeafOptions, Pki};
-use edge_mtls::cert_fields::CertFields;
-use edge_mtls::connection_log::format::{alb_line, json_line, w3c_header, w3c_line, W3C_FIELDS};
-use edge_mtls::connection_log::{
+use edge_mtls::internal::{alb_line, json_line, w3c_header, w3c_line, W3C_FIELDS};
+use edge_mtls::CertFields;
+use edge_mtls::{ClientCertInfo, ReasonCode};
+use edge_mtls::{
     ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, LogFormat,
     LogShutdownError, QueueSink, ReasonCounters,
 };
-use edge_mtls::{ClientCertInfo, ReasonCode};
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use sha2::{Digest, Sha256};
 

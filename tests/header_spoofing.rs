@@ -17,8 +17,8 @@ use common::{
     curl, der_to_pem, mtls_server_config, openssl, self_signed_client, CurlRun, Leaf, LeafOptions,
     Pki,
 };
-use edge_mtls::header_builder::{HeaderBuilder, HeaderProfile, XfccMode};
 use edge_mtls::ValidationMode;
+use edge_mtls::{HeaderBuilder, HeaderProfile, XfccMode};
 
 /// Forged copies of every header a profile of the listener emits: canonical,
 /// upper-case and `_` spellings, one of them sent twice.

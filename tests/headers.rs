@@ -17,13 +17,13 @@ use common::{
     der_to_pem, openssl, openssl_ec_key, openssl_self_signed, openssl_x509_print, pem_cert,
     LeafOptions, Pki, ROOT_SUBJECT,
 };
-use edge_mtls::cert_fields::CertFields;
-use edge_mtls::distinguished_name;
-use edge_mtls::header_builder::{
-    is_reserved_header, sanitize, ConnectionFacts, ConnectionHeaders, HeaderBuilder, HeaderProfile,
-    XfccMode,
-};
+use edge_mtls::internal as distinguished_name;
+use edge_mtls::CertFields;
 use edge_mtls::ClientCertInfo;
+use edge_mtls::{
+    is_reserved_header, sanitize_headers, ConnectionFacts, ConnectionHeaders, HeaderBuilder,
+    HeaderProfile, XfccMode,
+};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 const NO_CHAIN: &[&[u8]] = &[];
@@ -587,7 +587,7 @@ fn apply_removes_every_forged_copy_and_keeps_other_headers() {
     // the names this configuration added (custom prefix, connection id) are
     // left for `ConnectionHeaders::apply` to remove.
     let mut request = forged_request(&all_names);
-    sanitize(&mut request);
+    sanitize_headers(&mut request);
     for (name, value) in &request {
         let folded = name.as_str().replace('_', "-");
         let configured = folded.starts_with("x-client-cert-") || folded == "x-edge-connection-id";

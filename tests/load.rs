@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::e2e::{demo_pki, Fixture, MemorySink};
-use edge_mtls::connection_log::ConnectionStatus;
-use edge_mtls::policy::{Connection, ConnectionPolicy, PolicyError, Verdict};
+use edge_mtls::ConnectionStatus;
+use edge_mtls::{Connection, ConnectionPolicy, PolicyError, Verdict};
 use edge_mtls::{Edge, ReasonCode, ValidationMode};
 use rustls::client::Resumption;
 use rustls::pki_types::pem::PemObject;

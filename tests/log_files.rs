@@ -11,10 +11,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use edge_mtls::connection_log::{
+use edge_mtls::ReasonCode;
+use edge_mtls::{
     ConnectionLogRecord, ConnectionStatus, LogFormat, LogOutput, RotatingFiles, Rotation,
 };
-use edge_mtls::ReasonCode;
 use support::{file_name, files_under};
 
 /// 2026-12-03T11:00:00Z in Unix milliseconds.
@@ -256,7 +256,7 @@ fn a_crashed_writers_line_file_is_completed_at_the_next_start() {
     let open = files_under(tmp.path());
     assert_eq!(open, [".E2CRASH.2026-12-03-11-00-00.0000.jsonl.tmp"]);
     let mut half = String::new();
-    edge_mtls::connection_log::format::json_line(&mut half, &record(10, ELEVEN, "E2CRASH"));
+    edge_mtls::internal::json_line(&mut half, &record(10, ELEVEN, "E2CRASH"));
     half.truncate(half.len() / 2);
     let mut file = std::fs::OpenOptions::new()
         .append(true)
@@ -296,8 +296,8 @@ mod parquet {
     use std::sync::Arc;
 
     use common::{client_config, connect, provider, self_signed_client, server_identity, Pki};
-    use edge_mtls::config::LogSettings;
-    use edge_mtls::connection_log::format::JSON_FIELDS;
+    use edge_mtls::internal::JSON_FIELDS;
+    use edge_mtls::LogSettings;
     use edge_mtls::MtlsConfig;
     use serde_json::Value;
     use support::read_parquet_dir;
@@ -494,7 +494,7 @@ mod parquet {
 
         // Every attempt's record is submitted as the server closes it.
         let queue = edge.log_queue().expect("the configured log").clone();
-        let total = |s: &edge_mtls::connection_log::CountersSnapshot| {
+        let total = |s: &edge_mtls::CountersSnapshot| {
             s.success + s.failed.iter().map(|(_, n)| n).sum::<u64>()
         };
         for _ in 0..500 {

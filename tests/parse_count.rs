@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edge_mtls::internal::certificate_parses;
-use edge_mtls::policy::{Connection, ConnectionPolicy, PolicyError, Verdict};
-use edge_mtls::revocation::kvs::KeyNormalization;
-use edge_mtls::revocation::{DenyListSource, OcspSource, RevocationChecker};
+use edge_mtls::KeyNormalization;
+use edge_mtls::{Connection, ConnectionPolicy, PolicyError, Verdict};
 use edge_mtls::{CrlSource, MemoryKeyValueStore, MtlsAcceptor};
+use edge_mtls::{DenyListSource, OcspSource, RevocationChecker};
 use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;

@@ -14,7 +14,7 @@ use common::{
     client_config, connect, openssl, provider, self_signed_client, server_identity, Ca,
     LeafOptions, Pki,
 };
-use edge_mtls::policy::{Connection, ConnectionPolicy, PolicyError, Verdict};
+use edge_mtls::{Connection, ConnectionPolicy, PolicyError, Verdict};
 use edge_mtls::{Edge, MtlsConfig, ReasonCode, TrustStore, TrustStoreHandle};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, GeneralSubtree, IsCa, KeyPair, KeyUsagePurpose,

@@ -19,15 +19,15 @@ use common::{
     client_config_with_versions, handshake, handshake_with, provider, trust_store, Ca, CaKind,
     LeafOptions, Pki,
 };
-use edge_mtls::revocation::crl::{
-    CrlError, CrlSource, CrlVersion, MissingCrlPolicy, RevocationId, RevocationList, StalePolicy,
-};
-use edge_mtls::revocation::{
+use edge_mtls::ReasonCode;
+use edge_mtls::{
     CertStatus, CertToCheck, ChainSlot, ChainValidity, FailurePolicy, ImmediateCheck,
     RevocationChain, RevocationChecker, RevocationError, RevocationScope, RevocationSource,
     SerialNumber, StatusName,
 };
-use edge_mtls::ReasonCode;
+use edge_mtls::{
+    CrlError, CrlSource, CrlVersion, MissingCrlPolicy, RevocationId, RevocationList, StalePolicy,
+};
 use rustls::AlertDescription;
 use rustls_pki_types::UnixTime;
 
@@ -701,6 +701,6 @@ fn a_hundred_thousand_entries_index_and_answer() {
 }
 
 /// A certificate parsed, as the validator hands them to revocation sources.
-fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
-    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
+fn parsed(der: &[u8]) -> edge_mtls::ParsedCertificate {
+    edge_mtls::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
 }

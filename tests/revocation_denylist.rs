@@ -14,13 +14,13 @@ use common::revocation::{
     RemoteLikeStore,
 };
 use common::{handshake, trust_store, LeafOptions, Pki, TestServer};
-use edge_mtls::revocation::kvs::{ImportOptions, KeyValueStore, KvsError, MemoryKeyValueStore};
-use edge_mtls::revocation::{
+use edge_mtls::ReasonCode;
+use edge_mtls::{
     issuer_id, scoped_key, CertStatus, CertToCheck, ChainSlot, ChainValidity, DenyListSource,
     FailurePolicy, ImmediateCheck, IssuerScoping, RevocationChain, RevocationChecker,
     RevocationError, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind, StatusName,
 };
-use edge_mtls::ReasonCode;
+use edge_mtls::{ImportOptions, KeyValueStore, KvsError, MemoryKeyValueStore};
 use rustls::AlertDescription;
 use rustls_pki_types::UnixTime;
 

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::openssl_ca::{client_extensions, free_port, responder_extensions, OpensslCa};
 use common::revocation::{openssl_identity, revocation_verifier};
-use edge_mtls::revocation::ocsp::{HyperTransport, OcspTransport, TransportError};
-use edge_mtls::revocation::{
+use edge_mtls::ReasonCode;
+use edge_mtls::{
     CertStatus, CertToCheck, ChainSlot, ChainValidity, FailurePolicy, ImmediateCheck, OcspSource,
     OcspSourceBuilder, RevocationChain, RevocationChecker, RevocationError, RevocationScope,
     RevocationSource, StatusName,
 };
-use edge_mtls::ReasonCode;
+use edge_mtls::{HyperTransport, OcspTransport, TransportError};
 use rustls::AlertDescription;
 use rustls_pki_types::UnixTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -705,6 +705,6 @@ async fn handshakes_fetch_in_stage_2_then_answer_from_the_cache_in_stage_1() {
 }
 
 /// A certificate parsed, as the validator hands them to revocation sources.
-fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
-    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
+fn parsed(der: &[u8]) -> edge_mtls::ParsedCertificate {
+    edge_mtls::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{openssl_line, validator, LeafOptions, Pki};
-use edge_mtls::trust_store::{BytesSource, DirectorySource, FileSource, TrustStoreWarning};
+use edge_mtls::{BytesSource, DirectorySource, FileSource, TrustStoreWarning};
 use edge_mtls::{TrustStore, TrustStoreError, TrustStoreHandle, ValidationError};
 use rustls_pki_types::UnixTime;
 

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use edge_mtls::config::DenyListSettings;
+use edge_mtls::DenyListSettings;
 use edge_mtls::{
     ConfigError, Edge, FileInputError, HeaderProfile, LogFormat, MtlsConfig, TrustStoreError,
     ValidationMode,

@@ -4,9 +4,9 @@
 
 #![no_main]
 
-use edge_mtls::cert_fields::CertFields;
-use edge_mtls::distinguished_name::{log_style, rfc2253};
-use edge_mtls::header_builder::{
+use edge_mtls::CertFields;
+use edge_mtls::internal::{log_style, rfc2253};
+use edge_mtls::{
     is_reserved_header, ConnectionFacts, HeaderBuilder, HeaderProfile, XfccMode,
 };
 use edge_mtls::ClientCertInfo;

@@ -88,7 +88,7 @@ fuzz_target!(
             Err(e) => {
                 let _ = e.to_string();
                 let _ = (e.reason_code(), e.tls_alert());
-                let _ = edge_mtls::rustls_verifier::rustls_error(e);
+                let _ = edge_mtls::rustls_error(e);
             }
         }
         let _ = ClientCertInfo::from_der(leaf);

@@ -11,8 +11,8 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use edge_mtls::revocation::crl::{CrlSource, RevocationList, StalePolicy};
-use edge_mtls::revocation::{
+use edge_mtls::{CrlSource, RevocationList, StalePolicy};
+use edge_mtls::{
     CertToCheck, ChainSlot, RevocationChain, RevocationChecker, RevocationSource, SerialNumber,
 };
 use edge_mtls_fuzz::revocation::{crl_der, crl_fixture, crl_parse_seeds, mode, CRL_NOW};
@@ -78,6 +78,6 @@ fuzz_target!(
 );
 
 /// A certificate parsed, as the validator hands them to revocation sources.
-fn parsed(der: &[u8]) -> edge_mtls::revocation::ParsedCertificate {
-    edge_mtls::revocation::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
+fn parsed(der: &[u8]) -> edge_mtls::ParsedCertificate {
+    edge_mtls::ParsedCertificate::from_der(der.to_vec()).expect("a certificate")
 }

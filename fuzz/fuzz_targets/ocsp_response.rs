@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use edge_mtls::revocation::CertStatus;
+use edge_mtls::CertStatus;
 use edge_mtls_fuzz::ocsp::{decode, ocsp_fixtures, seeds};
 use libfuzzer_sys::fuzz_target;
 

@@ -3,7 +3,7 @@
 
 #![no_main]
 
-use edge_mtls::trust_store::TrustStoreWarning;
+use edge_mtls::TrustStoreWarning;
 use edge_mtls::{TrustStore, TrustStoreHandle};
 use edge_mtls_fuzz::{fixtures::pem, seeds};
 use libfuzzer_sys::fuzz_target;

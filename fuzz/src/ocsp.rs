@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ::der::asn1::{BitString, ObjectIdentifier, OctetString};
 use ::der::{DateTime, Decode, Encode};
-use edge_mtls::revocation::{CertToCheck, ChainSlot, OcspSource, ParsedCertificate};
+use edge_mtls::{CertToCheck, ChainSlot, OcspSource, ParsedCertificate};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber, SigningKey,
@@ -396,7 +396,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use edge_mtls::revocation::{CertStatus, OcspError};
+    use edge_mtls::{CertStatus, OcspError};
 
     /// The seeds reach the outcomes they were written for.
     #[test]

@@ -22,7 +22,7 @@
 //!
 //! actix-web 4 uses `http` 0.2 while the rest of this crate uses `http` 1:
 //! the headers are rendered by the shared
-//! [`header_builder`](crate::header_builder) and converted to actix-web's
+//! [`HeaderBuilder`](crate::HeaderBuilder) and converted to actix-web's
 //! types once per connection.
 //!
 //! ```no_run

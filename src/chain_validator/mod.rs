@@ -31,11 +31,10 @@ use cache::{RefusalCache, SignatureCache, VerifiedChainCache};
 use checks::{Placed, LEAF_CHECKS};
 use path::{Node, PathBuilder};
 
-pub use crate::x509::info::{ClientCertInfo, SubjectAltName};
-pub use crate::x509::profile::{Profile, ProfileRule, RuleSource, UnknownProfile};
-pub use crate::x509::signature::KeyPolicy;
-pub use crate::x509::subject_name;
-pub use crate::x509::KeyPurpose;
+pub(crate) use crate::x509::info::{ClientCertInfo, SubjectAltName};
+pub(crate) use crate::x509::profile::{Profile, ProfileRule};
+pub(crate) use crate::x509::signature::KeyPolicy;
+pub(crate) use crate::x509::KeyPurpose;
 pub use audit::{CertificateReport, ChainReport, CheckOutcome};
 pub use checks::Check;
 pub use error::{CertPosition, ValidationError};

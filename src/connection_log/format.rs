@@ -109,7 +109,7 @@ pub fn w3c_header() -> String {
 /// Appends `record` to `out` in `format`, ending with a newline. Parquet is
 /// columnar and has no line form: its records are rendered as JSON lines,
 /// which carry the same fields under the same names.
-pub fn write_record(out: &mut String, record: &ConnectionLogRecord, format: LogFormat) {
+pub(crate) fn write_record(out: &mut String, record: &ConnectionLogRecord, format: LogFormat) {
     match format {
         LogFormat::JsonLines | LogFormat::Parquet => json_line(out, record),
         LogFormat::W3c => w3c_line(out, record),

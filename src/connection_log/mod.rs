@@ -9,7 +9,7 @@
 //! outcomes per reason code.
 
 mod counters;
-pub mod format;
+pub(crate) mod format;
 mod output;
 #[cfg(feature = "parquet")]
 mod parquet;

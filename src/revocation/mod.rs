@@ -35,18 +35,18 @@
 
 mod chain;
 mod checker;
-pub mod crl;
+pub(crate) mod crl;
 mod deny_list;
 mod error;
-pub mod kvs;
+pub(crate) mod kvs;
 mod status;
 
 use core::fmt;
 
 use rustls_pki_types::UnixTime;
 
-pub use crate::x509::parsed::ParsedCertificate;
-pub use crate::x509::serial::{SerialNumber, SerialParseError, MAX_SERIAL_OCTETS};
+pub(crate) use crate::x509::parsed::ParsedCertificate;
+pub(crate) use crate::x509::serial::{SerialNumber, SerialParseError};
 pub use chain::RevocationChain;
 pub use checker::{
     CheckerBuildError, FailurePolicy, ImmediateCheck, RevocationChecker, RevocationCheckerBuilder,
@@ -59,9 +59,7 @@ pub use status::{
     RevocationStatus, StatusName,
 };
 
-pub mod ocsp;
-
-pub use ocsp::{OcspError, OcspSource, OcspSourceBuilder, OcspTransport};
+pub(crate) mod ocsp;
 
 /// How a certificate's status was determined (CloudFront's `method`).
 #[non_exhaustive]

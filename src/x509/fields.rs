@@ -258,12 +258,12 @@ fn hex(bytes: &[u8], digits: &[u8; 16], separator: Option<char>) -> String {
 
 /// CloudFront's serial form: the DER INTEGER contents (sign byte kept) as
 /// lowercase hex pairs joined by `:`.
-pub fn serial_cloudfront(serial: &[u8]) -> String {
+pub(crate) fn serial_cloudfront(serial: &[u8]) -> String {
     hex(serial, HEX_LOWER, Some(':'))
 }
 
 /// ALB's serial form: uppercase hex without separators or the `00` sign byte.
-pub fn serial_alb(serial: &[u8]) -> String {
+pub(crate) fn serial_alb(serial: &[u8]) -> String {
     let trimmed = match serial {
         [0, rest @ ..] if !rest.is_empty() => rest,
         other => other,
@@ -272,7 +272,7 @@ pub fn serial_alb(serial: &[u8]) -> String {
 }
 
 /// `NotBefore=…Z;NotAfter=…Z`.
-pub fn validity(not_before: u64, not_after: u64) -> String {
+pub(crate) fn validity(not_before: u64, not_after: u64) -> String {
     let mut out = String::with_capacity(50);
     out.push_str("NotBefore=");
     push_iso8601(&mut out, not_before);
@@ -349,41 +349,17 @@ fn push_digit(out: &mut String, digit: u16) {
 }
 
 /// Lowercase hex.
-pub fn hex_lower(bytes: &[u8]) -> String {
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     hex(bytes, HEX_LOWER, None)
 }
 
 /// Uppercase hex pairs joined by `:` (CloudFront's `sha256Fingerprint`).
-pub fn hex_upper_colon(bytes: &[u8]) -> String {
+pub(crate) fn hex_upper_colon(bytes: &[u8]) -> String {
     hex(bytes, HEX_UPPER, Some(':'))
 }
 
 const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
 const PEM_END: &str = "-----END CERTIFICATE-----";
-
-/// PEM armour with 64-column lines and a final newline.
-pub fn pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 60);
-    push_pem_lines(&mut out, &b64, "\n");
-    out
-}
-
-/// `-----BEGIN CERTIFICATE-----`, the base64 in 64-column lines, the END
-/// line, each followed by `newline`.
-fn push_pem_lines(out: &mut String, b64: &str, newline: &str) {
-    out.push_str(PEM_BEGIN);
-    out.push_str(newline);
-    let mut rest = b64;
-    while !rest.is_empty() {
-        let (line, tail) = rest.split_at(rest.len().min(64));
-        out.push_str(line);
-        out.push_str(newline);
-        rest = tail;
-    }
-    out.push_str(PEM_END);
-    out.push_str(newline);
-}
 
 /// The length of `url_encode_pem(&pem(der))`.
 fn url_encoded_pem_len(der: &[u8]) -> usize {
@@ -410,25 +386,8 @@ fn push_url_encoded_pem(out: &mut String, der: &[u8]) {
     out.push_str("-----END%20CERTIFICATE-----%0A");
 }
 
-/// Percent-encodes everything except RFC 3986 unreserved characters and
-/// `+ = /` (ALB's "with +=/ as safe characters"), so space is `%20` and a
-/// line feed `%0A`; any standard percent-decoder restores the input.
-pub fn url_encode_pem(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + text.len() / 16);
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'=' | b'/')
-        {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            push_hex(&mut out, b, HEX_UPPER);
-        }
-    }
-    out
-}
-
 /// subjectAltName in OpenSSL's print form, entries joined by `,`.
-pub fn san_openssl(names: &[SubjectAltName]) -> String {
+pub(crate) fn san_openssl(names: &[SubjectAltName]) -> String {
     let mut out = String::new();
     for (i, name) in names.iter().enumerate() {
         if i > 0 {
@@ -549,6 +508,49 @@ mod tests {
         assert_eq!(hex_upper_colon(&[0x00, 0x0f, 0xa5, 0xff]), "00:0F:A5:FF");
         assert_eq!(hex_lower(&[]), "");
         assert_eq!(hex_upper_colon(&[0xab]), "AB");
+    }
+
+    // The two-step reference the direct encoder is checked against.
+    /// PEM armour with 64-column lines and a final newline.
+    fn pem(der: &[u8]) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 60);
+        push_pem_lines(&mut out, &b64, "\n");
+        out
+    }
+
+    /// `-----BEGIN CERTIFICATE-----`, the base64 in 64-column lines, the END
+    /// line, each followed by `newline`.
+    fn push_pem_lines(out: &mut String, b64: &str, newline: &str) {
+        out.push_str(PEM_BEGIN);
+        out.push_str(newline);
+        let mut rest = b64;
+        while !rest.is_empty() {
+            let (line, tail) = rest.split_at(rest.len().min(64));
+            out.push_str(line);
+            out.push_str(newline);
+            rest = tail;
+        }
+        out.push_str(PEM_END);
+        out.push_str(newline);
+    }
+
+    /// Percent-encodes everything except RFC 3986 unreserved characters and
+    /// `+ = /` (ALB's "with +=/ as safe characters"), so space is `%20` and a
+    /// line feed `%0A`; any standard percent-decoder restores the input.
+    fn url_encode_pem(text: &str) -> String {
+        let mut out = String::with_capacity(text.len() + text.len() / 16);
+        for b in text.bytes() {
+            if b.is_ascii_alphanumeric()
+                || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'=' | b'/')
+            {
+                out.push(char::from(b));
+            } else {
+                out.push('%');
+                push_hex(&mut out, b, HEX_UPPER);
+            }
+        }
+        out
     }
 
     #[test]

@@ -12,14 +12,14 @@
 pub(crate) mod cert;
 pub(crate) mod der;
 pub(crate) mod extensions;
-pub mod fields;
+pub(crate) mod fields;
 pub(crate) mod info;
-pub mod name;
+pub(crate) mod name;
 pub(crate) mod parsed;
 pub(crate) mod profile;
 pub(crate) mod serial;
 pub(crate) mod signature;
-pub mod subject_name;
+pub(crate) mod subject_name;
 
 use core::fmt;
 

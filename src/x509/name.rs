@@ -53,7 +53,7 @@ pub fn log_style(name_der: &[u8]) -> Option<String> {
 
 /// Formats a DER-encoded Name as CloudFront's connection object does:
 /// RFC 2253 order joined by `, ` (`CN=client.example.com, O=Example Org`).
-pub fn connection_style(name_der: &[u8]) -> Option<String> {
+pub(crate) fn connection_style(name_der: &[u8]) -> Option<String> {
     format(name_der, true, ", ")
 }
 

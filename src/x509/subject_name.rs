@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 /// Whether `name` is a syntactically valid DNS name (LDH labels, optional
 /// trailing dot not allowed), optionally with a `*` left-most label.
-pub fn is_valid_dns_name(name: &[u8], allow_wildcard: bool) -> bool {
+pub(crate) fn is_valid_dns_name(name: &[u8], allow_wildcard: bool) -> bool {
     if name.is_empty() || name.len() > 253 {
         return false;
     }
@@ -65,7 +65,7 @@ pub fn dns_name_matches(presented: &[u8], reference: &[u8]) -> bool {
 
 /// Whether `mailbox` is an RFC 5321 `local-part@domain` with a valid domain
 /// (the form RFC 5280 §4.2.1.6 requires of rfc822Name).
-pub fn is_valid_email(mailbox: &[u8]) -> bool {
+pub(crate) fn is_valid_email(mailbox: &[u8]) -> bool {
     let Some(at) = mailbox.iter().position(|b| *b == b'@') else {
         return false;
     };

@@ -18,12 +18,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edge_mtls::config::DenyListSettings;
-use edge_mtls::connection_log::{ConnectionLogRecord, ConnectionLogSink, ConnectionStatus};
-use edge_mtls::policy::{
+use edge_mtls::DenyListSettings;
+use edge_mtls::{
     AllowAll, Connection, ConnectionPolicy, FirstMatch, Matcher, NamePattern, PolicyError, Rule,
     Verdict,
 };
+use edge_mtls::{ConnectionLogRecord, ConnectionLogSink, ConnectionStatus};
 use edge_mtls::{Edge, HeaderProfile, MtlsConfig, MtlsConfigBuilder, ReasonCode, ValidationMode};
 use serde_json::Value;
 

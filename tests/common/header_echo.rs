@@ -11,10 +11,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use edge_mtls::cert_fields::CertFields;
-use edge_mtls::connection_log::ConnectionId;
-use edge_mtls::header_builder::{ConnectionFacts, ConnectionHeaders, HeaderBuilder};
+use edge_mtls::CertFields;
 use edge_mtls::ClientCertInfo;
+use edge_mtls::ConnectionId;
+use edge_mtls::{ConnectionFacts, ConnectionHeaders, HeaderBuilder};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;

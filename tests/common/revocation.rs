@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use edge_mtls::revocation::kvs::{KeyNormalization, KeyValueStore, KvsError, KvsMeta};
-use edge_mtls::revocation::RevocationChecker;
+use edge_mtls::RevocationChecker;
 use edge_mtls::{ChainValidatorBuilder, MtlsClientVerifier, TrustStoreHandle, ValidationMode};
+use edge_mtls::{KeyNormalization, KeyValueStore, KvsError, KvsMeta};
 use rustls::ServerConfig;
 
 use super::openssl;
@@ -193,7 +193,7 @@ pub fn crl_pem_to_der(pem: &[u8]) -> Vec<u8> {
 
 /// The `nextUpdate` of a PEM CRL, Unix seconds.
 pub fn next_update_of(pem: &[u8]) -> u64 {
-    edge_mtls::revocation::crl::RevocationList::parse(&crl_pem_to_der(pem))
+    edge_mtls::RevocationList::parse(&crl_pem_to_der(pem))
         .expect("a CRL")
         .next_update()
         .expect("nextUpdate")

@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edge_mtls::cert_fields::{iso8601, parse_rfc3339};
-use edge_mtls::chain_validator::{ChainReport, CheckOutcome};
-use edge_mtls::file_input::read_bounded;
-use edge_mtls::revocation::crl::{CrlError, CrlSource};
-use edge_mtls::revocation::{ImmediateCheck, RevocationChain, RevocationChecker};
+use edge_mtls::internal::read_bounded;
+use edge_mtls::internal::{iso8601, parse_rfc3339};
+use edge_mtls::{ChainReport, CheckOutcome};
 use edge_mtls::{ChainValidator, KeyPurpose, Profile, TrustStore, TrustStoreHandle};
+use edge_mtls::{CrlError, CrlSource};
+use edge_mtls::{ImmediateCheck, RevocationChain, RevocationChecker};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
 

@@ -71,6 +71,4 @@ pub use error::{OcspBuildError, OcspError};
 pub use hyper_transport::HyperTransport;
 pub use response::OcspAnswer;
 pub use source::OcspSource;
-pub use transport::{
-    OcspTransport, TransportError, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_TRANSPORT_TIMEOUT,
-};
+pub use transport::{OcspTransport, TransportError};

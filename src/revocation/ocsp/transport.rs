@@ -6,16 +6,17 @@
 //! deployments with proxies or HTTPS responders supply their own.
 
 use core::fmt;
-use std::time::Duration;
 
 use bytes::Bytes;
 
 /// The default response size limit: 64 KiB, far above any real response
 /// (a few KiB even with a delegated responder chain).
-pub const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024;
+pub(crate) const DEFAULT_MAX_RESPONSE_SIZE: usize = 64 * 1024;
 
 /// The default timeout of one exchange when the transport is used on its own.
-pub const DEFAULT_TRANSPORT_TIMEOUT: Duration = Duration::from_secs(10);
+#[cfg(feature = "ocsp-http")]
+pub(crate) const DEFAULT_TRANSPORT_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_secs(10);
 
 /// Why an HTTP exchange with a responder failed.
 #[non_exhaustive]
