@@ -14,7 +14,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
 use der::asn1::{BitString, ObjectIdentifier};
 use der::{Decode, Encode};
-use edge_mtls::{CertStatus, CertToCheck, ChainSlot, OcspSource, RevocationSource};
+use edge_mtls::{CertPosition, CertStatus, CertToCheck, OcspSource, RevocationSource};
 use edge_mtls::{OcspTransport, TransportError};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, IsCa, Issuer,
@@ -148,7 +148,7 @@ fn warmed(pki: &Pki) -> OcspSource {
     let cert = CertToCheck {
         cert: &parsed(&pki.leaf),
         issuer: &parsed(&pki.issuer),
-        slot: ChainSlot::Leaf,
+        position: CertPosition::Leaf,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -188,7 +188,7 @@ fn cache_hit(c: &mut Criterion) {
         let cert = CertToCheck {
             cert: &parsed(&pki.leaf),
             issuer: &parsed(&pki.issuer),
-            slot: ChainSlot::Leaf,
+            position: CertPosition::Leaf,
         };
         group.bench_function(name, |b| {
             b.iter(|| black_box(source.check_now(black_box(&cert), now)))
@@ -200,7 +200,7 @@ fn cache_hit(c: &mut Criterion) {
     let cert = CertToCheck {
         cert: &parsed(&p256.leaf),
         issuer: &parsed(&p256.issuer),
-        slot: ChainSlot::Leaf,
+        position: CertPosition::Leaf,
     };
     group.bench_function("ocsp_cache_hit/with-applies-to", |b| {
         b.iter(|| {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use edge_mtls::CrlSource;
 use edge_mtls::{
-    CertToCheck, ChainSlot, DenyListSource, IssuerScoping, RevocationSource, SerialNumber,
+    CertPosition, CertToCheck, DenyListSource, IssuerScoping, RevocationSource, SerialNumber,
 };
 use edge_mtls::{KeyValueStore, MemoryKeyValueStore};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
@@ -170,7 +170,7 @@ fn reports(f: &Fixture, store: &Arc<MemoryKeyValueStore>, crl: &[u8]) {
     let cert = CertToCheck {
         cert: &parsed(&f.leaf_der),
         issuer: &parsed(&f.ca_der),
-        slot: ChainSlot::Leaf,
+        position: CertPosition::Leaf,
     };
     for (name, scoping) in [
         ("serial keys only", IssuerScoping::SerialOnly),
@@ -251,7 +251,7 @@ fn crl_load_child(dir: &std::path::Path) {
     let cert = CertToCheck {
         cert: &parsed(&leaf),
         issuer: &parsed(&ca),
-        slot: ChainSlot::Leaf,
+        position: CertPosition::Leaf,
     };
     assert!(matches!(
         source.check_now(&cert, UnixTime::now()),
@@ -280,7 +280,7 @@ fn deny_list_lookup(c: &mut Criterion, f: &Fixture, store: &Arc<MemoryKeyValueSt
     let cert = CertToCheck {
         cert: &parsed(&f.leaf_der),
         issuer: &parsed(&f.ca_der),
-        slot: ChainSlot::Leaf,
+        position: CertPosition::Leaf,
     };
     let source = DenyListSource::new(store.clone()).issuer_scoping(IssuerScoping::SerialOnly);
     c.bench_function("deny_list_lookup/1M/check_now", |b| {

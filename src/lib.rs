@@ -176,11 +176,11 @@ pub use revocation::ocsp::{
     OcspTransport, TransportError,
 };
 pub use revocation::{
-    crl_reason_name, issuer_id, scoped_key, CertStatus, CertToCheck, CertificateRevocationStatus,
-    ChainRevocationStatuses, ChainSlot, ChainValidity, CheckerBuildError, DenyListSource,
-    FailurePolicy, ImmediateCheck, IssuerScoping, MethodName, RevocationChain, RevocationChecker,
+    issuer_id, scoped_key, CertStatus, CertStatusKind, CertToCheck, CertificateRevocationStatus,
+    ChainRevocationStatuses, ChainValidity, CheckerBuildError, CrlReason, DenyListSource,
+    FailurePolicy, ImmediateCheck, IssuerScoping, RevocationChain, RevocationChecker,
     RevocationCheckerBuilder, RevocationError, RevocationMethod, RevocationOutcome,
-    RevocationScope, RevocationSource, RevocationStatus, StatusErrorKind, StatusName,
+    RevocationScope, RevocationSource, RevocationStatus, StatusErrorKind,
 };
 
 // The rustls verifier (stage 1, inside the handshake).

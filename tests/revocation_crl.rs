@@ -21,9 +21,9 @@ use common::{
 };
 use edge_mtls::ReasonCode;
 use edge_mtls::{
-    CertStatus, CertToCheck, ChainSlot, ChainValidity, FailurePolicy, ImmediateCheck,
-    RevocationChain, RevocationChecker, RevocationError, RevocationScope, RevocationSource,
-    SerialNumber, StatusName,
+    CertPosition, CertStatus, CertStatusKind, CertToCheck, ChainValidity, FailurePolicy,
+    ImmediateCheck, RevocationChain, RevocationChecker, RevocationError, RevocationScope,
+    RevocationSource, SerialNumber,
 };
 use edge_mtls::{
     CrlError, CrlSource, CrlVersion, MissingCrlPolicy, RevocationId, RevocationList, StalePolicy,
@@ -122,13 +122,13 @@ async fn v2_crl_with_crlnumber_and_reason_over_tls12_and_tls13() {
             &CertToCheck {
                 cert: &parsed(&alice),
                 issuer: &parsed(&ca.der()),
-                slot: ChainSlot::Leaf,
+                position: CertPosition::Leaf,
             },
             UnixTime::now(),
         )
         .expect("CRLs answer synchronously");
     assert!(
-        matches!(status, CertStatus::Revoked { reason: Some(1), revoked_at: Some(t) } if t + 600 > unix_now()),
+        matches!(status, CertStatus::Revoked { reason: Some(edge_mtls::CrlReason::KEY_COMPROMISE), revoked_at: Some(t) } if t + 600 > unix_now()),
         "{status:?}"
     );
 
@@ -272,7 +272,7 @@ fn stale_crl_follows_the_configured_policy() {
         panic!("soft-fail forgives Unknown")
     };
     assert_eq!(status.chain_validity, ChainValidity::Unknown);
-    assert_eq!(status.certificates.leaf.status, StatusName::Unknown);
+    assert_eq!(status.certificates.leaf.status, CertStatusKind::Unknown);
     // KeepUsing: the stale CRL still answers.
     assert!(matches!(
         run(
@@ -289,7 +289,7 @@ fn stale_crl_follows_the_configured_policy() {
         assert!(matches!(
             run(policy, FailurePolicy::SoftFail, 0, stale, alice),
             ImmediateCheck::Denied(RevocationError::Revoked {
-                reason: Some(4),
+                reason: Some(edge_mtls::CrlReason::SUPERSEDED),
                 ..
             })
         ));
@@ -376,7 +376,7 @@ fn revocation_ids_are_stable_and_never_reused_and_files_reload() {
             &CertToCheck {
                 cert: &parsed(&bob),
                 issuer: &parsed(&ca_der),
-                slot: ChainSlot::Leaf,
+                position: CertPosition::Leaf,
             },
             UnixTime::now(),
         )
@@ -393,7 +393,7 @@ fn revocation_ids_are_stable_and_never_reused_and_files_reload() {
     assert!(matches!(
         bob_status(&source),
         Some(CertStatus::Revoked {
-            reason: Some(5),
+            reason: Some(edge_mtls::CrlReason::CESSATION_OF_OPERATION),
             ..
         })
     ));
@@ -458,17 +458,17 @@ async fn whole_chain_scope_checks_intermediates_leaf_only_does_not() {
     let outcome = whole.check(&chain, UnixTime::now()).await;
     let status = outcome.status();
     assert_eq!(status.chain_validity, ChainValidity::Invalid);
-    assert_eq!(status.certificates.leaf.status, StatusName::Good);
+    assert_eq!(status.certificates.leaf.status, CertStatusKind::Good);
     assert_eq!(status.certificates.intermediates.len(), 1);
     assert_eq!(
         status.certificates.intermediates[0].status,
-        StatusName::Revoked
+        CertStatusKind::Revoked
     );
     assert!(matches!(
         outcome.error(),
         Some(RevocationError::Revoked {
-            slot: ChainSlot::Intermediate(0),
-            reason: Some(2),
+            position: CertPosition::Intermediate(0),
+            reason: Some(edge_mtls::CrlReason::CA_COMPROMISE),
             ..
         })
     ));
@@ -498,7 +498,7 @@ fn issuers_without_a_crl_follow_the_missing_crl_policy() {
     else {
         panic!("no CRL for the issuer is not a denial by default")
     };
-    assert_eq!(status.certificates.leaf.status, StatusName::Unknown);
+    assert_eq!(status.certificates.leaf.status, CertStatusKind::Unknown);
     assert!(status.certificates.leaf.error_type.is_none());
     // Required: Unknown, denied under hard-fail.
     let strict = CrlSource::builder(&provider())
@@ -648,7 +648,7 @@ fn issuing_distribution_points_narrow_what_a_crl_covers() {
     let ImmediateCheck::Allowed(s) = status(&without_cdp) else {
         panic!("outside the CRL's partition")
     };
-    assert_eq!(s.certificates.leaf.status, StatusName::Unknown);
+    assert_eq!(s.certificates.leaf.status, CertStatusKind::Unknown);
 
     // onlyContainsCACerts: a CA-only CRL says nothing about leaves.
     let mut ca_only = CrlSpec::new(subject_of(ca.der()), now).with_crl_number(4, false);
@@ -694,7 +694,7 @@ fn a_hundred_thousand_entries_index_and_answer() {
     let hit = list
         .lookup(&SerialNumber::parse("9f:00:00:00:0a").unwrap())
         .unwrap();
-    assert_eq!(hit.reason, Some(1));
+    assert_eq!(hit.reason, Some(edge_mtls::CrlReason::KEY_COMPROMISE));
     assert!(list
         .lookup(&SerialNumber::parse("9f:00:01:86:a0").unwrap())
         .is_none());

@@ -16,9 +16,10 @@ use common::revocation::{
 use common::{handshake, trust_store, LeafOptions, Pki, TestServer};
 use edge_mtls::ReasonCode;
 use edge_mtls::{
-    issuer_id, scoped_key, CertStatus, CertToCheck, ChainSlot, ChainValidity, DenyListSource,
-    FailurePolicy, ImmediateCheck, IssuerScoping, RevocationChain, RevocationChecker,
-    RevocationError, RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind, StatusName,
+    issuer_id, scoped_key, CertPosition, CertStatus, CertStatusKind, CertToCheck, ChainValidity,
+    DenyListSource, FailurePolicy, ImmediateCheck, IssuerScoping, RevocationChain,
+    RevocationChecker, RevocationError, RevocationMethod, RevocationSource, SerialNumber,
+    StatusErrorKind,
 };
 use edge_mtls::{ImportOptions, KeyValueStore, KvsError, MemoryKeyValueStore};
 use rustls::AlertDescription;
@@ -298,7 +299,7 @@ async fn stores_without_a_local_copy_are_checked_after_the_handshake() {
     .unwrap();
     assert_eq!(
         checker.check_now(&chain, UnixTime::now()),
-        ImmediateCheck::Pending(vec![ChainSlot::Leaf, ChainSlot::Intermediate(0)])
+        ImmediateCheck::Pending(vec![CertPosition::Leaf, CertPosition::Intermediate(0)])
     );
     let config = common::server_config(revocation_verifier(store, checker.clone(), |b| b));
     let server = TestServer::start(config, 1, common::Reply::Line).await;
@@ -363,7 +364,7 @@ async fn unreachable_store_denies_under_hard_fail_and_is_reported_under_soft_fai
     let outcome = soft.check(&chain, UnixTime::now()).await;
     assert!(outcome.is_allowed());
     let leaf_status = &outcome.status().certificates.leaf;
-    assert_eq!(leaf_status.status, StatusName::Error);
+    assert_eq!(leaf_status.status, CertStatusKind::Error);
     assert_eq!(leaf_status.error_type.as_deref(), Some("InternalError"));
     assert_eq!(outcome.status().chain_validity, ChainValidity::Unknown);
 }
@@ -380,11 +381,9 @@ impl RevocationSource for DocumentationExample {
     }
 
     fn check_now(&self, cert: &CertToCheck<'_>, _now: UnixTime) -> Option<CertStatus> {
-        Some(match cert.slot {
-            ChainSlot::Leaf => CertStatus::Good,
-            ChainSlot::Intermediate(_) => {
-                CertStatus::Error(StatusErrorKind::InternalError("responder timed out".into()))
-            }
+        Some(match cert.position {
+            CertPosition::Leaf => CertStatus::Good,
+            _ => CertStatus::Error(StatusErrorKind::InternalError("responder timed out".into())),
         })
     }
 

@@ -16,9 +16,9 @@ use common::openssl_ca::{client_extensions, free_port, responder_extensions, Ope
 use common::revocation::{openssl_identity, revocation_verifier};
 use edge_mtls::ReasonCode;
 use edge_mtls::{
-    CertStatus, CertToCheck, ChainSlot, ChainValidity, FailurePolicy, ImmediateCheck, OcspSource,
-    OcspSourceBuilder, RevocationChain, RevocationChecker, RevocationError, RevocationScope,
-    RevocationSource, StatusName,
+    CertPosition, CertStatus, CertStatusKind, CertToCheck, ChainValidity, FailurePolicy,
+    ImmediateCheck, OcspSource, OcspSourceBuilder, RevocationChain, RevocationChecker,
+    RevocationError, RevocationScope, RevocationSource,
 };
 use edge_mtls::{HyperTransport, OcspTransport, TransportError};
 use rustls::AlertDescription;
@@ -37,7 +37,7 @@ macro_rules! leaf {
         &CertToCheck {
             cert: &parsed($cert),
             issuer: &parsed($ca),
-            slot: ChainSlot::Leaf,
+            position: CertPosition::Leaf,
         }
     };
 }
@@ -106,7 +106,11 @@ async fn good_revoked_and_unknown_from_the_real_responder() {
         let CertStatus::Revoked { reason, revoked_at } = status else {
             panic!("expected Revoked, got {status:?}");
         };
-        assert_eq!(reason, Some(1), "keyCompromise");
+        assert_eq!(
+            reason,
+            Some(edge_mtls::CrlReason::KEY_COMPROMISE),
+            "keyCompromise"
+        );
         let at = revoked_at.expect("revocation time");
         assert!(at.abs_diff(now().as_secs()) < 600, "revoked just now: {at}");
 
@@ -153,7 +157,7 @@ async fn a_delegated_responder_with_ocsp_signing_is_accepted() {
     assert!(matches!(
         src.check(leaf!(&revoked, &f.ca_der), now()).await,
         CertStatus::Revoked {
-            reason: Some(4),
+            reason: Some(edge_mtls::CrlReason::SUPERSEDED),
             ..
         }
     ));
@@ -434,7 +438,7 @@ async fn unknown_denies_under_hard_fail_and_is_allowed_under_soft_fail() {
         matches!(
             error,
             RevocationError::OcspDenied {
-                status: "Unknown",
+                status: CertStatusKind::Unknown,
                 ..
             }
         ),
@@ -444,7 +448,7 @@ async fn unknown_denies_under_hard_fail_and_is_allowed_under_soft_fail() {
     assert_eq!(outcome.status().chain_validity, ChainValidity::Unknown);
     assert_eq!(
         outcome.status().certificates.leaf.status,
-        StatusName::Unknown
+        CertStatusKind::Unknown
     );
 
     let soft = checker(ocsp(), FailurePolicy::SoftFail, RevocationScope::LeafOnly);
@@ -452,7 +456,7 @@ async fn unknown_denies_under_hard_fail_and_is_allowed_under_soft_fail() {
     assert!(outcome.is_allowed(), "{:?}", outcome.error());
     assert_eq!(
         outcome.status().certificates.leaf.status,
-        StatusName::Unknown
+        CertStatusKind::Unknown
     );
     assert_eq!(outcome.status().chain_validity, ChainValidity::Unknown);
 }
@@ -479,7 +483,7 @@ async fn an_unreachable_responder_denies_under_hard_fail_only() {
         ReasonCode::ClientCertOcspProcessingError
     );
     let leaf = &outcome.status().certificates.leaf;
-    assert_eq!(leaf.status, StatusName::Error);
+    assert_eq!(leaf.status, CertStatusKind::Error);
     assert_eq!(leaf.error_type.as_deref(), Some("InternalError"));
 
     let soft = checker(
@@ -489,7 +493,10 @@ async fn an_unreachable_responder_denies_under_hard_fail_only() {
     );
     let outcome = soft.check(&chain, now()).await;
     assert!(outcome.is_allowed(), "{:?}", outcome.error());
-    assert_eq!(outcome.status().certificates.leaf.status, StatusName::Error);
+    assert_eq!(
+        outcome.status().certificates.leaf.status,
+        CertStatusKind::Error
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,8 +514,8 @@ async fn revoked_denies_under_both_policies() {
             matches!(
                 error,
                 RevocationError::OcspDenied {
-                    status: "Revoked",
-                    reason: Some(1),
+                    status: CertStatusKind::Revoked,
+                    reason: Some(edge_mtls::CrlReason::KEY_COMPROMISE),
                     ..
                 }
             ),
@@ -546,18 +553,18 @@ async fn the_whole_chain_is_checked_except_the_root() {
         RevocationScope::WholeChain,
     );
     assert!(
-        matches!(c.check_now(&chain, now()), ImmediateCheck::Pending(ref slots) if slots.len() == 2),
+        matches!(c.check_now(&chain, now()), ImmediateCheck::Pending(ref positions) if positions.len() == 2),
         "nothing cached: both certificates wait for stage 2"
     );
     let outcome = c.check(&chain, now()).await;
     assert!(outcome.is_allowed(), "{:?}", outcome.error());
     let status = outcome.status();
     assert_eq!(status.chain_validity, ChainValidity::Valid);
-    assert_eq!(status.certificates.leaf.status, StatusName::Good);
+    assert_eq!(status.certificates.leaf.status, CertStatusKind::Good);
     assert_eq!(status.certificates.intermediates.len(), 1);
     assert_eq!(
         status.certificates.intermediates[0].status,
-        StatusName::Good
+        CertStatusKind::Good
     );
     let ImmediateCheck::Allowed(cached) = c.check_now(&chain, now()) else {
         panic!("stage 1 answers from the cache");
@@ -579,14 +586,14 @@ async fn the_whole_chain_is_checked_except_the_root() {
     assert_eq!(outcome.status().chain_validity, ChainValidity::Invalid);
     assert_eq!(
         outcome.status().certificates.intermediates[0].status,
-        StatusName::Revoked
+        CertStatusKind::Revoked
     );
     assert!(matches!(
         outcome.error(),
         Some(RevocationError::OcspDenied {
-            slot: ChainSlot::Intermediate(0),
-            status: "Revoked",
-            reason: Some(2),
+            position: CertPosition::Intermediate(0),
+            status: CertStatusKind::Revoked,
+            reason: Some(edge_mtls::CrlReason::CA_COMPROMISE),
             ..
         })
     ));
@@ -615,9 +622,12 @@ async fn an_intermediate_without_an_ocsp_url() {
     );
     let outcome = lenient.check(&chain, now()).await;
     assert!(outcome.is_allowed(), "{:?}", outcome.error());
-    assert_eq!(outcome.status().certificates.leaf.status, StatusName::Good);
+    assert_eq!(
+        outcome.status().certificates.leaf.status,
+        CertStatusKind::Good
+    );
     let entry = &outcome.status().certificates.intermediates[0];
-    assert_eq!(entry.status, StatusName::Unknown);
+    assert_eq!(entry.status, CertStatusKind::Unknown);
     assert_eq!(entry.error_type, None);
 
     let strict = checker(
@@ -627,7 +637,7 @@ async fn an_intermediate_without_an_ocsp_url() {
     );
     let outcome = strict.check(&chain, now()).await;
     let entry = &outcome.status().certificates.intermediates[0];
-    assert_eq!(entry.status, StatusName::Error);
+    assert_eq!(entry.status, CertStatusKind::Error);
     assert!(
         entry
             .detail
@@ -639,7 +649,7 @@ async fn an_intermediate_without_an_ocsp_url() {
     assert!(matches!(
         outcome.error(),
         Some(RevocationError::OcspProcessing {
-            slot: ChainSlot::Intermediate(0),
+            position: CertPosition::Intermediate(0),
             ..
         })
     ));
@@ -689,7 +699,10 @@ async fn handshakes_fetch_in_stage_2_then_answer_from_the_cache_in_stage_1() {
         let (outcome, served) = common::handshake(config.clone(), Some(&identity)).await;
         if name == "good" {
             assert!(stage2.is_allowed(), "{:?}", stage2.error());
-            assert_eq!(stage2.status().certificates.leaf.status, StatusName::Good);
+            assert_eq!(
+                stage2.status().certificates.leaf.status,
+                CertStatusKind::Good
+            );
             outcome.expect_accepted();
             assert!(matches!(
                 checker.check_now(&chain, now()),

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use edge_mtls::{CrlSource, RevocationList, StalePolicy};
 use edge_mtls::{
-    CertToCheck, ChainSlot, RevocationChain, RevocationChecker, RevocationSource, SerialNumber,
+    CertToCheck, CertPosition, RevocationChain, RevocationChecker, RevocationSource, SerialNumber,
 };
 use edge_mtls_fuzz::revocation::{crl_der, crl_fixture, crl_parse_seeds, mode, CRL_NOW};
 use edge_mtls_fuzz::seeds;
@@ -62,7 +62,7 @@ fuzz_target!(
         let cert = CertToCheck {
             cert: &parsed(&f.leaf_der),
             issuer: &parsed(&f.ca_der),
-            slot: ChainSlot::Leaf,
+            position: CertPosition::Leaf,
         };
         let now = UnixTime::since_unix_epoch(Duration::from_secs(CRL_NOW));
         let _ = source.applies_to(&cert);

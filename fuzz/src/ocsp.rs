@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use ::der::asn1::{BitString, ObjectIdentifier, OctetString};
 use ::der::{DateTime, Decode, Encode};
-use edge_mtls::{CertToCheck, ChainSlot, OcspSource, ParsedCertificate};
+use edge_mtls::{CertToCheck, CertPosition, OcspSource, ParsedCertificate};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SerialNumber, SigningKey,
@@ -155,7 +155,7 @@ pub fn decode(data: &[u8]) -> Option<(CertToCheck<'static>, UnixTime, &[u8])> {
     let check = CertToCheck {
         cert,
         issuer: ca,
-        slot: ChainSlot::Leaf,
+        position: CertPosition::Leaf,
     };
     Some((
         check,

@@ -9,6 +9,7 @@ use std::time::Duration;
 /// waits 10 ms, doubling up to 1 s while the failures last, and reports the
 /// failure once through `tracing` when it starts and once when it ends.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct AcceptBackoff {
     failures: u64,
     pause: Duration,

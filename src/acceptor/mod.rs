@@ -49,6 +49,7 @@ pub use site::{AcceptorBuildError, Site, SniPattern};
 
 /// What the application learns about a connection, computed once.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ConnectionInfo {
     /// The id shared by the connection log and the connection-id header.
     pub connection_id: String,

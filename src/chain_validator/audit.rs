@@ -22,6 +22,7 @@ use crate::x509::signature::verify_signed_by;
 
 /// The outcome of one check.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CheckOutcome {
     /// The check.
     pub check: Check,
@@ -31,6 +32,7 @@ pub struct CheckOutcome {
 
 /// One certificate of the reported path and its checks.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CertificateReport {
     /// Where it sits: the leaf, a presented intermediate, or a trust anchor.
     pub position: CertPosition,
@@ -53,6 +55,7 @@ pub struct CertificateReport {
 
 /// A validation explained (see [`ChainValidator::audit`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ChainReport {
     /// The validator's answer: what a handshake decides.
     pub verdict: Result<VerifiedChain, ValidationError>,

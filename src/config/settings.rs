@@ -282,6 +282,7 @@ impl Default for CacheSettings {
 /// optional; revocation and logs are shared by the whole listener).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SiteOverride {
     /// The listener id in logs and policies for this name.
     pub distribution_id: Option<String>,

@@ -14,6 +14,7 @@ pub struct ReasonCounters {
 
 /// A point-in-time copy of [`ReasonCounters`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CountersSnapshot {
     /// Successful connections.
     pub success: u64,

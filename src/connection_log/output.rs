@@ -16,6 +16,7 @@ use super::ConnectionLogRecord;
 /// [`LogOutput::pending`]).
 #[derive(Debug, Default)]
 #[must_use]
+#[non_exhaustive]
 pub struct Progress {
     /// Records that reached the output (handed to the operating system).
     pub written: u64,

@@ -17,6 +17,7 @@ use crate::x509::parsed::ParsedCertificate;
 /// `validity` of a certificate object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Validity {
     /// ISO 8601 UTC.
     pub not_before: String,
@@ -27,6 +28,7 @@ pub struct Validity {
 /// One certificate as CloudFront describes it to a connection function.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct CertificateObject {
     /// `00:a7:30:9e:…`.
     pub serial_number: String,
@@ -75,6 +77,7 @@ impl CertificateObject {
 
 /// `clientCertificate.certificates`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Certificates {
     /// The leaf.
     pub leaf: CertificateObject,
@@ -85,6 +88,7 @@ pub struct Certificates {
 /// `clientCertificate`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct ClientCertificate {
     /// The presented certificates.
     pub certificates: Certificates,

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use crate::chain_validator::VerifiedChain;
 use crate::x509::parsed::ParsedCertificate;
 
-use super::{CertToCheck, ChainSlot, RevocationError};
+use super::{CertPosition, CertToCheck, RevocationError};
 
 /// A verified path: the leaf, its intermediates (leaf's issuer first) and the
 /// trust anchor, parsed. The anchor is only ever an issuer: it is never
@@ -14,6 +14,9 @@ use super::{CertToCheck, ChainSlot, RevocationError};
 pub struct RevocationChain<'a> {
     /// Leaf first, then the intermediates, then the anchor.
     certs: Cow<'a, [ParsedCertificate]>,
+    /// For each intermediate of the path, its index among what the client
+    /// sent (`None`: the path order is the presented order).
+    presented: Option<Vec<usize>>,
 }
 
 impl RevocationChain<'static> {
@@ -28,6 +31,7 @@ impl RevocationChain<'static> {
         certs.push(anchor);
         Self {
             certs: Cow::Owned(certs),
+            presented: None,
         }
     }
 
@@ -38,21 +42,21 @@ impl RevocationChain<'static> {
         intermediates: impl IntoIterator<Item = &'d [u8]>,
         anchor: &[u8],
     ) -> Result<Self, RevocationError> {
-        let parse = |der: &[u8], slot: Option<ChainSlot>| {
+        let parse = |der: &[u8], position: Option<CertPosition>| {
             ParsedCertificate::from_der(der.to_vec()).ok_or(
                 RevocationError::UnreadableCertificate {
                     // The anchor is only an issuer: reported against the last
                     // certificate it issues, the leaf when there is no other.
-                    slot: slot.unwrap_or(ChainSlot::Leaf),
+                    position: position.unwrap_or(CertPosition::Leaf),
                     detail: "certificate",
                 },
             )
         };
-        let leaf = parse(leaf, Some(ChainSlot::Leaf))?;
+        let leaf = parse(leaf, Some(CertPosition::Leaf))?;
         let intermediates = intermediates
             .into_iter()
             .enumerate()
-            .map(|(i, der)| parse(der, Some(ChainSlot::Intermediate(i))))
+            .map(|(i, der)| parse(der, Some(CertPosition::Intermediate(i))))
             .collect::<Result<Vec<_>, _>>()?;
         let anchor = parse(anchor, None)?;
         Ok(Self::new(leaf, intermediates, anchor))
@@ -62,8 +66,11 @@ impl RevocationChain<'static> {
 impl<'a> RevocationChain<'a> {
     /// The chain of a [`VerifiedChain`]: its certificates, borrowed.
     pub fn from_verified(chain: &'a VerifiedChain) -> Self {
+        let presented: Vec<usize> = chain.intermediate_indices().collect();
+        let in_order = presented.iter().enumerate().all(|(k, i)| k == *i);
         Self {
             certs: Cow::Borrowed(chain.certificates()),
+            presented: (!in_order).then_some(presented),
         }
     }
 
@@ -78,11 +85,17 @@ impl<'a> RevocationChain<'a> {
         self.certs.len().saturating_sub(2)
     }
 
-    /// The certificate at `slot` with its issuer, when the slot exists.
-    pub fn get(&self, slot: ChainSlot) -> Option<CertToCheck<'_>> {
-        let index = match slot {
-            ChainSlot::Leaf => 0,
-            ChainSlot::Intermediate(i) => i.checked_add(1)?,
+    /// The certificate at `position` (the leaf, or an intermediate by its
+    /// index in what the client sent) with its issuer, when the path holds
+    /// it.
+    pub fn get(&self, position: CertPosition) -> Option<CertToCheck<'_>> {
+        let index = match position {
+            CertPosition::Leaf => 0,
+            CertPosition::Intermediate(i) => match &self.presented {
+                None => i.checked_add(1)?,
+                Some(presented) => presented.iter().position(|p| *p == i)? + 1,
+            },
+            CertPosition::TrustAnchor(_) => return None,
         };
         // The anchor (last) is an issuer only.
         if index + 1 >= self.certs.len() {
@@ -91,15 +104,23 @@ impl<'a> RevocationChain<'a> {
         Some(CertToCheck {
             cert: self.certs.get(index)?,
             issuer: self.certs.get(index + 1)?,
-            slot,
+            position,
         })
     }
 
-    /// The slots to check: the leaf, and the intermediates when `whole_chain`.
-    pub(crate) fn slots(&self, whole_chain: bool) -> Vec<ChainSlot> {
-        let mut out = vec![ChainSlot::Leaf];
+    /// The positions to check, in path order: the leaf, and the
+    /// intermediates when `whole_chain`.
+    pub(crate) fn positions(&self, whole_chain: bool) -> Vec<CertPosition> {
+        let mut out = vec![CertPosition::Leaf];
         if whole_chain {
-            out.extend((0..self.intermediate_count()).map(ChainSlot::Intermediate));
+            out.extend((0..self.intermediate_count()).map(|k| {
+                CertPosition::Intermediate(
+                    self.presented
+                        .as_ref()
+                        .and_then(|p| p.get(k).copied())
+                        .unwrap_or(k),
+                )
+            }));
         }
         out
     }
@@ -124,12 +145,12 @@ mod tests {
     fn issuers_follow_the_path() {
         let (leaf, i0, i1, anchor) = (cert("l"), cert("i0"), cert("i1"), cert("a"));
         let chain = RevocationChain::new(leaf.clone(), [i0.clone(), i1.clone()], anchor.clone());
-        let l = chain.get(ChainSlot::Leaf).unwrap();
+        let l = chain.get(CertPosition::Leaf).unwrap();
         assert_eq!((l.cert, l.issuer), (&leaf, &i0));
-        let top = chain.get(ChainSlot::Intermediate(1)).unwrap();
+        let top = chain.get(CertPosition::Intermediate(1)).unwrap();
         assert_eq!((top.cert, top.issuer), (&i1, &anchor));
-        assert!(chain.get(ChainSlot::Intermediate(2)).is_none());
-        assert_eq!(chain.slots(true).len(), 3);
-        assert_eq!(chain.slots(false), vec![ChainSlot::Leaf]);
+        assert!(chain.get(CertPosition::Intermediate(2)).is_none());
+        assert_eq!(chain.positions(true).len(), 3);
+        assert_eq!(chain.positions(false), vec![CertPosition::Leaf]);
     }
 }

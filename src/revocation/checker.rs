@@ -26,8 +26,8 @@ use rustls_pki_types::UnixTime;
 
 use super::status::{CertificateRevocationStatus, RevocationStatus};
 use super::{
-    CertStatus, CertToCheck, ChainSlot, RevocationChain, RevocationError, RevocationMethod,
-    RevocationSource, SerialNumber, StatusErrorKind,
+    CertPosition, CertStatus, CertStatusKind, CertToCheck, RevocationChain, RevocationError,
+    RevocationMethod, RevocationSource, SerialNumber, StatusErrorKind,
 };
 
 /// What an undetermined status (`Unknown`, `Error`) of a source does.
@@ -135,7 +135,7 @@ pub enum ImmediateCheck {
     Denied(RevocationError),
     /// Nothing denies yet; these certificates still need
     /// [`RevocationChecker::check`] (after the handshake).
-    Pending(Vec<ChainSlot>),
+    Pending(Vec<CertPosition>),
 }
 
 /// The result of the complete (asynchronous) check.
@@ -201,8 +201,8 @@ impl RevocationChecker {
     pub fn check_now(&self, chain: &RevocationChain<'_>, now: UnixTime) -> ImmediateCheck {
         let mut entries = Vec::new();
         let mut pending = Vec::new();
-        for slot in chain.slots(self.scope == RevocationScope::WholeChain) {
-            let Some(cert) = chain.get(slot) else {
+        for position in chain.positions(self.scope == RevocationScope::WholeChain) {
+            let Some(cert) = chain.get(position) else {
                 continue;
             };
             let serial = match serial_of(&cert) {
@@ -224,12 +224,12 @@ impl RevocationChecker {
                     None => waiting = true,
                 }
             }
-            let verdict = self.combine(slot, &serial, &answers);
+            let verdict = self.combine(position, &serial, &answers);
             if let Some(error) = verdict.error {
                 return ImmediateCheck::Denied(error);
             }
             if waiting {
-                pending.push(slot);
+                pending.push(position);
             }
             entries.push(verdict.entry);
         }
@@ -242,7 +242,7 @@ impl RevocationChecker {
                 ImmediateCheck::Allowed(RevocationStatus::from_entries(leaf, entries.collect()))
             }
             None => ImmediateCheck::Denied(RevocationError::UnreadableCertificate {
-                slot: ChainSlot::Leaf,
+                position: CertPosition::Leaf,
                 detail: "empty chain",
             }),
         }
@@ -252,10 +252,10 @@ impl RevocationChecker {
     /// Certificates are checked concurrently; each certificate's sources in
     /// their declared order.
     pub async fn check(&self, chain: &RevocationChain<'_>, now: UnixTime) -> RevocationOutcome {
-        let slots = chain.slots(self.scope == RevocationScope::WholeChain);
-        let futures: Vec<BoxedFuture<'_, Verdict>> = slots
+        let positions = chain.positions(self.scope == RevocationScope::WholeChain);
+        let futures: Vec<BoxedFuture<'_, Verdict>> = positions
             .into_iter()
-            .filter_map(|slot| chain.get(slot))
+            .filter_map(|position| chain.get(position))
             .map(|cert| Box::pin(self.check_one(cert, now)) as BoxedFuture<'_, Verdict>)
             .collect();
         let verdicts = join_all(futures).await;
@@ -271,7 +271,7 @@ impl RevocationChecker {
         let Some(leaf) = entries.next() else {
             // A chain always has a leaf; keep the signature total anyway.
             let error = RevocationError::UnreadableCertificate {
-                slot: ChainSlot::Leaf,
+                position: CertPosition::Leaf,
                 detail: "empty chain",
             };
             let entry = CertificateRevocationStatus::new(
@@ -319,7 +319,7 @@ impl RevocationChecker {
                 status,
             });
         }
-        self.combine(cert.slot, &serial, &answers)
+        self.combine(cert.position, &serial, &answers)
     }
 
     fn first_method(&self) -> RevocationMethod {
@@ -329,8 +329,14 @@ impl RevocationChecker {
     }
 
     /// The combination rules of the module documentation.
-    fn combine(&self, slot: ChainSlot, serial: &SerialNumber, answers: &[Answer]) -> Verdict {
+    fn combine(
+        &self,
+        position: CertPosition,
+        serial: &SerialNumber,
+        answers: &[Answer],
+    ) -> Verdict {
         let serial_text = serial.to_cloudfront();
+        let serial = serial.clone();
         let entry =
             |a: &Answer| CertificateRevocationStatus::new(a.method, &a.status, serial_text.clone());
         if let Some(a) = answers
@@ -343,14 +349,14 @@ impl RevocationChecker {
             };
             let error = match a.method {
                 RevocationMethod::Ocsp => RevocationError::OcspDenied {
-                    slot,
-                    serial: serial_text.clone(),
-                    status: "Revoked",
+                    position,
+                    serial,
+                    status: CertStatusKind::Revoked,
                     reason,
                 },
                 method => RevocationError::Revoked {
-                    slot,
-                    serial: serial_text.clone(),
+                    position,
+                    serial,
                     method,
                     reason,
                 },
@@ -363,7 +369,7 @@ impl RevocationChecker {
         if let Some(a) = answers.iter().find(|a| denies(a)) {
             return Verdict {
                 entry: entry(a),
-                error: Some(undetermined_error(a, slot, &serial_text)),
+                error: Some(undetermined_error(a, position, serial)),
             };
         }
         if let Some(a) = answers.iter().find(|a| a.status == CertStatus::Good) {
@@ -399,32 +405,31 @@ fn denies(a: &Answer) -> bool {
     }
 }
 
-fn undetermined_error(a: &Answer, slot: ChainSlot, serial: &str) -> RevocationError {
+fn undetermined_error(a: &Answer, position: CertPosition, serial: SerialNumber) -> RevocationError {
     let detail = match &a.status {
         CertStatus::Error(kind) => kind.detail().to_string(),
         CertStatus::Unknown => "the source does not know the certificate".to_string(),
         other => other.as_str().to_string(),
     };
-    let serial = serial.to_string();
     match a.method {
         RevocationMethod::Ocsp if a.status == CertStatus::Unknown => RevocationError::OcspDenied {
-            slot,
+            position,
             serial,
-            status: "Unknown",
+            status: CertStatusKind::Unknown,
             reason: None,
         },
         RevocationMethod::Ocsp => RevocationError::OcspProcessing {
-            slot,
+            position,
             serial,
             detail,
         },
         RevocationMethod::Crl => RevocationError::CrlProcessing {
-            slot,
+            position,
             serial,
             detail,
         },
         RevocationMethod::DenyList => RevocationError::DenyListUnavailable {
-            slot,
+            position,
             serial,
             detail,
         },
@@ -435,7 +440,7 @@ fn serial_of(cert: &CertToCheck<'_>) -> Result<SerialNumber, RevocationError> {
     cert.cert
         .serial()
         .ok_or(RevocationError::UnreadableCertificate {
-            slot: cert.slot,
+            position: cert.position,
             detail: "serialNumber",
         })
 }
@@ -445,11 +450,11 @@ type BoxedFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Polls every future to completion and returns their outputs in order
 /// (runtime-agnostic; the core depends on no executor).
 async fn join_all<T>(futures: Vec<BoxedFuture<'_, T>>) -> Vec<T> {
-    let mut slots: Vec<(BoxedFuture<'_, T>, Option<T>)> =
+    let mut positions: Vec<(BoxedFuture<'_, T>, Option<T>)> =
         futures.into_iter().map(|f| (f, None)).collect();
     core::future::poll_fn(|cx| {
         let mut all_done = true;
-        for (future, output) in slots.iter_mut() {
+        for (future, output) in positions.iter_mut() {
             if output.is_none() {
                 match future.as_mut().poll(cx) {
                     Poll::Ready(v) => *output = Some(v),
@@ -464,7 +469,7 @@ async fn join_all<T>(futures: Vec<BoxedFuture<'_, T>>) -> Vec<T> {
         }
     })
     .await;
-    slots.into_iter().filter_map(|(_, o)| o).collect()
+    positions.into_iter().filter_map(|(_, o)| o).collect()
 }
 
 #[cfg(test)]
@@ -497,7 +502,7 @@ mod tests {
 
     fn revoked() -> Option<CertStatus> {
         Some(CertStatus::Revoked {
-            reason: Some(1),
+            reason: Some(crate::revocation::CrlReason::KEY_COMPROMISE),
             revoked_at: None,
         })
     }
@@ -542,7 +547,7 @@ mod tests {
             run(&checker),
             ImmediateCheck::Denied(RevocationError::Revoked {
                 method: RevocationMethod::Crl,
-                reason: Some(1),
+                reason: Some(crate::revocation::CrlReason::KEY_COMPROMISE),
                 ..
             })
         ));
@@ -579,7 +584,7 @@ mod tests {
         assert!(matches!(
             run(&hard),
             ImmediateCheck::Denied(RevocationError::OcspDenied {
-                status: "Unknown",
+                status: CertStatusKind::Unknown,
                 ..
             })
         ));
@@ -600,7 +605,7 @@ mod tests {
         };
         assert_eq!(
             status.certificates.leaf.method,
-            super::super::MethodName::Kvs
+            super::super::RevocationMethod::DenyList
         );
         assert_eq!(status.chain_validity, super::super::ChainValidity::Valid);
     }
@@ -613,7 +618,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             run(&checker),
-            ImmediateCheck::Pending(vec![ChainSlot::Leaf])
+            ImmediateCheck::Pending(vec![CertPosition::Leaf])
         );
         let der = cert();
         let chain = RevocationChain::from_der(&der, [], &der).unwrap();

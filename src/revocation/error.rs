@@ -1,93 +1,79 @@
 //! Why revocation checking denied a connection, and what that means on the wire.
 
-use core::fmt;
-
-use super::{ChainSlot, RevocationMethod};
+use super::{CertPosition, CertStatusKind, RevocationMethod};
 use crate::chain_validator::ValidationError;
 use crate::reason::{ReasonCode, TlsAlert};
-
-impl fmt::Display for ChainSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Leaf => f.write_str("leaf certificate"),
-            Self::Intermediate(i) => write!(f, "intermediate #{i} of the verified path"),
-        }
-    }
-}
+use crate::x509::serial::SerialNumber;
 
 /// A revocation denial; each variant names the check that denied.
 ///
-/// `serial` is CloudFront's spelling (`00:a7:30:9e`).
+/// A `serial` displays in CloudFront's spelling (`00:a7:30:9e`).
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RevocationError {
     /// A deny list or a CRL lists the certificate.
-    #[error("{slot} (serial {serial}) is revoked according to the {} (reason {})", method_label(*method), reason_label(*reason))]
+    #[error("{position} (serial {serial}) is revoked according to the {} (reason {})", method_label(*method), reason_label(*reason))]
     Revoked {
         /// Which certificate.
-        slot: ChainSlot,
+        position: CertPosition,
         /// Its serial.
-        serial: String,
+        serial: SerialNumber,
         /// The source that listed it (`KVS` or `CRL`).
         method: RevocationMethod,
         /// The CRLReason code, when known.
-        reason: Option<u8>,
+        reason: Option<CrlReason>,
     },
     /// The OCSP responder answered `revoked` or `unknown`.
-    #[error("{slot} (serial {serial}): OCSP responder answered {status}")]
+    #[error("{position} (serial {serial}): OCSP responder answered {}", status.as_str())]
     OcspDenied {
         /// Which certificate.
-        slot: ChainSlot,
+        position: CertPosition,
         /// Its serial.
-        serial: String,
+        serial: SerialNumber,
         /// `Revoked` or `Unknown`.
-        status: &'static str,
+        status: CertStatusKind,
         /// The CRLReason code of a revocation, when known.
-        reason: Option<u8>,
+        reason: Option<CrlReason>,
     },
     /// The OCSP status could not be determined under a hard-fail policy.
-    #[error("{slot} (serial {serial}): OCSP status could not be determined: {detail}")]
+    #[error("{position} (serial {serial}): OCSP status could not be determined: {detail}")]
     OcspProcessing {
         /// Which certificate.
-        slot: ChainSlot,
+        position: CertPosition,
         /// Its serial.
-        serial: String,
+        serial: SerialNumber,
         /// What went wrong.
         detail: String,
     },
     /// The CRLs could not answer (stale CRL, no CRL where one is required)
     /// under a hard-fail policy.
-    #[error("{slot} (serial {serial}): CRL check failed: {detail}")]
+    #[error("{position} (serial {serial}): CRL check failed: {detail}")]
     CrlProcessing {
         /// Which certificate.
-        slot: ChainSlot,
+        position: CertPosition,
         /// Its serial.
-        serial: String,
+        serial: SerialNumber,
         /// What went wrong.
         detail: String,
     },
     /// The deny-list store could not answer under a hard-fail policy.
-    #[error("{slot} (serial {serial}): deny list unavailable: {detail}")]
+    #[error("{position} (serial {serial}): deny list unavailable: {detail}")]
     DenyListUnavailable {
         /// Which certificate.
-        slot: ChainSlot,
+        position: CertPosition,
         /// Its serial.
-        serial: String,
+        serial: SerialNumber,
         /// What went wrong.
         detail: String,
     },
     /// A certificate of the chain could not be read for revocation checking.
-    #[error("{slot}: cannot be read for revocation checking: {detail}")]
+    #[error("{position}: cannot be read for revocation checking: {detail}")]
     UnreadableCertificate {
         /// Which certificate.
-        slot: ChainSlot,
+        position: CertPosition,
         /// The field that failed to parse.
         detail: &'static str,
     },
-    /// The verified path's trust anchor is gone (the trust store was replaced
-    /// between validation and the revocation check).
-    #[error("the trust anchor of the verified path is no longer in the trust store")]
-    AnchorUnavailable,
     /// After the handshake (a later check, or a resumed session) the
     /// presented chain no longer validates, so there is no path to check.
     #[error("the presented chain no longer validates: {0}")]
@@ -102,27 +88,69 @@ fn method_label(m: RevocationMethod) -> &'static str {
     }
 }
 
-fn reason_label(reason: Option<u8>) -> &'static str {
-    match reason {
-        None => "unspecified",
-        Some(r) => crl_reason_name(r),
+fn reason_label(reason: Option<CrlReason>) -> &'static str {
+    reason.map_or("unspecified", CrlReason::name)
+}
+
+/// Why a certificate was revoked: a CRLReason code (RFC 5280 §5.3.1), as
+/// CRL entries and OCSP responses carry it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CrlReason(u8);
+
+impl CrlReason {
+    /// `unspecified` (0).
+    pub const UNSPECIFIED: Self = Self(0);
+    /// `keyCompromise` (1).
+    pub const KEY_COMPROMISE: Self = Self(1);
+    /// `cACompromise` (2).
+    pub const CA_COMPROMISE: Self = Self(2);
+    /// `affiliationChanged` (3).
+    pub const AFFILIATION_CHANGED: Self = Self(3);
+    /// `superseded` (4).
+    pub const SUPERSEDED: Self = Self(4);
+    /// `cessationOfOperation` (5).
+    pub const CESSATION_OF_OPERATION: Self = Self(5);
+    /// `certificateHold` (6).
+    pub const CERTIFICATE_HOLD: Self = Self(6);
+    /// `removeFromCRL` (8).
+    pub const REMOVE_FROM_CRL: Self = Self(8);
+    /// `privilegeWithdrawn` (9).
+    pub const PRIVILEGE_WITHDRAWN: Self = Self(9);
+    /// `aACompromise` (10).
+    pub const AA_COMPROMISE: Self = Self(10);
+
+    /// The reason with ENUMERATED value `code` (values RFC 5280 does not
+    /// define are kept and named `unrecognised`).
+    pub const fn from_code(code: u8) -> Self {
+        Self(code)
+    }
+
+    /// The ENUMERATED value.
+    pub const fn code(self) -> u8 {
+        self.0
+    }
+
+    /// The RFC 5280 §5.3.1 name (`keyCompromise`).
+    pub const fn name(self) -> &'static str {
+        match self.0 {
+            0 => "unspecified",
+            1 => "keyCompromise",
+            2 => "cACompromise",
+            3 => "affiliationChanged",
+            4 => "superseded",
+            5 => "cessationOfOperation",
+            6 => "certificateHold",
+            8 => "removeFromCRL",
+            9 => "privilegeWithdrawn",
+            10 => "aACompromise",
+            _ => "unrecognised",
+        }
     }
 }
 
-/// The RFC 5280 §5.3.1 name of a CRLReason code.
-pub fn crl_reason_name(code: u8) -> &'static str {
-    match code {
-        0 => "unspecified",
-        1 => "keyCompromise",
-        2 => "cACompromise",
-        3 => "affiliationChanged",
-        4 => "superseded",
-        5 => "cessationOfOperation",
-        6 => "certificateHold",
-        8 => "removeFromCRL",
-        9 => "privilegeWithdrawn",
-        10 => "aACompromise",
-        _ => "unrecognised",
+impl core::fmt::Display for CrlReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -138,15 +166,15 @@ impl RevocationError {
     }
 
     /// The certificate the error is about, when it is about one.
-    pub fn slot(&self) -> Option<ChainSlot> {
+    pub fn position(&self) -> Option<CertPosition> {
         match self {
-            Self::Revoked { slot, .. }
-            | Self::OcspDenied { slot, .. }
-            | Self::OcspProcessing { slot, .. }
-            | Self::CrlProcessing { slot, .. }
-            | Self::DenyListUnavailable { slot, .. }
-            | Self::UnreadableCertificate { slot, .. } => Some(*slot),
-            Self::AnchorUnavailable | Self::PathRevalidation(_) => None,
+            Self::Revoked { position, .. }
+            | Self::OcspDenied { position, .. }
+            | Self::OcspProcessing { position, .. }
+            | Self::CrlProcessing { position, .. }
+            | Self::DenyListUnavailable { position, .. }
+            | Self::UnreadableCertificate { position, .. } => Some(*position),
+            Self::PathRevalidation(_) => None,
         }
     }
 
@@ -159,14 +187,14 @@ impl RevocationError {
         match self {
             Self::Revoked { .. } => (R::ClientCertRevoked, A::CertificateRevoked),
             Self::OcspDenied {
-                status: "Revoked", ..
+                status: CertStatusKind::Revoked,
+                ..
             } => (R::ClientCertOcspDenied, A::CertificateRevoked),
             Self::OcspDenied { .. } => (R::ClientCertOcspDenied, A::UnknownCa),
             Self::OcspProcessing { .. } => (R::ClientCertOcspProcessingError, A::UnknownCa),
             Self::CrlProcessing { .. } => (R::ClientCertCrlProcessingError, A::UnknownCa),
             Self::DenyListUnavailable { .. } => (R::Internal, A::UnknownCa),
             Self::UnreadableCertificate { .. } => (R::ClientCertInvalid, A::BadCertificate),
-            Self::AnchorUnavailable => (R::Internal, A::CertificateUnknown),
             Self::PathRevalidation(e) => (e.reason_code(), e.tls_alert()),
         }
     }
@@ -179,10 +207,10 @@ mod tests {
     #[test]
     fn revoked_maps_to_certificate_revoked() {
         let e = RevocationError::Revoked {
-            slot: ChainSlot::Leaf,
-            serial: "01".into(),
+            position: CertPosition::Leaf,
+            serial: SerialNumber::parse("01").unwrap(),
             method: RevocationMethod::Crl,
-            reason: Some(1),
+            reason: Some(CrlReason::KEY_COMPROMISE),
         };
         assert_eq!(e.reason_code(), ReasonCode::ClientCertRevoked);
         assert_eq!(e.reason_code().alb_alias(), "ClientCertCrlHit");
@@ -196,16 +224,16 @@ mod tests {
     #[test]
     fn processing_errors_map_to_their_codes() {
         let crl = RevocationError::CrlProcessing {
-            slot: ChainSlot::Intermediate(0),
-            serial: "01".into(),
+            position: CertPosition::Intermediate(0),
+            serial: SerialNumber::parse("01").unwrap(),
             detail: "stale".into(),
         };
         assert_eq!(crl.reason_code(), ReasonCode::ClientCertCrlProcessingError);
         assert_eq!(crl.tls_alert(), TlsAlert::UnknownCa);
         let ocsp = RevocationError::OcspDenied {
-            slot: ChainSlot::Leaf,
-            serial: "01".into(),
-            status: "Unknown",
+            position: CertPosition::Leaf,
+            serial: SerialNumber::parse("01").unwrap(),
+            status: CertStatusKind::Unknown,
             reason: None,
         };
         assert_eq!(ocsp.reason_code(), ReasonCode::ClientCertOcspDenied);

@@ -15,8 +15,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use edge_mtls::revocation::kvs::{ImportOptions, MemoryKeyValueStore};
-//! use edge_mtls::revocation::{DenyListSource, RevocationChecker, RevocationScope};
+//! use edge_mtls::{ImportOptions, MemoryKeyValueStore};
+//! use edge_mtls::{DenyListSource, RevocationChecker, RevocationScope};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Arc::new(MemoryKeyValueStore::for_serial_numbers());
@@ -43,6 +43,8 @@ mod status;
 
 use core::fmt;
 
+pub(crate) use crate::chain_validator::CertPosition;
+
 use rustls_pki_types::UnixTime;
 
 pub(crate) use crate::x509::parsed::ParsedCertificate;
@@ -53,23 +55,27 @@ pub use checker::{
     RevocationOutcome, RevocationScope,
 };
 pub use deny_list::{issuer_id, scoped_key, DenyListSource, IssuerScoping};
-pub use error::{crl_reason_name, RevocationError};
+pub use error::{CrlReason, RevocationError};
 pub use status::{
-    CertificateRevocationStatus, ChainRevocationStatuses, ChainValidity, MethodName,
-    RevocationStatus, StatusName,
+    CertStatusKind, CertificateRevocationStatus, ChainRevocationStatuses, ChainValidity,
+    RevocationStatus,
 };
 
 pub(crate) mod ocsp;
 
-/// How a certificate's status was determined (CloudFront's `method`).
+/// How a certificate's status was determined (CloudFront's `method`:
+/// `KVS`, `CRL` or `OCSP` in the `revocationStatus` object).
 #[non_exhaustive]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum RevocationMethod {
     /// A deny list of serial numbers (CloudFront KeyValueStore recipe).
+    #[serde(rename = "KVS")]
     DenyList,
     /// A certificate revocation list.
+    #[serde(rename = "CRL")]
     Crl,
     /// The Online Certificate Status Protocol.
+    #[serde(rename = "OCSP")]
     Ocsp,
 }
 
@@ -120,7 +126,7 @@ pub enum CertStatus {
     /// Revoked.
     Revoked {
         /// The CRLReason code (RFC 5280 §5.3.1), when known.
-        reason: Option<u8>,
+        reason: Option<CrlReason>,
         /// When it was revoked (Unix seconds), when known.
         revoked_at: Option<u64>,
     },
@@ -131,24 +137,32 @@ pub enum CertStatus {
 }
 
 impl CertStatus {
+    /// Which status this is, without its details.
+    pub fn kind(&self) -> CertStatusKind {
+        match self {
+            Self::Good => CertStatusKind::Good,
+            Self::Revoked { .. } => CertStatusKind::Revoked,
+            Self::Unknown => CertStatusKind::Unknown,
+            Self::Error(_) => CertStatusKind::Error,
+        }
+    }
+
     /// `Good`, `Revoked`, `Unknown` or `Error`, as CloudFront writes it.
     pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Good => "Good",
-            Self::Revoked { .. } => "Revoked",
-            Self::Unknown => "Unknown",
-            Self::Error(_) => "Error",
-        }
+        self.kind().as_str()
     }
 }
 
-/// Where a certificate sits in the presented chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ChainSlot {
-    /// The leaf.
-    Leaf,
-    /// The n-th intermediate of the verified path, from the leaf's issuer up.
-    Intermediate(usize),
+impl CertStatusKind {
+    /// `Good`, `Revoked`, `Unknown` or `Error`, as CloudFront writes it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Good => "Good",
+            Self::Revoked => "Revoked",
+            Self::Unknown => "Unknown",
+            Self::Error => "Error",
+        }
+    }
 }
 
 /// One certificate to check, with the certificate that issued it.
@@ -158,8 +172,9 @@ pub struct CertToCheck<'a> {
     pub cert: &'a ParsedCertificate,
     /// Its issuer (from the verified path, or the trust anchor).
     pub issuer: &'a ParsedCertificate,
-    /// Its place in the chain.
-    pub slot: ChainSlot,
+    /// Its place in what the client presented (the leaf, or an
+    /// intermediate by its index among the certificates sent after it).
+    pub position: CertPosition,
 }
 
 /// A place revocation answers come from.

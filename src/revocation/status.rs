@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CertStatus, RevocationMethod, StatusErrorKind};
+use super::{CertStatus, CrlReason, RevocationMethod, StatusErrorKind};
 
 /// The verdict over the whole chain (CloudFront's `chainValidity`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,33 +26,10 @@ pub enum ChainValidity {
     Unknown,
 }
 
-/// `method` of one certificate's entry.
+/// Which [`CertStatus`] a certificate has, without its details: the
+/// `status` of one certificate's entry in the `revocationStatus` object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MethodName {
-    /// The Online Certificate Status Protocol.
-    #[serde(rename = "OCSP")]
-    Ocsp,
-    /// A certificate revocation list.
-    #[serde(rename = "CRL")]
-    Crl,
-    /// A deny list (CloudFront KeyValueStore recipe).
-    #[serde(rename = "KVS")]
-    Kvs,
-}
-
-impl From<RevocationMethod> for MethodName {
-    fn from(m: RevocationMethod) -> Self {
-        match m {
-            RevocationMethod::DenyList => Self::Kvs,
-            RevocationMethod::Crl => Self::Crl,
-            RevocationMethod::Ocsp => Self::Ocsp,
-        }
-    }
-}
-
-/// `status` of one certificate's entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum StatusName {
+pub enum CertStatusKind {
     /// Not revoked.
     Good,
     /// Revoked.
@@ -65,11 +42,12 @@ pub enum StatusName {
 
 /// One certificate's entry (`leaf`, or an element of `intermediates`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct CertificateRevocationStatus {
     /// How the status was determined.
-    pub method: MethodName,
+    pub method: RevocationMethod,
     /// The status.
-    pub status: StatusName,
+    pub status: CertStatusKind,
     /// `InternalError` or `Error`; present only when `status` is `Error`.
     #[serde(rename = "errorType", default, skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
@@ -81,20 +59,19 @@ pub struct CertificateRevocationStatus {
     pub detail: Option<String>,
     /// The CRLReason code of a revocation, when known (not serialised).
     #[serde(skip)]
-    pub revocation_reason: Option<u8>,
+    pub revocation_reason: Option<CrlReason>,
 }
 
 impl CertificateRevocationStatus {
     /// The entry for `status` reported by a source of `method`.
     pub fn new(method: RevocationMethod, status: &CertStatus, serial_number: String) -> Self {
         let (name, error, reason) = match status {
-            CertStatus::Good => (StatusName::Good, None, None),
-            CertStatus::Revoked { reason, .. } => (StatusName::Revoked, None, *reason),
-            CertStatus::Unknown => (StatusName::Unknown, None, None),
-            CertStatus::Error(kind) => (StatusName::Error, Some(kind), None),
+            CertStatus::Good | CertStatus::Unknown => (status.kind(), None, None),
+            CertStatus::Revoked { reason, .. } => (status.kind(), None, *reason),
+            CertStatus::Error(kind) => (status.kind(), Some(kind), None),
         };
         Self {
-            method: method.into(),
+            method,
             status: name,
             error_type: error.map(|k: &StatusErrorKind| k.error_type().to_string()),
             serial_number,
@@ -107,6 +84,7 @@ impl CertificateRevocationStatus {
 /// `certificates`: the leaf and the intermediates of the verified path,
 /// leaf's issuer first (the trust anchor is never checked).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ChainRevocationStatuses {
     /// The leaf.
     pub leaf: CertificateRevocationStatus,
@@ -116,6 +94,7 @@ pub struct ChainRevocationStatuses {
 
 /// CloudFront's `revocationStatus` object.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RevocationStatus {
     /// The verdict over the chain.
     #[serde(rename = "chainValidity")]
@@ -134,8 +113,10 @@ impl RevocationStatus {
         let mut validity = ChainValidity::Valid;
         for entry in all {
             match entry.status {
-                StatusName::Revoked => validity = ChainValidity::Invalid,
-                StatusName::Unknown | StatusName::Error if validity == ChainValidity::Valid => {
+                CertStatusKind::Revoked => validity = ChainValidity::Invalid,
+                CertStatusKind::Unknown | CertStatusKind::Error
+                    if validity == ChainValidity::Valid =>
+                {
                     validity = ChainValidity::Unknown;
                 }
                 _ => {}

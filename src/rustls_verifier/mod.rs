@@ -28,8 +28,7 @@ use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 use crate::chain_validator::{CertPosition, ChainValidator, ValidationError, VerifiedChain};
 use crate::reason::{ReasonCode, TlsAlert};
 use crate::revocation::{
-    ChainSlot, ImmediateCheck, RevocationChain, RevocationChecker, RevocationError,
-    RevocationOutcome,
+    ImmediateCheck, RevocationChain, RevocationChecker, RevocationError, RevocationOutcome,
 };
 use crate::x509::cert::Cert;
 use crate::x509::name::rfc2253;
@@ -242,21 +241,12 @@ impl MtlsClientVerifier {
         now: UnixTime,
     ) -> Result<(), Refusal> {
         match checker.check_now(&RevocationChain::from_verified(chain), now) {
-            ImmediateCheck::Denied(e) => {
-                // The slot counts along the verified path; the log names
-                // certificates by their place in what the client sent.
-                let position = e.slot().and_then(|slot| match slot {
-                    ChainSlot::Leaf => Some(CertPosition::Leaf),
-                    ChainSlot::Intermediate(n) => chain
-                        .intermediate_indices()
-                        .nth(n)
-                        .map(CertPosition::Intermediate),
-                });
-                Err(Refusal {
-                    rejection: Rejection::Revocation(e),
-                    position,
-                })
-            }
+            ImmediateCheck::Denied(e) => Err(Refusal {
+                // Revocation names certificates by their place in what the
+                // client sent, as validation does.
+                position: e.position(),
+                rejection: Rejection::Revocation(e),
+            }),
             ImmediateCheck::Allowed(status) => {
                 record_revocation(status);
                 Ok(())
@@ -349,17 +339,9 @@ impl MtlsClientVerifier {
             Some(subject) => format!("{position} ({subject})"),
             None => position.to_string(),
         };
-        // Most errors start with the certificate's name (a revocation error
-        // with its place on the verified path): the subject joins it there
-        // instead of the name being written twice.
-        let written_as = match &refusal.rejection {
-            Rejection::Revocation(e) => e.slot().map(|slot| slot.to_string()),
-            _ => Some(position.to_string()),
-        };
-        match written_as
-            .as_deref()
-            .and_then(|name| text.strip_prefix(name))
-        {
+        // Most errors start with the certificate's name: the subject joins
+        // it there instead of the name being written twice.
+        match text.strip_prefix(&position.to_string()) {
             Some(rest) => format!("{named}{rest}"),
             None => format!("{named}: {text}"),
         }
@@ -691,13 +673,13 @@ mod tests {
 
     #[test]
     fn revocation_names_the_presented_certificate() {
-        // Intermediate #0 of the verified path was sent second.
+        // The intermediate was sent second.
         let refusal = Refusal {
             rejection: Rejection::Revocation(RevocationError::Revoked {
-                slot: ChainSlot::Intermediate(0),
-                serial: "01".into(),
+                position: CertPosition::Intermediate(1),
+                serial: crate::x509::serial::SerialNumber::parse("01").unwrap(),
                 method: RevocationMethod::Crl,
-                reason: Some(1),
+                reason: Some(crate::revocation::CrlReason::KEY_COMPROMISE),
             }),
             position: Some(CertPosition::Intermediate(1)),
         };

@@ -171,6 +171,7 @@ impl core::fmt::Display for TrustStoreWarning {
 /// Limits on what a trust store accepts (no arbitrary CloudFront-style caps;
 /// these are guards against mistakes, configurable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TrustStoreLimits {
     /// Maximum number of CA certificates.
     pub max_certificates: usize,

@@ -30,6 +30,7 @@ pub enum SubjectAltName {
 
 /// Parsed facts about the leaf certificate, computed once per connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ClientCertInfo {
     /// The leaf DER.
     pub der: Vec<u8>,

@@ -8,14 +8,16 @@
 //! std's randomly keyed SipHash: the table's content comes from a CA, the
 //! probe from a client, and neither can aim at the other's buckets.
 
+use crate::revocation::CrlReason;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 
 /// What a CRL says about one revoked serial.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RevokedEntry {
     /// The CRLReason code, when the entry carries one.
-    pub reason: Option<u8>,
+    pub reason: Option<CrlReason>,
     /// `revocationDate`, Unix seconds.
     pub revoked_at: u64,
 }
@@ -64,7 +66,8 @@ impl SerialIndexBuilder {
         }
         self.arena.push(len);
         self.arena.extend_from_slice(serial);
-        self.arena.push(entry.reason.unwrap_or(NO_REASON));
+        self.arena
+            .push(entry.reason.map_or(NO_REASON, CrlReason::code));
         self.arena
             .extend_from_slice(&entry.revoked_at.to_le_bytes());
         self.count += 1;
@@ -201,7 +204,7 @@ impl SerialIndex {
             .try_into()
             .ok()?;
         Some(RevokedEntry {
-            reason: (reason != NO_REASON).then_some(reason),
+            reason: (reason != NO_REASON).then_some(CrlReason::from_code(reason)),
             revoked_at: u64::from_le_bytes(date),
         })
     }
@@ -216,7 +219,7 @@ mod tests {
         let mut b = SerialIndexBuilder::with_capacity(arena_bytes(1001, 4004));
         for i in 0u32..1000 {
             let entry = RevokedEntry {
-                reason: (i % 3 == 0).then_some(1),
+                reason: (i % 3 == 0).then_some(CrlReason::KEY_COMPROMISE),
                 revoked_at: u64::from(i),
             };
             b.push(&i.to_be_bytes(), entry).unwrap();

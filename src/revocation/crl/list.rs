@@ -1,6 +1,6 @@
 //! [`RevocationList`]: one decoded, indexed CRL.
 
-use crate::revocation::SerialNumber;
+use crate::revocation::{CrlReason, SerialNumber};
 use crate::x509::cert::Cert;
 use crate::x509::der::{tag, DerCursor};
 use crate::x509::fields::serial_cloudfront;
@@ -69,7 +69,7 @@ impl RevocationList {
                 .push(
                     serial.as_bytes(),
                     RevokedEntry {
-                        reason: entry.reason,
+                        reason: entry.reason.map(CrlReason::from_code),
                         revoked_at: entry.revoked_at,
                     },
                 )

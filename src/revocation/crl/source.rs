@@ -37,6 +37,7 @@ impl fmt::Display for RevocationId {
 
 /// A description of one CRL in a source (ALB `DescribeTrustStoreRevocations`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CrlInfo {
     /// Its id.
     pub id: RevocationId,

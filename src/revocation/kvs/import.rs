@@ -21,6 +21,7 @@ use crate::revocation::SerialNumber;
 
 /// How an import behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportOptions {
     /// Reject keys that are not serial numbers (default: keep them as opaque keys).
     pub strict: bool,
@@ -52,6 +53,7 @@ impl ImportOptions {
 
 /// What an import did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportReport {
     /// Entries read.
     pub entries: usize,

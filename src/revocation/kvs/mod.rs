@@ -34,6 +34,7 @@ pub const MAX_VALUE_BYTES: usize = 1024;
 
 /// What `meta()` returns (CloudFront's field names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KvsMeta {
     /// When the store was created, Unix seconds.
     pub creation_date_time: u64,

@@ -10,7 +10,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use edge_mtls::revocation::{FailurePolicy, OcspSource, RevocationChecker, RevocationScope};
+//! use edge_mtls::{FailurePolicy, OcspSource, RevocationChecker, RevocationScope};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());

@@ -12,7 +12,7 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use super::cert_id::CertIdHash;
 use super::error::OcspError;
 use super::responder::{authorized_signer, describe, ResponderId};
-use crate::revocation::CertStatus;
+use crate::revocation::{CertStatus, CrlReason};
 use crate::x509::cert::Cert;
 use crate::x509::der::{bit_string_octets, context, single, tag, DerCursor, Tlv};
 use crate::x509::signature::verify_raw;
@@ -399,7 +399,7 @@ fn parse_single_rest(mut s: DerCursor<'_>) -> Result<Single, OcspError> {
         };
         r.finish("RevokedInfo").map_err(|_| m("RevokedInfo"))?;
         CertStatus::Revoked {
-            reason,
+            reason: reason.map(CrlReason::from_code),
             revoked_at: Some(at),
         }
     } else {

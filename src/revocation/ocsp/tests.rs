@@ -26,7 +26,7 @@ use x509_ocsp::{
 
 use super::*;
 use crate::revocation::{
-    CertStatus, CertToCheck, ChainSlot, ParsedCertificate, RevocationSource, StatusErrorKind,
+    CertPosition, CertStatus, CertToCheck, ParsedCertificate, RevocationSource, StatusErrorKind,
 };
 
 const NOW: u64 = 1_750_000_000;
@@ -245,7 +245,7 @@ macro_rules! check {
         &CertToCheck {
             cert: &parsed($leaf),
             issuer: &parsed(&$ca.der),
-            slot: ChainSlot::Leaf,
+            position: CertPosition::Leaf,
         }
     };
 }
@@ -285,7 +285,7 @@ fn good_revoked_and_unknown_map_to_statuses() {
     assert_eq!(
         answer.status,
         CertStatus::Revoked {
-            reason: Some(1),
+            reason: Some(crate::revocation::CrlReason::KEY_COMPROMISE),
             revoked_at: Some(NOW - 2 * HOUR)
         }
     );
