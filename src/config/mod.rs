@@ -70,6 +70,7 @@ use crate::file_input::read_bounded;
 use crate::header_builder::{HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode};
 use crate::policy::ConnectionPolicy;
 use crate::revocation::crl::{CrlSource, MissingCrlPolicy, StalePolicy};
+use crate::revocation::generation::{GenerationCrls, GenerationDenyList, RevocationSnapshot};
 use crate::revocation::kvs::{ImportOptions, MemoryKeyValueStore};
 use crate::revocation::ocsp::OcspSource;
 use crate::revocation::{
@@ -84,6 +85,7 @@ mod builder;
 mod edge;
 mod error;
 mod header_profile;
+mod reload;
 mod settings;
 
 #[allow(unused_imports)]
@@ -91,6 +93,7 @@ use assemble::*;
 pub use builder::*;
 pub use edge::*;
 pub use error::*;
+pub use reload::*;
 pub use settings::*;
 
 #[cfg(test)]

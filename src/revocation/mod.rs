@@ -38,6 +38,7 @@ mod checker;
 pub mod crl;
 mod deny_list;
 mod error;
+pub mod generation;
 pub mod kvs;
 mod status;
 

@@ -250,6 +250,8 @@ impl MtlsClientVerifier {
                     .map_err(Refusal::from)?;
                 continue;
             }
+            // CRLs and deny list of the generation that validated the path.
+            let _pin = crate::revocation::generation::pin(&store);
             let anchor = store
                 .anchor_der(path.anchor_index())
                 .ok_or_else(|| Refusal::from(RevocationError::AnchorUnavailable))?;

@@ -14,6 +14,8 @@
 mod import;
 mod memory;
 mod normalize;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use core::fmt;
 
@@ -26,6 +28,8 @@ use super::SerialParseError;
 pub use import::{ImportOptions, ImportReport};
 pub use memory::MemoryKeyValueStore;
 pub use normalize::{normalize_key, KeyNormalization};
+#[cfg(feature = "redis")]
+pub use redis::{RedisDenyListAdmin, RedisKeyValueStore, RedisStoreError, RedisStoreOptions};
 
 /// CloudFront's limit on a key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
