@@ -97,6 +97,12 @@ pub enum RedisStoreError {
         /// What was wrong.
         detail: String,
     },
+    /// [`RedisKeyValueStore::connect`] was called outside a tokio runtime.
+    #[error("store `{store}`: following Redis needs a tokio runtime")]
+    NoRuntime {
+        /// The store name.
+        store: String,
+    },
     /// A store name must be 1 to 64 characters of `A-Z a-z 0-9 _ - . :`.
     #[error("`{name}` is not a store name (1 to 64 characters of A-Z a-z 0-9 _ - . :)")]
     InvalidStoreName {
@@ -379,10 +385,16 @@ impl Shared {
         self.contact_ms.store(now, Ordering::Release);
     }
 
-    /// Whether lookups may be answered from the snapshot.
+    /// Whether lookups may be answered from the snapshot: synchronised, and
+    /// either following the stream or cut off for less than
+    /// `fail_closed_after` (counted from Redis's last answer; a connection
+    /// that dies silently is noticed within the response timeout).
     fn answerable(&self) -> bool {
         if !self.synced.load(Ordering::Acquire) {
             return false;
+        }
+        if SyncState::from_u8(self.state.load(Ordering::Acquire)) == SyncState::Live {
+            return true;
         }
         match (self.options.fail_closed_after, self.staleness()) {
             (Some(bound), Some(age)) => age <= bound,
@@ -453,10 +465,15 @@ impl RedisKeyValueStore {
     /// Starts following the store at `url` (`redis://host:port/db`). Returns
     /// at once; the first full load runs in the background (lookups wait
     /// for it at most [`RedisStoreOptions::initial_sync_wait`], the
-    /// handshake not at all). Must be called inside a tokio runtime.
+    /// handshake not at all). Must be called inside a tokio runtime, whose
+    /// task does the following.
     pub fn connect(url: &str, options: RedisStoreOptions) -> Result<Self, RedisStoreError> {
         let keys = Keys::new(url, &options.store)?;
         let client = open_client(url, &keys)?;
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| RedisStoreError::NoRuntime {
+                store: keys.store.clone(),
+            })?;
         let created = Shared::now_secs();
         let shared = Arc::new(Shared {
             keys,
@@ -473,7 +490,7 @@ impl RedisKeyValueStore {
             updated: AtomicU64::new(created),
             ready: tokio::sync::Notify::new(),
         });
-        tokio::spawn(follow(Arc::downgrade(&shared), client));
+        runtime.spawn(follow(Arc::downgrade(&shared), client));
         Ok(Self { shared })
     }
 
@@ -717,8 +734,14 @@ async fn follow(weak: std::sync::Weak<Shared>, client: Client) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let Some(shared) = weak.upgrade() else { return };
+        let contact_before = shared.contact_ms.load(Ordering::Acquire);
         let end = session(&shared, &client).await;
         let max_backoff = shared.options.max_backoff;
+        if shared.contact_ms.load(Ordering::Acquire) != contact_before {
+            // Redis answered during that session: start over from the
+            // shortest pause.
+            backoff = Duration::from_millis(100);
+        }
         match end {
             SessionEnd::Dropped => return,
             SessionEnd::Failed(e) => {
@@ -744,11 +767,6 @@ async fn follow(weak: std::sync::Weak<Shared>, client: Client) {
                     tokio::time::sleep(Duration::from_millis(50).min(backoff)).await;
                 }
                 backoff = (backoff * 2).min(max_backoff);
-            }
-        }
-        if let Some(shared) = weak.upgrade() {
-            if shared.state.load(Ordering::Acquire) == SyncState::Live.as_u8() {
-                backoff = Duration::from_millis(100);
             }
         }
     }
@@ -804,12 +822,13 @@ async fn session(shared: &Arc<Shared>, client: &Client) -> SessionEnd {
             Ok(events) => events,
             Err(e) => return SessionEnd::Failed(e),
         };
-        if !events.is_empty() {
+        let changed = !events.is_empty();
+        if changed {
             if let Err(e) = apply_events(shared, &mut con, events).await {
                 return SessionEnd::Failed(e);
             }
         }
-        if reported.elapsed() >= options.block {
+        if changed || reported.elapsed() >= options.block {
             reported = Instant::now();
             report(shared, &mut con).await;
         }
@@ -925,36 +944,29 @@ async fn full_reload(
     let keys = &shared.keys;
     let limit = shared.options.max_keys;
     'attempt: for _ in 0..5 {
-        let (start_version, start_id): (Option<u64>, Vec<(String, Value)>) = {
-            let reply: Value = redis::pipe()
-                .atomic()
-                .get(&keys.version)
-                .cmd("XREVRANGE")
-                .arg(&keys.events)
-                .arg("+")
-                .arg("-")
-                .arg("COUNT")
-                .arg(1)
-                .query_async(con)
-                .await
-                .map_err(keys.redis("MULTI GET XREVRANGE"))?;
-            let parts = items(&reply).ok_or_else(|| keys.unexpected(&keys.version, "MULTI reply"))?;
-            let [version, last] = parts else {
-                return Err(keys.unexpected(&keys.version, "MULTI reply"));
-            };
-            let version = as_u64(version)
-                .ok_or_else(|| keys.unexpected(&keys.version, "not an integer"))?;
-            let last = parse_entries(keys, last)?
-                .into_iter()
-                .map(|e| (e.id, Value::Nil))
-                .collect();
-            (Some(version), last)
+        // The tail position and the version, in one MULTI.
+        let reply: Value = redis::pipe()
+            .atomic()
+            .get(&keys.version)
+            .cmd("XREVRANGE")
+            .arg(&keys.events)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(con)
+            .await
+            .map_err(keys.redis("MULTI GET XREVRANGE"))?;
+        let parts = items(&reply).ok_or_else(|| keys.unexpected(&keys.version, "MULTI reply"))?;
+        let [version, last] = parts else {
+            return Err(keys.unexpected(&keys.version, "MULTI reply"));
         };
-        let mut version = start_version.unwrap_or(0);
-        let mut last_id = start_id
+        let mut version =
+            as_u64(version).ok_or_else(|| keys.unexpected(&keys.version, "not an integer"))?;
+        let mut last_id = parse_entries(keys, last)?
             .into_iter()
             .next()
-            .map_or_else(|| "0-0".to_string(), |(id, _)| id);
+            .map_or_else(|| "0-0".to_string(), |e| e.id);
 
         let mut set = KeySet::default();
         let mut cursor = 0u64;
