@@ -7,13 +7,15 @@
 #![cfg(all(feature = "redis", feature = "cli", feature = "axum"))]
 
 mod common;
+#[path = "common/quickstart.rs"]
+mod quickstart;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::e2e::demo_pki::VALID_SERIAL;
-use common::quickstart::build_quickstart;
+use quickstart::build_quickstart;
 use common::redis::{free_port, median_p95, RedisServer};
 
 struct Quickstart(Child);

@@ -28,11 +28,13 @@ use crate::revocation::kvs::{KeyValueStore, KvsError};
 #[non_exhaustive]
 #[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
-    /// A trust store bundle was refused (the error names the file and block).
-    #[error("{setting}: {source}")]
+    /// A trust store bundle was refused (most errors also name the block).
+    #[error("{setting} ({}): {source}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "))]
     TrustStore {
         /// `trust_store` or `sni."name".trust_store`.
         setting: String,
+        /// The files and directories it was read from.
+        files: Vec<PathBuf>,
         /// Why.
         #[source]
         source: TrustStoreError,
@@ -87,7 +89,9 @@ impl ReloadError {
     /// The same refusal as a build error (the messages `build()` gives).
     pub(super) fn into_config_error(self) -> ConfigError {
         match self {
-            Self::TrustStore { setting, source } => ConfigError::TrustStore { setting, source },
+            Self::TrustStore {
+                setting, source, ..
+            } => ConfigError::TrustStore { setting, source },
             Self::File { what, source } => ConfigError::File { what, source },
             Self::Crl { path, source } => ConfigError::Revocation {
                 source_name: "crl",
@@ -323,6 +327,12 @@ fn reload_trust_store(
     }
     builder.build().map_err(|source| ReloadError::TrustStore {
         setting: setting.to_string(),
+        files: settings
+            .files
+            .iter()
+            .chain(&settings.directories)
+            .cloned()
+            .collect(),
         source,
     })
 }

@@ -126,6 +126,12 @@ impl RevocationSource for GenerationCrls {
         RevocationMethod::Crl
     }
 
+    fn applies_to(&self, cert: &CertToCheck<'_>) -> bool {
+        with_snapshot(&self.handle, |s| {
+            s.crls.as_ref().map_or(true, |crls| crls.applies_to(cert))
+        })
+    }
+
     fn check_now(&self, cert: &CertToCheck<'_>, now: UnixTime) -> Option<CertStatus> {
         with_snapshot(&self.handle, |s| match &s.crls {
             Some(crls) => crls.check_now(cert, now),
@@ -158,6 +164,12 @@ impl GenerationDenyList {
 impl RevocationSource for GenerationDenyList {
     fn method(&self) -> RevocationMethod {
         RevocationMethod::DenyList
+    }
+
+    fn applies_to(&self, cert: &CertToCheck<'_>) -> bool {
+        with_snapshot(&self.handle, |s| {
+            s.deny_list.as_ref().map_or(true, |list| list.applies_to(cert))
+        })
     }
 
     fn check_now(&self, cert: &CertToCheck<'_>, now: UnixTime) -> Option<CertStatus> {
