@@ -55,7 +55,11 @@ async fn run() -> Result<(), cli::Error> {
     #[cfg(feature = "redis")]
     if let Some(redis) = edge.redis_deny_list() {
         if !redis.wait_synced(std::time::Duration::from_secs(10)).await {
-            return Err(format!("--redis: store `{}` did not synchronise within 10 s", redis.store_name()).into());
+            return Err(format!(
+                "--redis: store `{}` did not synchronise within 10 s",
+                redis.store_name()
+            )
+            .into());
         }
         let status = redis.status();
         cli::say(format_args!(

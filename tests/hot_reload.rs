@@ -116,7 +116,9 @@ async fn swaps_under_load_fail_no_handshake_and_refuse_bad_bundles_whole() {
             let config = client_config(Some(&client.identity()));
             while Instant::now() < stop {
                 match connect(addr, config.clone()).await {
-                    Outcome::Accepted { reply, .. } if reply == "ok" => ok.fetch_add(1, Ordering::Relaxed),
+                    Outcome::Accepted { reply, .. } if reply == "ok" => {
+                        ok.fetch_add(1, Ordering::Relaxed)
+                    }
                     other => {
                         eprintln!("failed handshake: {other:?}");
                         failed.fetch_add(1, Ordering::Relaxed)
@@ -132,11 +134,17 @@ async fn swaps_under_load_fail_no_handshake_and_refuse_bad_bundles_whole() {
     let both = format!("{}{}", pki.root.pem(), other.root.pem());
     let root_only = pki.root.pem();
     let invalid: [(&str, Vec<u8>); 5] = [
-        ("garbage.pem", b"this is not a certificate bundle\n".to_vec()),
+        (
+            "garbage.pem",
+            b"this is not a certificate bundle\n".to_vec(),
+        ),
         ("leaf.pem", common::der_to_pem(client.der()).into_bytes()),
         ("empty.pem", Vec::new()),
         ("truncated.pem", pki.root.pem().as_bytes()[..200].to_vec()),
-        ("badbase64.pem", b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".to_vec()),
+        (
+            "badbase64.pem",
+            b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".to_vec(),
+        ),
     ];
     let mut generations = vec![edge.generation()];
     let mut refused = Vec::new();
@@ -146,14 +154,26 @@ async fn swaps_under_load_fail_no_handshake_and_refuse_bad_bundles_whole() {
         if i % 4 == 3 {
             let (name, bytes) = &invalid[i / 4];
             files.put("ca.pem", bytes);
-            let e = tokio::task::block_in_place(|| edge.reload()).expect_err("an invalid bundle is refused");
+            let e = tokio::task::block_in_place(|| edge.reload())
+                .expect_err("an invalid bundle is refused");
             let text = e.to_string();
             assert!(matches!(e, ReloadError::TrustStore { .. }), "{name}: {e:?}");
-            assert!(text.contains(&files.path("ca.pem").display().to_string()), "{name}: names the file: {text}");
-            assert_eq!(edge.generation(), before, "{name}: the previous generation keeps serving");
+            assert!(
+                text.contains(&files.path("ca.pem").display().to_string()),
+                "{name}: names the file: {text}"
+            );
+            assert_eq!(
+                edge.generation(),
+                before,
+                "{name}: the previous generation keeps serving"
+            );
             refused.push(format!("{name}: {text}"));
         } else {
-            let bundle = if i % 2 == 0 { both.as_bytes() } else { root_only.as_bytes() };
+            let bundle = if i % 2 == 0 {
+                both.as_bytes()
+            } else {
+                root_only.as_bytes()
+            };
             files.put("ca.pem", bundle);
             let g = tokio::task::block_in_place(|| edge.reload()).expect("a valid bundle is taken");
             assert_eq!(g, before + 1);
@@ -165,11 +185,16 @@ async fn swaps_under_load_fail_no_handshake_and_refuse_bad_bundles_whole() {
     }
     let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
     let rate = ok as f64 / 10.0;
-    eprintln!("{ok} handshakes in 10 s ({rate:.0}/s), {failed} failed; generations {generations:?}");
+    eprintln!(
+        "{ok} handshakes in 10 s ({rate:.0}/s), {failed} failed; generations {generations:?}"
+    );
     for r in &refused {
         eprintln!("refused: {r}");
     }
-    assert_eq!(failed, 0, "no failed handshake for a client valid under both generations");
+    assert_eq!(
+        failed, 0,
+        "no failed handshake for a client valid under both generations"
+    );
     assert!(rate >= 200.0, "{rate:.0} handshakes/s");
     assert_eq!(refused.len(), 5);
     assert_eq!(generations.len(), 16);
@@ -194,20 +219,33 @@ async fn crls_and_deny_list_change_with_the_trust_store_and_bad_files_are_refuse
     let sink = Arc::new(MemorySink::default());
     let edge = edge(&files, &sink, false);
     let addr = serve_echo_ok(edge.clone()).await;
-    let (crl_revoked, denied, client, other_client) =
-        (leaf(&pki, 0x0c01), leaf(&pki, 0x0d01), leaf(&pki, 0x0a01), leaf(&other, 0x0e01));
+    let (crl_revoked, denied, client, other_client) = (
+        leaf(&pki, 0x0c01),
+        leaf(&pki, 0x0d01),
+        leaf(&pki, 0x0a01),
+        leaf(&other, 0x0e01),
+    );
     assert!(!accepts(addr, &crl_revoked).await, "in the CRL");
     assert!(accepts(addr, &denied).await);
-    assert!(!accepts(addr, &other_client).await, "other CA not trusted yet");
+    assert!(
+        !accepts(addr, &other_client).await,
+        "other CA not trusted yet"
+    );
 
     // A bad CRL refuses the whole reload, even with a good trust store and
     // deny list beside it: nothing of the new files is used.
-    files.put("ca.pem", format!("{}{}", pki.root.pem(), other.root.pem()).as_bytes());
+    files.put(
+        "ca.pem",
+        format!("{}{}", pki.root.pem(), other.root.pem()).as_bytes(),
+    );
     files.put("deny.txt", b"0D01\n");
     files.put("root.crl", b"not a CRL");
     let g = edge.generation();
     let e = edge.reload().expect_err("bad CRL");
-    assert!(matches!(&e, ReloadError::Crl { path, .. } if path == &files.path("root.crl")), "{e:?}");
+    assert!(
+        matches!(&e, ReloadError::Crl { path, .. } if path == &files.path("root.crl")),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("root.crl"), "{e}");
     assert_eq!(edge.generation(), g);
     assert!(accepts(addr, &denied).await, "old deny list");
@@ -217,7 +255,10 @@ async fn crls_and_deny_list_change_with_the_trust_store_and_bad_files_are_refuse
     files.put("root.crl", &crl(&pki, &[]));
     files.put("deny.txt", b"0D01\nnot-a-serial\n");
     let e = edge.reload().expect_err("bad deny list");
-    assert!(matches!(&e, ReloadError::DenyList { path, .. } if path == &files.path("deny.txt")), "{e:?}");
+    assert!(
+        matches!(&e, ReloadError::DenyList { path, .. } if path == &files.path("deny.txt")),
+        "{e:?}"
+    );
     assert!(e.to_string().contains("deny.txt: line 2"), "{e}");
 
     // All good: the three change together.
@@ -236,7 +277,11 @@ async fn crls_and_deny_list_change_with_the_trust_store_and_bad_files_are_refuse
         .find(|r| r.connection_status != ConnectionStatus::Success)
         .unwrap();
     assert_eq!(denied_record.trust_store_generation, Some(g2));
-    assert_eq!(edge.deny_list().unwrap().len(), 1, "the accessor follows the generation");
+    assert_eq!(
+        edge.deny_list().unwrap().len(),
+        1,
+        "the accessor follows the generation"
+    );
 }
 
 #[cfg(feature = "watch")]
@@ -253,13 +298,19 @@ async fn watch_reloads_on_change_and_keeps_serving_through_a_bad_file() {
 
     files.put("deny.txt", b"0D01\n");
     wait(Duration::from_secs(5), || edge.generation() > g).await;
-    assert!(!accepts(addr, &denied).await, "the watch reloaded the deny list");
+    assert!(
+        !accepts(addr, &denied).await,
+        "the watch reloaded the deny list"
+    );
 
     let g = edge.generation();
     files.put("ca.pem", b"garbage");
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(edge.generation(), g, "a bad bundle is refused");
-    assert!(!accepts(addr, &denied).await, "the previous generation serves");
+    assert!(
+        !accepts(addr, &denied).await,
+        "the previous generation serves"
+    );
 
     files.put("ca.pem", pki.root.pem().as_bytes());
     files.put("deny.txt", b"\n");
@@ -275,4 +326,3 @@ async fn wait(timeout: Duration, f: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
-

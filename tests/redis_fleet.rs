@@ -65,7 +65,10 @@ async fn node(
     });
     let edge = b.build().expect("edge");
     let redis = edge.redis_deny_list().expect("redis").clone();
-    assert!(redis.wait_synced(Duration::from_secs(10)).await, "first sync");
+    assert!(
+        redis.wait_synced(Duration::from_secs(10)).await,
+        "first sync"
+    );
     let addr = serve_echo_ok(edge.clone()).await;
     Node {
         edge,
@@ -121,12 +124,17 @@ async fn a_node_cut_off_from_redis_misses_nothing() {
         admin.revoke(&[serial.clone()]).await.expect("revoke");
     }
     let target = admin.status().await.expect("status").version;
-    a.redis().wait_for_version(target, Duration::from_secs(5)).await;
+    a.redis()
+        .wait_for_version(target, Duration::from_secs(5))
+        .await;
     wait_for("B notices", Duration::from_secs(10), || {
         b.redis().state() == SyncState::Disconnected
     })
     .await;
-    assert!(b.redis().status().version < target, "B cannot have them yet");
+    assert!(
+        b.redis().status().version < target,
+        "B cannot have them yet"
+    );
     // A refuses them at once; B keeps deciding from its snapshot.
     for (_, leaf) in first {
         assert!(!a.accepts(leaf).await, "A refuses every revoked serial");
@@ -140,10 +148,19 @@ async fn a_node_cut_off_from_redis_misses_nothing() {
     })
     .await;
     for (_, leaf) in first {
-        assert!(!b.accepts(leaf).await, "B refuses every serial revoked while it was away");
+        assert!(
+            !b.accepts(leaf).await,
+            "B refuses every serial revoked while it was away"
+        );
     }
-    assert_eq!(b.redis().status().full_reloads, 1, "resumed, no full reload");
-    eprintln!("resume path: B caught up {caught_up:?} after the proxy resumed (100 serials, 100 events)");
+    assert_eq!(
+        b.redis().status().full_reloads,
+        1,
+        "resumed, no full reload"
+    );
+    eprintln!(
+        "resume path: B caught up {caught_up:?} after the proxy resumed (100 serials, 100 events)"
+    );
 
     // Again, with the stream trimmed below B's last id: a full reload.
     proxy.pause();
@@ -162,22 +179,37 @@ async fn a_node_cut_off_from_redis_misses_nothing() {
         b.redis().status().version >= stream.version
     })
     .await;
-    assert_eq!(b.redis().status().full_reloads, 2, "the trimmed stream forced a full reload");
+    assert_eq!(
+        b.redis().status().full_reloads,
+        2,
+        "the trimmed stream forced a full reload"
+    );
     for (_, leaf) in second.iter().chain(first) {
         assert!(!b.accepts(leaf).await, "B refuses all 200");
     }
-    eprintln!("trimmed path: B reloaded {} keys {caught_up:?} after the proxy resumed", b.redis().status().keys);
+    eprintln!(
+        "trimmed path: B reloaded {} keys {caught_up:?} after the proxy resumed",
+        b.redis().status().keys
+    );
 
     // Unrevoking reaches B too; `status` shows both nodes without lag.
-    admin.unrevoke(&[first[0].0.clone()]).await.expect("unrevoke");
+    admin
+        .unrevoke(&[first[0].0.clone()])
+        .await
+        .expect("unrevoke");
     let status = admin.status().await.expect("status");
-    b.redis().wait_for_version(status.version, Duration::from_secs(5)).await;
+    b.redis()
+        .wait_for_version(status.version, Duration::from_secs(5))
+        .await;
     assert!(b.accepts(&first[0].1).await);
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let status = admin.status().await.expect("status");
     let names: Vec<&str> = status.nodes.iter().map(|n| n.node.as_str()).collect();
     assert_eq!(names, ["node-a", "node-b"], "{status:?}");
-    assert!(status.nodes.iter().all(|n| n.version == status.version), "{status:?}");
+    assert!(
+        status.nodes.iter().all(|n| n.version == status.version),
+        "{status:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +247,10 @@ async fn redis_crash_and_restart_keeps_deciding_and_reconnects() {
     })
     .await;
     assert_eq!(a.redis().state(), SyncState::Live);
-    assert!(!a.accepts(&all[2].1).await, "a revocation after the restart reaches A");
+    assert!(
+        !a.accepts(&all[2].1).await,
+        "a revocation after the restart reaches A"
+    );
     assert!(!a.accepts(&all[0].1).await);
     eprintln!("A applied the first revocation after the restart {back:?} after it was made");
 }
@@ -230,7 +265,10 @@ async fn fail_closed_after_refuses_new_connections_once_the_snapshot_is_too_old(
     assert!(a.accepts(&all[0].1).await);
 
     redis.kill();
-    assert!(a.accepts(&all[0].1).await, "within the bound: the snapshot decides");
+    assert!(
+        a.accepts(&all[0].1).await,
+        "within the bound: the snapshot decides"
+    );
     wait_for("fail-closed", Duration::from_secs(10), || {
         a.redis().state() == SyncState::FailClosed
     })

@@ -15,8 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::e2e::demo_pki::VALID_SERIAL;
-use quickstart::build_quickstart;
 use common::redis::{free_port, median_p95, RedisServer};
+use quickstart::build_quickstart;
 
 struct Quickstart(Child);
 
@@ -30,7 +30,14 @@ impl Drop for Quickstart {
 fn start(exe: &Path, dir: &Path, port: u16, url: &str) -> Quickstart {
     let child = Command::new(exe)
         .current_dir(dir)
-        .args(["--addr", &format!("127.0.0.1:{port}"), "--redis", url, "--store", "qs"])
+        .args([
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--redis",
+            url,
+            "--store",
+            "qs",
+        ])
         .stdout(std::fs::File::create(dir.join(format!("log-{port}.jsonl"))).unwrap())
         .stderr(std::fs::File::create(dir.join(format!("err-{port}.txt"))).unwrap())
         .stdin(Stdio::null())
@@ -43,7 +50,10 @@ fn start(exe: &Path, dir: &Path, port: u16, url: &str) -> Quickstart {
             assert!(err.contains("deny list: Redis store `qs`"), "{err}");
             return Quickstart(child);
         }
-        assert!(Instant::now() < deadline, "quickstart on {port} did not start: {err}");
+        assert!(
+            Instant::now() < deadline,
+            "quickstart on {port} did not start: {err}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -53,7 +63,15 @@ fn start(exe: &Path, dir: &Path, port: u16, url: &str) -> Quickstart {
 async fn curl(pki: &Path, port: u16, client: &str) -> Option<u16> {
     let out = tokio::process::Command::new("curl")
         .current_dir(pki)
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
         .args(["--cacert", "root_ca.pem", "--key"])
         .arg(format!("{client}.key"))
         .arg("--cert")
@@ -87,7 +105,10 @@ async fn until(pki: &Path, port: u16, refused: bool, timeout: Duration) -> Insta
         if (code.is_none()) == refused {
             return Instant::now();
         }
-        assert!(start.elapsed() < timeout, "port {port}: still {code:?} after {timeout:?}");
+        assert!(
+            start.elapsed() < timeout,
+            "port {port}: still {code:?} after {timeout:?}"
+        );
     }
 }
 

@@ -223,7 +223,10 @@ impl MtlsConfigBuilder {
             )?),
         };
         if config.watch && !cfg!(feature = "watch") {
-            return Err(invalid("watch", "watching files needs the crate feature `watch`"));
+            return Err(invalid(
+                "watch",
+                "watching files needs the crate feature `watch`",
+            ));
         }
         // The CRLs and the deny list ride along with the trust store (one
         // generation, swapped together by `Edge::reload`). One checker
@@ -285,7 +288,10 @@ impl MtlsConfigBuilder {
             let setting = format!("sni.\"{pattern}\"");
             let site_store = match &o.trust_store {
                 Some(settings) => {
-                    let (name, mode) = (format!("{setting}.trust_store"), o.mode.unwrap_or(config.mode));
+                    let (name, mode) = (
+                        format!("{setting}.trust_store"),
+                        o.mode.unwrap_or(config.mode),
+                    );
                     let handle = TrustStoreHandle::new(load_trust_store(&name, settings, mode)?);
                     sni_stores.push((name, settings.clone(), mode, handle.clone()));
                     handle

@@ -166,7 +166,9 @@ pub(super) struct SharedDenyList {
 }
 
 /// Starts following `revocation.deny_list.redis`, when set.
-pub(super) fn shared_deny_list(settings: &RevocationSettings) -> Result<SharedDenyList, ConfigError> {
+pub(super) fn shared_deny_list(
+    settings: &RevocationSettings,
+) -> Result<SharedDenyList, ConfigError> {
     let Some(list) = &settings.deny_list else {
         return Ok(SharedDenyList::default());
     };
@@ -189,7 +191,10 @@ pub(super) fn shared_deny_list(settings: &RevocationSettings) -> Result<SharedDe
             .transpose()
             .map_err(|detail| invalid("revocation.deny_list.fail_closed_after", &detail))?;
         if list.stream_length == 0 {
-            return Err(invalid("revocation.deny_list.stream_length", "must be greater than 0"));
+            return Err(invalid(
+                "revocation.deny_list.stream_length",
+                "must be greater than 0",
+            ));
         }
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(invalid(
@@ -205,10 +210,11 @@ pub(super) fn shared_deny_list(settings: &RevocationSettings) -> Result<SharedDe
         if let Some(node) = &list.node_name {
             options.node_name.clone_from(node);
         }
-        let store = RedisKeyValueStore::connect(url, options).map_err(|e| ConfigError::Revocation {
-            source_name: "deny_list",
-            detail: e.to_string(),
-        })?;
+        let store =
+            RedisKeyValueStore::connect(url, options).map_err(|e| ConfigError::Revocation {
+                source_name: "deny_list",
+                detail: e.to_string(),
+            })?;
         Ok(SharedDenyList {
             store: Some(Arc::new(store.clone())),
             redis: Some(store),
@@ -459,22 +465,23 @@ impl Edge {
         let dirs: HashSet<PathBuf> = inputs.iter().filter(|p| p.is_dir()).cloned().collect();
         let (tx, rx) = mpsc::channel::<()>();
         let relevant_files = files.clone();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let Ok(event) = event else { return };
-            if event.kind.is_access() {
-                return;
-            }
-            let relevant = event.paths.iter().any(|p| {
-                relevant_files.contains(p) || p.parent().is_some_and(|d| dirs.contains(d))
-            });
-            if relevant {
-                let _ = tx.send(());
-            }
-        })
-        .map_err(|source| ReloadError::Watch {
-            path: PathBuf::new(),
-            source,
-        })?;
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else { return };
+                if event.kind.is_access() {
+                    return;
+                }
+                let relevant = event.paths.iter().any(|p| {
+                    relevant_files.contains(p) || p.parent().is_some_and(|d| dirs.contains(d))
+                });
+                if relevant {
+                    let _ = tx.send(());
+                }
+            })
+            .map_err(|source| ReloadError::Watch {
+                path: PathBuf::new(),
+                source,
+            })?;
         // Parent directories, so a file replaced by a rename is seen.
         let mut watched = HashSet::new();
         for path in &inputs {
@@ -517,5 +524,43 @@ impl Edge {
             inputs.len()
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redis_settings_parse_and_are_checked() {
+        let config = MtlsConfig::from_toml(
+            "watch = true\n[revocation.deny_list]\nredis = \"redis://127.0.0.1:6379/0\"\nstore = \"fleet\"\nstream_length = 5000\nfail_closed_after = \"30s\"\n",
+        )
+        .unwrap();
+        let list = config.revocation.deny_list.as_ref().unwrap();
+        assert_eq!(list.redis.as_deref(), Some("redis://127.0.0.1:6379/0"));
+        assert_eq!((list.store.as_str(), list.stream_length), ("fleet", 5000));
+        assert_eq!(list.fail_closed_after.as_deref(), Some("30s"));
+        assert!(config.watch);
+
+        let named = |settings: &RevocationSettings, setting: &str| match shared_deny_list(settings)
+        {
+            Err(ConfigError::Invalid { setting: got, .. }) => assert_eq!(got, setting),
+            Err(other) => panic!("{setting}: {other}"),
+            Ok(_) => panic!("{setting}: accepted"),
+        };
+        let mut with_files = config.revocation.clone();
+        with_files.deny_list.as_mut().unwrap().serials = vec!["01".into()];
+        named(&with_files, "revocation.deny_list.redis");
+        #[cfg(feature = "redis")]
+        {
+            // No runtime here: named, not a panic.
+            named(&config.revocation, "revocation.deny_list.redis");
+            let mut bad = config.revocation.clone();
+            bad.deny_list.as_mut().unwrap().fail_closed_after = Some("soon".into());
+            named(&bad, "revocation.deny_list.fail_closed_after");
+        }
+        #[cfg(not(feature = "redis"))]
+        named(&config.revocation, "revocation.deny_list.redis");
     }
 }

@@ -168,7 +168,9 @@ impl RevocationSource for GenerationDenyList {
 
     fn applies_to(&self, cert: &CertToCheck<'_>) -> bool {
         with_snapshot(&self.handle, |s| {
-            s.deny_list.as_ref().map_or(true, |list| list.applies_to(cert))
+            s.deny_list
+                .as_ref()
+                .map_or(true, |list| list.applies_to(cert))
         })
     }
 

@@ -78,7 +78,9 @@ impl TrustStoreHandle {
         &self,
         snapshot: Arc<crate::revocation::generation::RevocationSnapshot>,
     ) {
-        let store = (**self.inner.current.load()).clone().with_revocation(snapshot);
+        let store = (**self.inner.current.load())
+            .clone()
+            .with_revocation(snapshot);
         self.inner.current.store(Arc::new(store));
     }
 

@@ -844,7 +844,8 @@ fn xread_entries(keys: &Keys, reply: &Value) -> Result<Vec<Event>, RedisStoreErr
             None => Ok(Vec::new()),
         },
         other => {
-            let streams = items(other).ok_or_else(|| keys.unexpected(&keys.events, "XREAD reply"))?;
+            let streams =
+                items(other).ok_or_else(|| keys.unexpected(&keys.events, "XREAD reply"))?;
             match streams.first().and_then(items) {
                 Some([_, entries]) => parse_entries(keys, entries),
                 Some(_) => Err(keys.unexpected(&keys.events, "XREAD reply")),
@@ -883,7 +884,10 @@ fn apply_in_order(shared: &Shared, events: &[Event]) -> Result<Option<String>, R
         let mut set = write_lock(&shared.set);
         for event in events {
             if event.op == Op::Reset {
-                reload = Some(format!("the store was replaced at version {}", event.version));
+                reload = Some(format!(
+                    "the store was replaced at version {}",
+                    event.version
+                ));
                 break;
             }
             if event.version != version + 1 {
@@ -944,10 +948,11 @@ async fn full_reload(
     let keys = &shared.keys;
     let limit = shared.options.max_keys;
     'attempt: for _ in 0..5 {
-        // The tail position and the version, in one MULTI.
+        // The tail position, the version and the set's size, in one MULTI.
         let reply: Value = redis::pipe()
             .atomic()
             .get(&keys.version)
+            .scard(&keys.set)
             .cmd("XREVRANGE")
             .arg(&keys.events)
             .arg("+")
@@ -958,17 +963,28 @@ async fn full_reload(
             .await
             .map_err(keys.redis("MULTI GET XREVRANGE"))?;
         let parts = items(&reply).ok_or_else(|| keys.unexpected(&keys.version, "MULTI reply"))?;
-        let [version, last] = parts else {
+        let [version, size, last] = parts else {
             return Err(keys.unexpected(&keys.version, "MULTI reply"));
         };
         let mut version =
             as_u64(version).ok_or_else(|| keys.unexpected(&keys.version, "not an integer"))?;
+        let size = as_u64(size)
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0);
+        if size > limit {
+            return Err(RedisStoreError::TooManyKeys {
+                address: keys.address.clone(),
+                store: keys.store.clone(),
+                limit,
+            });
+        }
         let mut last_id = parse_entries(keys, last)?
             .into_iter()
             .next()
             .map_or_else(|| "0-0".to_string(), |e| e.id);
 
-        let mut set = KeySet::default();
+        // Sized once (the scan may see a few more or fewer keys).
+        let mut set = KeySet::with_capacity_and_hasher(size, Default::default());
         let mut cursor = 0u64;
         loop {
             let reply: Value = redis::cmd("SSCAN")
@@ -999,7 +1015,10 @@ async fn full_reload(
                         limit,
                     });
                 }
-                set.insert(fingerprint(&normalize_key(KeyNormalization::SerialNumbers, text)));
+                set.insert(fingerprint(&normalize_key(
+                    KeyNormalization::SerialNumbers,
+                    text,
+                )));
             }
             shared.touch();
             if cursor == 0 {
@@ -1234,7 +1253,8 @@ impl RedisDenyListAdmin {
                 .invoke_async(&mut self.con)
                 .await
                 .map_err(self.keys.redis("EVALSHA change"))?;
-            let parts = items(&reply).ok_or_else(|| self.keys.unexpected(&self.keys.events, "script reply"))?;
+            let parts = items(&reply)
+                .ok_or_else(|| self.keys.unexpected(&self.keys.events, "script reply"))?;
             report.version = parts.first().and_then(as_u64).unwrap_or(0);
             report.changed += parts.get(1).and_then(as_u64).unwrap_or(0);
             report.events += 1;
@@ -1350,7 +1370,10 @@ mod tests {
         for bad in ["", "a b", "x{y}", &"n".repeat(65)] {
             assert!(check_store_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(redact("redis://:secret@host:6379/0"), "redis://…@host:6379/0");
+        assert_eq!(
+            redact("redis://:secret@host:6379/0"),
+            "redis://…@host:6379/0"
+        );
         assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
         let keys = Keys::new("redis://h", "s").unwrap();
         assert_eq!(keys.set, "edge-mtls:{s}:revoked");
@@ -1363,7 +1386,14 @@ mod tests {
         let bs = |s: &str| Value::BulkString(s.as_bytes().to_vec());
         let good = Value::Array(vec![Value::Array(vec![
             bs("1-0"),
-            Value::Array(vec![bs("v"), bs("1"), bs("op"), bs("add"), bs("keys"), bs("01\n02")]),
+            Value::Array(vec![
+                bs("v"),
+                bs("1"),
+                bs("op"),
+                bs("add"),
+                bs("keys"),
+                bs("01\n02"),
+            ]),
         ])]);
         let events = parse_entries(&keys, &good).unwrap();
         assert_eq!(events[0].keys, vec!["01", "02"]);
@@ -1371,7 +1401,10 @@ mod tests {
             Value::Int(3),
             Value::Array(vec![Value::Int(1)]),
             Value::Array(vec![Value::Array(vec![bs("1-0")])]),
-            Value::Array(vec![Value::Array(vec![bs("1-0"), Value::Array(vec![bs("v")])])]),
+            Value::Array(vec![Value::Array(vec![
+                bs("1-0"),
+                Value::Array(vec![bs("v")]),
+            ])]),
             Value::Array(vec![Value::Array(vec![
                 bs("1-0"),
                 Value::Array(vec![bs("v"), bs("x"), bs("op"), bs("add")]),
@@ -1395,6 +1428,16 @@ mod tests {
             KeyNormalization::SerialNumbers,
             "00abc123"
         ))));
-        assert_eq!(apply(&mut set, &Event { keys: vec!["01".into()], ..event }, 1), Err(1));
+        assert_eq!(
+            apply(
+                &mut set,
+                &Event {
+                    keys: vec!["01".into()],
+                    ..event
+                },
+                1
+            ),
+            Err(1)
+        );
     }
 }
