@@ -121,7 +121,7 @@ async fn a_node_cut_off_from_redis_misses_nothing() {
     // B is cut off; 100 serials are revoked, one change each.
     proxy.pause();
     for (serial, _) in first {
-        admin.revoke(&[serial.clone()]).await.expect("revoke");
+        admin.revoke(std::slice::from_ref(serial)).await.expect("revoke");
     }
     let target = admin.status().await.expect("status").version;
     a.redis()
@@ -169,7 +169,7 @@ async fn a_node_cut_off_from_redis_misses_nothing() {
     })
     .await;
     for (serial, _) in second {
-        admin.revoke(&[serial.clone()]).await.expect("revoke");
+        admin.revoke(std::slice::from_ref(serial)).await.expect("revoke");
     }
     admin.trim_stream(5).await.expect("XTRIM");
     let stream = admin.status().await.expect("status");

@@ -28,27 +28,30 @@ impl Drop for Quickstart {
 }
 
 fn start(exe: &Path, dir: &Path, port: u16, url: &str) -> Quickstart {
-    let child = Command::new(exe)
-        .current_dir(dir)
-        .args([
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--redis",
-            url,
-            "--store",
-            "qs",
-        ])
-        .stdout(std::fs::File::create(dir.join(format!("log-{port}.jsonl"))).unwrap())
-        .stderr(std::fs::File::create(dir.join(format!("err-{port}.txt"))).unwrap())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start the quickstart");
+    // Wrapped at once: dropping it kills and waits for the process.
+    let quickstart = Quickstart(
+        Command::new(exe)
+            .current_dir(dir)
+            .args([
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--redis",
+                url,
+                "--store",
+                "qs",
+            ])
+            .stdout(std::fs::File::create(dir.join(format!("log-{port}.jsonl"))).unwrap())
+            .stderr(std::fs::File::create(dir.join(format!("err-{port}.txt"))).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the quickstart"),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let err = std::fs::read_to_string(dir.join(format!("err-{port}.txt"))).unwrap_or_default();
         if err.lines().any(|l| l.starts_with("try")) {
             assert!(err.contains("deny list: Redis store `qs`"), "{err}");
-            return Quickstart(child);
+            return quickstart;
         }
         assert!(
             Instant::now() < deadline,

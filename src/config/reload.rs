@@ -37,7 +37,7 @@ pub enum ReloadError {
         files: Vec<PathBuf>,
         /// Why.
         #[source]
-        source: TrustStoreError,
+        source: Box<TrustStoreError>,
     },
     /// A file could not be read within its limit.
     #[error("{what}: {source}")]
@@ -91,7 +91,10 @@ impl ReloadError {
         match self {
             Self::TrustStore {
                 setting, source, ..
-            } => ConfigError::TrustStore { setting, source },
+            } => ConfigError::TrustStore {
+                setting,
+                source: *source,
+            },
             Self::File { what, source } => ConfigError::File { what, source },
             Self::Crl { path, source } => ConfigError::Revocation {
                 source_name: "crl",
@@ -339,7 +342,7 @@ fn reload_trust_store(
             .chain(&settings.directories)
             .cloned()
             .collect(),
-        source,
+        source: Box::new(source),
     })
 }
 
