@@ -121,7 +121,10 @@ async fn a_node_cut_off_from_redis_misses_nothing() {
     // B is cut off; 100 serials are revoked, one change each.
     proxy.pause();
     for (serial, _) in first {
-        admin.revoke(std::slice::from_ref(serial)).await.expect("revoke");
+        admin
+            .revoke(std::slice::from_ref(serial))
+            .await
+            .expect("revoke");
     }
     let target = admin.status().await.expect("status").version;
     a.redis()
@@ -169,7 +172,10 @@ async fn a_node_cut_off_from_redis_misses_nothing() {
     })
     .await;
     for (serial, _) in second {
-        admin.revoke(std::slice::from_ref(serial)).await.expect("revoke");
+        admin
+            .revoke(std::slice::from_ref(serial))
+            .await
+            .expect("revoke");
     }
     admin.trim_stream(5).await.expect("XTRIM");
     let stream = admin.status().await.expect("status");
@@ -191,6 +197,20 @@ async fn a_node_cut_off_from_redis_misses_nothing() {
         "trimmed path: B reloaded {} keys {caught_up:?} after the proxy resumed",
         b.redis().status().keys
     );
+
+    // A replacement of the whole list is one step: B reloads it in full.
+    let replaced = admin
+        .replace_all(&[second[0].0.clone(), first[1].0.clone()])
+        .await
+        .expect("replace");
+    assert_eq!(replaced.changed, 2);
+    b.redis()
+        .wait_for_version(replaced.version, Duration::from_secs(5))
+        .await;
+    assert_eq!(b.redis().status().full_reloads, 3);
+    assert_eq!(b.redis().status().keys, 2);
+    assert!(!b.accepts(&second[0].1).await && !b.accepts(&first[1].1).await);
+    assert!(b.accepts(&second[1].1).await && a.accepts(&first[2].1).await);
 
     // Unrevoking reaches B too; `status` shows both nodes without lag.
     admin

@@ -17,6 +17,7 @@
 //! handshake_timeout_ms = 10000
 //! resumption = true
 //! max_connections = 10000           # 0: no limit
+//! watch = false                     # reload trust store, CRLs, deny lists on change (feature `watch`)
 //!
 //! [cache]
 //! verified_chains = 4096
@@ -32,6 +33,8 @@
 //!
 //! [revocation.deny_list]
 //! kvs_json = ["revoked.json"]        # CloudFront KeyValueStore JSON
+//! # redis = "redis://10.0.0.5:6379"  # or one a fleet shares (feature `redis`):
+//! # store = "edge-mtls"              #   store name, stream_length, fail_closed_after = "5m"
 //!
 //! [headers]
 //! profiles = ["cloudfront", "rfc9440"]

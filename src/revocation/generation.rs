@@ -2,7 +2,7 @@
 //!
 //! A configuration generation is one trust store, one CRL set and one
 //! deny-list snapshot. The CRLs and the deny list ride along in the
-//! [`TrustStore`](crate::trust_store::TrustStore) a
+//! [`TrustStore`] a
 //! [`TrustStoreHandle`] holds ([`RevocationSnapshot`]), so one `arc-swap`
 //! store replaces all three at once: no connection can see a new trust store
 //! with old CRLs. [`GenerationCrls`] and [`GenerationDenyList`] are the

@@ -74,6 +74,7 @@ impl TrustStoreHandle {
 
     /// Installs the CRLs and deny list of the current generation (at build
     /// time; the generation number stays).
+    #[cfg(feature = "acceptor")]
     pub(crate) fn attach_revocation(
         &self,
         snapshot: Arc<crate::revocation::generation::RevocationSnapshot>,

@@ -241,6 +241,17 @@ pub fn import(args: &ImportArgs) -> ExitCode {
         }
     });
     match result {
+        Ok(report) if args.replace => {
+            println!(
+                "replaced the list of store `{}` with the {} key(s) of {}: version {}, {} ms",
+                args.store.store,
+                report.changed,
+                args.file.display(),
+                report.version,
+                started.elapsed().as_millis()
+            );
+            ExitCode::SUCCESS
+        }
         Ok(report) => {
             println!(
                 "imported {} key(s) from {} into store `{}`: {} new, version {}, {} change event(s), {} ms",

@@ -1105,9 +1105,6 @@ async fn report(shared: &Shared, con: &mut MultiplexedConnection) {
 const CHANGE_SCRIPT: &str = r"
 local op = ARGV[1]
 local changed = 0
-if op == 'reset' then
-  redis.call('DEL', KEYS[1])
-end
 for i = 3, #ARGV do
   if op == 'del' then
     changed = changed + redis.call('SREM', KEYS[1], ARGV[i])
@@ -1120,13 +1117,27 @@ local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[2], '*', 'v', v, 'op'
 return {v, changed, id}
 ";
 
+/// The replacement script: the staging set becomes the list (or the list
+/// is emptied), the version is incremented and a `reset` entry recorded.
+/// Returns `{version, keys, id}`.
+const REPLACE_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[4]) == 1 then
+  redis.call('RENAME', KEYS[4], KEYS[1])
+else
+  redis.call('DEL', KEYS[1])
+end
+local v = redis.call('INCR', KEYS[2])
+local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', 'v', v, 'op', 'reset', 'keys', '')
+return {v, redis.call('SCARD', KEYS[1]), id}
+";
+
 /// What one change did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeReport {
     /// The store version after the change.
     pub version: u64,
     /// Keys actually added or removed (already present or absent ones are
-    /// not counted).
+    /// not counted); for a replacement, the keys of the new list.
     pub changed: u64,
     /// Stream entries written (one per [`MAX_KEYS_PER_CHANGE`] keys).
     pub events: u64,
@@ -1233,13 +1244,7 @@ impl RedisDenyListAdmin {
         let keys = self.prepare(keys)?;
         let mut report = ChangeReport::default();
         let script = redis::Script::new(CHANGE_SCRIPT);
-        let mut chunks: Vec<&[String]> = keys.chunks(MAX_KEYS_PER_CHANGE).collect();
-        if chunks.is_empty() && op == "reset" {
-            chunks.push(&[]);
-        }
-        for (i, chunk) in chunks.into_iter().enumerate() {
-            // A replacement empties the set once, then adds.
-            let op = if op == "reset" && i > 0 { "add" } else { op };
+        for chunk in keys.chunks(MAX_KEYS_PER_CHANGE) {
             let mut invocation = script.key(&self.keys.set);
             invocation
                 .key(&self.keys.version)
@@ -1272,11 +1277,49 @@ impl RedisDenyListAdmin {
         self.change("del", keys).await
     }
 
-    /// Replaces the whole list with `keys` (nodes reload it in full). With
-    /// more than [`MAX_KEYS_PER_CHANGE`] keys, the replacement is the first
-    /// step and additions follow, each atomic.
+    /// Replaces the whole list with `keys` in one atomic step: the keys are
+    /// written to a staging set first, which one script then renames over
+    /// the list while recording a `reset` change (nodes reload it in full,
+    /// and never see half of it).
     pub async fn replace_all(&mut self, keys: &[String]) -> Result<ChangeReport, RedisStoreError> {
-        self.change("reset", keys).await
+        let keys = self.prepare(keys)?;
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let staging = format!(
+            "edge-mtls:{{{}}}:staging:{}:{nanos}",
+            self.keys.store,
+            std::process::id()
+        );
+        let _: Value = redis::cmd("DEL")
+            .arg(&staging)
+            .query_async(&mut self.con)
+            .await
+            .map_err(self.keys.redis("DEL staging"))?;
+        for chunk in keys.chunks(MAX_KEYS_PER_CHANGE * 10) {
+            let _: Value = redis::cmd("SADD")
+                .arg(&staging)
+                .arg(chunk)
+                .query_async(&mut self.con)
+                .await
+                .map_err(self.keys.redis("SADD staging"))?;
+        }
+        let reply: Value = redis::Script::new(REPLACE_SCRIPT)
+            .key(&self.keys.set)
+            .key(&self.keys.version)
+            .key(&self.keys.events)
+            .key(&staging)
+            .arg(self.stream_length)
+            .invoke_async(&mut self.con)
+            .await
+            .map_err(self.keys.redis("EVALSHA replace"))?;
+        let parts =
+            items(&reply).ok_or_else(|| self.keys.unexpected(&self.keys.events, "script reply"))?;
+        Ok(ChangeReport {
+            version: parts.first().and_then(as_u64).unwrap_or(0),
+            changed: parts.get(1).and_then(as_u64).unwrap_or(0),
+            events: 1,
+        })
     }
 
     /// The store's version, key count, stream length and node reports.
