@@ -188,3 +188,70 @@ impl RevocationSource for GenerationDenyList {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::revocation::kvs::MemoryKeyValueStore;
+    use crate::revocation::ChainSlot;
+
+    fn cert() -> Vec<u8> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&[0x05]));
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    fn snapshot(denied: &[&str]) -> Arc<RevocationSnapshot> {
+        let store = MemoryKeyValueStore::for_serial_numbers();
+        for serial in denied {
+            store.put(serial, "").unwrap();
+        }
+        Arc::new(RevocationSnapshot::new(
+            None,
+            Some(Arc::new(DenyListSource::new(Arc::new(store)))),
+        ))
+    }
+
+    #[test]
+    fn a_pinned_check_answers_from_its_generation_after_a_swap() {
+        let der = cert();
+        let cert = CertToCheck {
+            cert: &der,
+            issuer: &der,
+            slot: ChainSlot::Leaf,
+        };
+        let now = UnixTime::now();
+        let handle =
+            TrustStoreHandle::new(TrustStore::default().with_revocation(snapshot(&["05"])));
+        let source = GenerationDenyList::new(handle.clone());
+        let revoked = |s: Option<CertStatus>| matches!(s, Some(CertStatus::Revoked { .. }));
+        assert!(revoked(source.check_now(&cert, now)));
+
+        // A check that started on generation 1 (pinned as stage 1 pins it)
+        // keeps its answers after generation 2 is swapped in.
+        let started_on = handle.load();
+        {
+            let _pin = pin(&started_on);
+            handle.replace(TrustStore::default().with_revocation(snapshot(&[])));
+            assert!(
+                revoked(source.check_now(&cert, now)),
+                "pinned: generation 1"
+            );
+        }
+        assert_eq!(handle.generation(), 2);
+        assert_eq!(
+            source.check_now(&cert, now),
+            Some(CertStatus::Good),
+            "unpinned: generation 2"
+        );
+        // A store replaced without a snapshot keeps the current one.
+        handle.replace(TrustStore::default());
+        assert_eq!(source.check_now(&cert, now), Some(CertStatus::Good));
+        // The CRL wrapper of a generation without CRLs is undetermined.
+        assert!(matches!(
+            GenerationCrls::new(handle).check_now(&cert, now),
+            Some(CertStatus::Error(_))
+        ));
+    }
+}
