@@ -41,6 +41,13 @@
 //! handshake. On a shared machine the CPU time per handshake is the steadier
 //! figure.
 //!
+//! With `--features redis` (and `redis-server` on the PATH) a fourth case,
+//! `edge_redis_deny_list`, runs the distinct-certificate pipeline with the
+//! deny list in Redis (a `redis-server` the bench starts on a free port,
+//! the same three serials), and the bench prints its median ratio to
+//! `edge_distinct_certs` over the rounds: the handshake reads the local
+//! snapshot, never Redis.
+//!
 //! Run with `cargo bench --bench throughput` (about a minute).
 
 #[path = "support/mod.rs"]
@@ -82,6 +89,69 @@ const MIN_ROUND_HANDSHAKES: u64 = 400;
 const CONCURRENCY: usize = 32;
 /// DNS SANs of the bench clients end with this; the policy allows it.
 const CLIENT_DOMAIN: &str = "clients.bench.example";
+
+/// Serials the deny lists hold (no bench client has them).
+const DENIED: [&str; 3] = ["00:a7:30:9e:12:34", "7F:00:00:01", "DEADBEEF"];
+
+/// A `redis-server` on a free port for the Redis case, holding [`DENIED`],
+/// and the runtime its follower task runs on.
+#[cfg(feature = "redis")]
+struct BenchRedis {
+    child: std::process::Child,
+    url: String,
+    rt: tokio::runtime::Runtime,
+}
+
+#[cfg(feature = "redis")]
+impl BenchRedis {
+    fn start() -> Option<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let url = format!("redis://127.0.0.1:{port}");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("redis runtime");
+        let keys: Vec<String> = DENIED.iter().map(|s| s.to_string()).collect();
+        rt.block_on(async {
+            for _ in 0..200 {
+                if let Ok(mut admin) =
+                    edge_mtls::RedisDenyListAdmin::connect(&url, "bench", 1_000).await
+                {
+                    admin.revoke(&keys).await.expect("revoke");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            panic!("redis-server did not start");
+        });
+        Some(Self { child, url, rt })
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for BenchRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 /// The bench PKI and one rustls client configuration per client certificate.
 struct Pki {
@@ -290,7 +360,11 @@ fn bare_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> Server {
     Server::start(Pipeline::Bare(TlsAcceptor::from(Arc::new(config))))
 }
 
-fn edge_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Server, Arc<QueueSink>) {
+fn edge_server(
+    pki: &Pki,
+    provider: &Arc<CryptoProvider>,
+    redis: Option<&str>,
+) -> (Server, Arc<QueueSink>) {
     let store = TrustStore::from_pem(pki.root_pem.as_bytes()).expect("trust store");
     // Admit the bench clients by their DNS SAN, after denying one other name.
     let policy: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::FirstMatch(vec![
@@ -303,7 +377,7 @@ fn edge_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Server, Arc<QueueS
     ]));
     let log =
         Arc::new(QueueSink::new(std::io::sink(), LogFormat::JsonLines, 65_536).expect("log sink"));
-    let edge = MtlsConfig::builder()
+    let mut builder = MtlsConfig::builder()
         .crypto_provider(provider.clone())
         .distribution_id("EBENCH0000001")
         .server_identity(
@@ -312,12 +386,23 @@ fn edge_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Server, Arc<QueueS
         )
         .trust_store(TrustStoreHandle::new(store))
         .resumption(false)
-        // Serials no bench client has (theirs start at 01:00:00:00).
-        .deny_serials(["00:a7:30:9e:12:34", "7F:00:00:01", "DEADBEEF"])
         .policy(policy)
-        .log_sink(log.clone())
-        .build()
-        .expect("edge configuration");
+        .log_sink(log.clone());
+    match redis {
+        // Serials no bench client has (theirs start at 01:00:00:00).
+        None => builder = builder.deny_serials(DENIED),
+        #[cfg(feature = "redis")]
+        Some(url) => {
+            builder.settings().revocation.deny_list = Some(edge_mtls::DenyListSettings {
+                redis: Some(url.to_string()),
+                store: "bench".into(),
+                ..Default::default()
+            })
+        }
+        #[cfg(not(feature = "redis"))]
+        Some(_) => unreachable!("the Redis case needs the feature"),
+    }
+    let edge = builder.build().expect("edge configuration");
     (Server::start(Pipeline::Edge(edge)), log)
 }
 
@@ -522,7 +607,17 @@ fn throughput(c: &mut Criterion) {
         }
     );
     let bare = bare_server(&pki, &provider);
-    let (edge, log) = edge_server(&pki, &provider);
+    let (edge, log) = edge_server(&pki, &provider, None);
+    #[cfg(feature = "redis")]
+    let redis = BenchRedis::start();
+    #[cfg(feature = "redis")]
+    let redis_edge = redis.as_ref().map(|r| {
+        let _enter = r.rt.enter();
+        let (server, _) = edge_server(&pki, &provider, Some(&r.url));
+        server
+    });
+    #[cfg(not(feature = "redis"))]
+    let redis_edge: Option<Server> = None;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -530,7 +625,13 @@ fn throughput(c: &mut Criterion) {
     // webpki keeps no cache, so the bare server's certificates may repeat;
     // the edge's distinct run has a cursor of its own over the whole pool.
     let (bare_cursor, edge_cursor) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let runs = [
+    let redis_cursor = AtomicUsize::new(0);
+    if let Some(server) = &redis_edge {
+        // The first handshake waits for the first synchronisation at most
+        // 5 s; the rounds start once the snapshot is loaded.
+        run_batch(&rt, server, &Clients::Repeating(&pki.repeating), 1);
+    }
+    let mut runs = vec![
         (
             "bare_webpki",
             &bare,
@@ -547,6 +648,17 @@ fn throughput(c: &mut Criterion) {
             Clients::Repeating(&pki.repeating),
         ),
     ];
+    if let Some(server) = &redis_edge {
+        // Right after the in-memory case it is compared with.
+        runs.insert(
+            2,
+            (
+                "edge_redis_deny_list",
+                server,
+                Clients::Distinct(&pki.distinct, &redis_cursor),
+            ),
+        );
+    }
     let tallies: Vec<Mutex<Tally>> = runs.iter().map(|_| Mutex::default()).collect();
 
     // One sample is one round: every case, in order, with the same number
@@ -621,6 +733,22 @@ fn throughput(c: &mut Criterion) {
             eprintln!(
                 "throughput: {name} / bare_webpki = {median:.2}x less server CPU per handshake \
                  (median, {low:.2}–{high:.2}x)"
+            );
+        }
+    }
+    if runs.len() > 3 {
+        let distinct = tallies[1].lock().expect("tally");
+        let redis = tallies[2].lock().expect("tally");
+        let rate: Vec<f64> = distinct
+            .measured(SAMPLES)
+            .iter()
+            .zip(redis.measured(SAMPLES))
+            .map(|(m, r)| r.per_second() / m.per_second())
+            .collect();
+        if let Some((median, low, high)) = spread(rate) {
+            eprintln!(
+                "throughput: edge_redis_deny_list / edge_distinct_certs = {median:.3}x handshakes/s \
+                 (median of {SAMPLES} interleaved rounds, {low:.3}–{high:.3}x)"
             );
         }
     }

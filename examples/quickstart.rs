@@ -24,6 +24,13 @@
 //! `--log-max-bytes N`, `--log-row-group-rows N` and `--log-hive`
 //! (CloudFront's `distributionid=…/year=…/month=…/day=…/hour=…/` layout).
 //! SIGTERM or Ctrl-C completes the open file.
+//!
+//! `--redis redis://127.0.0.1:6379 [--store NAME]` (`--features redis`) keeps
+//! the deny list in Redis, the demo's revoked certificate included: several
+//! quickstarts started in the same directory on different `--addr` share the
+//! demo PKI and the store, and `edge-mtls revoke --redis URL SERIAL` reaches
+//! all of them. `--watch` (`--features watch`) reloads the trust store, CRLs
+//! and deny-list files when they change.
 
 #[path = "common/cli.rs"]
 mod cli;
@@ -40,7 +47,28 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), cli::Error> {
     cli::report_events();
     let o = cli::options("quickstart")?;
+    #[cfg(feature = "redis")]
+    if let Some(url) = &o.redis {
+        seed_redis(&o, url).await?;
+    }
     let (pki, edge) = cli::edge(&o, "quickstart")?;
+    #[cfg(feature = "redis")]
+    if let Some(redis) = edge.redis_deny_list() {
+        if !redis.wait_synced(std::time::Duration::from_secs(10)).await {
+            return Err(format!(
+                "--redis: store `{}` did not synchronise within 10 s",
+                redis.store_name()
+            )
+            .into());
+        }
+        let status = redis.status();
+        cli::say(format_args!(
+            "deny list: Redis store `{}`, version {}, {} key(s)",
+            redis.store_name(),
+            status.version,
+            status.keys
+        ));
+    }
     let listener = cli::listen(&o.addr).await?;
     cli::print_banner(&o, &pki, &edge, listener.local_addr()?, "quickstart");
 
@@ -53,5 +81,21 @@ async fn run() -> Result<(), cli::Error> {
     )
     .await?;
     cli::finish_log(&edge);
+    Ok(())
+}
+
+/// Puts the demo's revoked serial in the Redis deny list (idempotent).
+#[cfg(feature = "redis")]
+async fn seed_redis(o: &cli::Options, url: &str) -> Result<(), cli::Error> {
+    use edge_mtls::{RedisDenyListAdmin, DEFAULT_STREAM_LENGTH};
+    let store = o.store.as_deref().unwrap_or("edge-mtls");
+    let mut admin = RedisDenyListAdmin::connect(url, store, DEFAULT_STREAM_LENGTH)
+        .await
+        .map_err(|e| format!("--redis {url}: {e}"))?;
+    let serial = format!("{:X}", demo_pki::REVOKED_SERIAL);
+    admin
+        .revoke(&[serial])
+        .await
+        .map_err(|e| format!("--redis {url}: {e}"))?;
     Ok(())
 }

@@ -165,9 +165,16 @@ pub use revocation::crl::{
     CrlError, CrlInfo, CrlLimits, CrlSource, CrlSourceBuilder, CrlVersion, Freshness,
     MissingCrlPolicy, RevocationId, RevocationList, RevokedEntry, StalePolicy,
 };
+pub use revocation::generation::RevocationSnapshot;
 pub use revocation::kvs::{
     normalize_key, ImportLocation, ImportOptions, ImportReport, KeyNormalization, KeyValueStore,
     KvsError, KvsMeta, MemoryKeyValueStore, MAX_KEY_BYTES, MAX_VALUE_BYTES,
+};
+#[cfg(feature = "redis")]
+pub use revocation::kvs::{
+    ChangeReport, NodeReport, RedisDenyListAdmin, RedisKeyValueStore, RedisStoreError,
+    RedisStoreOptions, StoreStatus, SyncState, SyncStatus, DEFAULT_STORE_NAME,
+    DEFAULT_STREAM_LENGTH, MAX_KEYS_PER_CHANGE,
 };
 #[cfg(feature = "ocsp-http")]
 pub use revocation::ocsp::HyperTransport;
@@ -224,6 +231,6 @@ pub use acceptor::{
 #[cfg(feature = "acceptor")]
 pub use config::{
     CacheSettings, ConfigError, CrlSettings, DenyListSettings, Edge, HeaderSettings, LogSettings,
-    MtlsConfig, MtlsConfigBuilder, OcspSettings, PostHandshakeCheck, RevocationSettings,
-    ServerFiles, SiteOverride, TrustStoreSettings,
+    MtlsConfig, MtlsConfigBuilder, OcspSettings, PostHandshakeCheck, ReloadError,
+    RevocationSettings, ServerFiles, SiteOverride, TrustStoreSettings,
 };

@@ -35,6 +35,11 @@ pub struct Options {
     pub log_max_bytes: Option<u64>,
     pub log_row_group_rows: Option<usize>,
     pub log_hive: bool,
+    /// The deny list in Redis (`--redis URL [--store NAME]`).
+    pub redis: Option<String>,
+    pub store: Option<String>,
+    /// Reload the trust store and deny-list files when they change.
+    pub watch: bool,
 }
 
 /// Parses the command line of the example called `name`.
@@ -53,6 +58,9 @@ pub fn options(name: &str) -> Result<Options, Error> {
         log_max_bytes: None,
         log_row_group_rows: None,
         log_hive: false,
+        redis: None,
+        store: None,
+        watch: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -103,16 +111,23 @@ pub fn options(name: &str) -> Result<Options, Error> {
                 );
             }
             "--log-hive" => o.log_hive = true,
+            "--redis" => o.redis = Some(value()?),
+            "--store" => o.store = Some(value()?),
+            "--watch" => o.watch = true,
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: {name} [--ca FILE] [--cert FILE --key FILE] \
                      [--addr HOST:PORT] [--pki-dir DIR] [--ignore-expiration] [--mode MODE] \
                      [--log-dir DIR [--log-format json_lines|w3c|alb|parquet] [--log-rotate 1h] \
-                     [--log-max-bytes N] [--log-row-group-rows N] [--log-hive]]"
+                     [--log-max-bytes N] [--log-row-group-rows N] [--log-hive]] \
+                     [--redis URL [--store NAME]] [--watch]"
                 )
                 .into())
             }
         }
+    }
+    if o.store.is_some() && o.redis.is_none() {
+        return Err("--store NAME needs --redis URL".into());
     }
     if o.cert.is_some() != o.key.is_some() {
         return Err("--cert and --key go together".into());
@@ -212,10 +227,19 @@ pub fn edge(o: &Options, distribution_id: &str) -> Result<(DemoPki, Edge), Error
         .header_profiles([HeaderProfile::CloudFront]);
     let settings = builder.settings();
     settings.headers.connection_id_header = Some("X-Edge-Connection-Id".into());
-    settings.revocation.deny_list = Some(DenyListSettings {
-        kvs_json: vec![pki.revoked_serials()],
-        ..DenyListSettings::default()
+    settings.revocation.deny_list = Some(match &o.redis {
+        // The demo's revoked serial was put in Redis (`seed_redis`).
+        Some(url) => DenyListSettings {
+            redis: Some(url.clone()),
+            store: o.store.clone().unwrap_or_else(|| "edge-mtls".into()),
+            ..DenyListSettings::default()
+        },
+        None => DenyListSettings {
+            kvs_json: vec![pki.revoked_serials()],
+            ..DenyListSettings::default()
+        },
     });
+    settings.watch = o.watch;
     settings.log.format = o.log_format;
     if let Some(dir) = &o.log_dir {
         settings.log.target = format!("dir:{}", dir.display());

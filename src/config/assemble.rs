@@ -214,72 +214,23 @@ pub(super) fn clone_identity(
     (identity.0.clone(), identity.1.clone_key())
 }
 
-pub(super) fn deny_list_store(
-    settings: &RevocationSettings,
-) -> Result<Option<Arc<MemoryKeyValueStore>>, ConfigError> {
-    let Some(list) = &settings.deny_list else {
-        return Ok(None);
-    };
-    let store = MemoryKeyValueStore::for_serial_numbers();
-    let error = |path: &Path, e: &dyn fmt::Display| ConfigError::Revocation {
-        source_name: "deny_list",
-        detail: format!("{}: {e}", path.display()),
-    };
-    for path in &list.kvs_json {
-        let bytes = read_bytes("deny-list KVS JSON", path, DENY_LIST_LIMIT)?;
-        store
-            .import_kvs_json(&bytes, ImportOptions::default())
-            .map_err(|e| error(path, &e))?;
-    }
-    for path in &list.serial_files {
-        let bytes = read_bytes("deny-list serial file", path, DENY_LIST_LIMIT)?;
-        store
-            .import_serial_list(&bytes, ImportOptions::default())
-            .map_err(|e| error(path, &e))?;
-    }
-    if !list.serials.is_empty() {
-        let text = list.serials.join("\n");
-        store
-            .import_serial_list(text.as_bytes(), ImportOptions::default())
-            .map_err(|e| ConfigError::Revocation {
-                source_name: "deny_list",
-                detail: format!("serials: {e}"),
-            })?;
-    }
-    Ok(Some(Arc::new(store)))
-}
-
 pub(super) fn revocation_checker(
     settings: &RevocationSettings,
-    profile: Profile,
-    deny_list: Option<Arc<MemoryKeyValueStore>>,
     extra: Vec<(Arc<dyn RevocationSource>, FailurePolicy)>,
-    store: &TrustStore,
+    handle: &TrustStoreHandle,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Option<Arc<RevocationChecker>>, ConfigError> {
     let mut builder = RevocationChecker::builder().scope(settings.scope);
     let mut any = false;
-    if let (Some(list), Some(kvs)) = (&settings.deny_list, deny_list) {
-        let source = DenyListSource::new(kvs).issuer_scoping(list.scoping);
+    // The deny list and the CRLs ride along with the trust store (one
+    // generation, see `reload`).
+    if let Some(list) = &settings.deny_list {
+        let source = GenerationDenyList::new(handle.clone());
         builder = builder.source_with_policy(Arc::new(source), list.failure_policy);
         any = true;
     }
     if let Some(crl) = &settings.crl {
-        let source = CrlSource::builder(provider)
-            .profile(profile)
-            .stale_policy(crl.stale)
-            .missing_crl(crl.missing)
-            .grace(Duration::from_secs(crl.grace_secs))
-            .build();
-        let anchors: Vec<&[u8]> = store.anchors().iter().map(|a| a.der().as_ref()).collect();
-        for path in &crl.files {
-            source
-                .add_file(path, &anchors)
-                .map_err(|e| ConfigError::Revocation {
-                    source_name: "crl",
-                    detail: format!("{}: {e}", path.display()),
-                })?;
-        }
+        let source = GenerationCrls::new(handle.clone());
         builder = builder.source_with_policy(Arc::new(source), crl.failure_policy);
         any = true;
     }

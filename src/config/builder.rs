@@ -213,6 +213,7 @@ impl MtlsConfigBuilder {
         }
 
         // The listener's own trust store; SNI names share it unless they set theirs.
+        let given_store = trust_store.is_some();
         let store = match trust_store {
             Some(handle) => handle,
             None => TrustStoreHandle::new(load_trust_store(
@@ -221,18 +222,29 @@ impl MtlsConfigBuilder {
                 config.mode,
             )?),
         };
-        let deny_list = deny_list_store(&config.revocation)?;
-        let custom_revocation = !sources.is_empty();
-        // One checker serves every site, so CRLs follow the listener's
-        // profile (a per-SNI `profile` applies to certificates).
-        let checker = revocation_checker(
+        if config.watch && !cfg!(feature = "watch") {
+            return Err(invalid(
+                "watch",
+                "watching files needs the crate feature `watch`",
+            ));
+        }
+        // The CRLs and the deny list ride along with the trust store (one
+        // generation, swapped together by `Edge::reload`). One checker
+        // serves every site, so CRLs follow the listener's profile (a
+        // per-SNI `profile` applies to certificates).
+        let shared_deny = shared_deny_list(&config.revocation)?;
+        let (snapshot, deny_list) = load_snapshot(
             &config.revocation,
             config.profile,
-            deny_list.clone(),
-            sources,
             &store.load(),
             &provider,
-        )?;
+            shared_deny.store.as_ref(),
+        )
+        .map_err(ReloadError::into_config_error)?;
+        store.attach_revocation(Arc::new(snapshot));
+        let custom_revocation = !sources.is_empty();
+        let checker = revocation_checker(&config.revocation, sources, &store, &provider)?;
+        let mut sni_stores = Vec::new();
         let identity = match identity {
             Some(identity) => identity,
             None => {
@@ -275,11 +287,15 @@ impl MtlsConfigBuilder {
             check_sni_pattern(pattern)?;
             let setting = format!("sni.\"{pattern}\"");
             let site_store = match &o.trust_store {
-                Some(settings) => TrustStoreHandle::new(load_trust_store(
-                    &format!("{setting}.trust_store"),
-                    settings,
-                    o.mode.unwrap_or(config.mode),
-                )?),
+                Some(settings) => {
+                    let (name, mode) = (
+                        format!("{setting}.trust_store"),
+                        o.mode.unwrap_or(config.mode),
+                    );
+                    let handle = TrustStoreHandle::new(load_trust_store(&name, settings, mode)?);
+                    sni_stores.push((name, settings.clone(), mode, handle.clone()));
+                    handle
+                }
                 None => store.clone(),
             };
             let parts = SiteParts {
@@ -316,18 +332,23 @@ impl MtlsConfigBuilder {
         if let Some(sink) = &sink {
             acceptor = acceptor.log(sink.clone());
         }
-        Ok(Edge {
+        let edge = Edge {
             inner: Arc::new(EdgeInner {
                 acceptor: acceptor
                     .build()
                     .map_err(|e| invalid("sni", &e.to_string()))?,
                 trust_store: store,
-                deny_list,
+                reload: ReloadState::new(provider, shared_deny, deny_list, given_store, sni_stores),
                 sink,
                 queue,
                 config,
                 custom_revocation,
             }),
-        })
+        };
+        #[cfg(feature = "watch")]
+        if edge.inner.config.watch {
+            edge.start_watch().map_err(ReloadError::into_config_error)?;
+        }
+        Ok(edge)
     }
 }

@@ -13,7 +13,7 @@ pub struct Edge {
 pub(super) struct EdgeInner {
     pub(super) acceptor: MtlsAcceptor,
     pub(super) trust_store: TrustStoreHandle,
-    pub(super) deny_list: Option<Arc<MemoryKeyValueStore>>,
+    pub(super) reload: ReloadState,
     pub(super) sink: Option<Arc<dyn ConnectionLogSink>>,
     pub(super) queue: Option<Arc<QueueSink>>,
     pub(super) config: MtlsConfig,
@@ -97,10 +97,13 @@ impl Edge {
         &self.inner.trust_store
     }
 
-    /// The deny list built from `revocation.deny_list` (add or remove
-    /// serials at run time; effective for the next connection).
-    pub fn deny_list(&self) -> Option<&Arc<MemoryKeyValueStore>> {
-        self.inner.deny_list.as_ref()
+    /// The current generation's deny list built from the
+    /// `revocation.deny_list` files (add or remove serials at run time;
+    /// effective for the next connection, until a [`reload`](Self::reload)
+    /// reads the files again). `None` for a Redis deny list
+    /// (`redis_deny_list`, feature `redis`).
+    pub fn deny_list(&self) -> Option<Arc<MemoryKeyValueStore>> {
+        self.inner.reload.memory_deny()
     }
 
     /// Where connection-log records go.

@@ -17,6 +17,7 @@
 //! handshake_timeout_ms = 10000
 //! resumption = true
 //! max_connections = 10000           # 0: no limit
+//! watch = false                     # reload trust store, CRLs, deny lists on change (feature `watch`)
 //!
 //! [cache]
 //! verified_chains = 4096
@@ -32,6 +33,8 @@
 //!
 //! [revocation.deny_list]
 //! kvs_json = ["revoked.json"]        # CloudFront KeyValueStore JSON
+//! # redis = "redis://10.0.0.5:6379"  # or one a fleet shares (feature `redis`):
+//! # store = "edge-mtls"              #   store name, stream_length, fail_closed_after = "5m"
 //!
 //! [headers]
 //! profiles = ["cloudfront", "rfc9440"]
@@ -70,6 +73,7 @@ use crate::file_input::read_bounded;
 use crate::header_builder::{HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode};
 use crate::policy::ConnectionPolicy;
 use crate::revocation::crl::{CrlSource, MissingCrlPolicy, StalePolicy};
+use crate::revocation::generation::{GenerationCrls, GenerationDenyList, RevocationSnapshot};
 use crate::revocation::kvs::{ImportOptions, MemoryKeyValueStore};
 use crate::revocation::ocsp::OcspSource;
 use crate::revocation::{
@@ -84,6 +88,7 @@ mod builder;
 mod edge;
 mod error;
 mod header_profile;
+mod reload;
 mod settings;
 
 #[allow(unused_imports)]
@@ -91,6 +96,7 @@ use assemble::*;
 pub use builder::*;
 pub use edge::*;
 pub use error::*;
+pub use reload::*;
 pub use settings::*;
 
 #[cfg(test)]

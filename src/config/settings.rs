@@ -45,6 +45,20 @@ pub struct DenyListSettings {
     pub scoping: IssuerScoping,
     /// What an undetermined answer does (a memory store always answers).
     pub failure_policy: FailurePolicy,
+    /// A deny list shared through Redis (`redis://host:port/db`; crate
+    /// feature `redis`) instead of files: change it with `edge-mtls
+    /// revoke|unrevoke|import`.
+    pub redis: Option<String>,
+    /// The Redis store name (default `edge-mtls`).
+    pub store: String,
+    /// The approximate length the Redis change stream is trimmed to.
+    pub stream_length: u64,
+    /// After Redis has been unreachable this long (`30s`, `5m`), new
+    /// connections are refused (default: never; decisions keep using the
+    /// last snapshot).
+    pub fail_closed_after: Option<String>,
+    /// This node's name in the store's lag reports (default `host:pid`).
+    pub node_name: Option<String>,
 }
 
 impl Default for DenyListSettings {
@@ -55,6 +69,11 @@ impl Default for DenyListSettings {
             serials: Vec::new(),
             scoping: IssuerScoping::default(),
             failure_policy: FailurePolicy::HardFail,
+            redis: None,
+            store: "edge-mtls".into(),
+            stream_length: 100_000,
+            fail_closed_after: None,
+            node_name: None,
         }
     }
 }
@@ -282,7 +301,6 @@ impl Default for CacheSettings {
 /// optional; revocation and logs are shared by the whole listener).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[non_exhaustive]
 pub struct SiteOverride {
     /// The listener id in logs and policies for this name.
     pub distribution_id: Option<String>,
@@ -357,6 +375,9 @@ pub struct MtlsConfig {
     pub cache: CacheSettings,
     /// Per-SNI overrides; keys are host names or `*.` wildcards.
     pub sni: BTreeMap<String, SiteOverride>,
+    /// Reload the trust stores, CRLs and deny-list files when they change
+    /// (crate feature `watch`); see [`Edge::reload`].
+    pub watch: bool,
 }
 
 impl Default for MtlsConfig {
@@ -381,6 +402,7 @@ impl Default for MtlsConfig {
             max_connections: 10_000,
             cache: CacheSettings::default(),
             sni: BTreeMap::new(),
+            watch: false,
         }
     }
 }

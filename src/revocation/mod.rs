@@ -38,6 +38,7 @@ mod checker;
 pub(crate) mod crl;
 mod deny_list;
 mod error;
+pub(crate) mod generation;
 pub(crate) mod kvs;
 mod status;
 

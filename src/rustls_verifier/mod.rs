@@ -234,12 +234,19 @@ impl MtlsClientVerifier {
         )
     }
 
-    /// Stage 1: revocation answers available without I/O, on the verified path.
+    /// Stage 1: revocation answers available without I/O, on the verified
+    /// path, from the CRLs and deny list of the generation whose trust store
+    /// validated it (when a reload swapped in another meanwhile, from the
+    /// newer one).
     fn check_revocation_now(
+        &self,
         checker: &RevocationChecker,
         chain: &VerifiedChain,
         now: UnixTime,
     ) -> Result<(), Refusal> {
+        let store = self.validator.trust_store().load_guard();
+        let _pin = (store.generation() == chain.trust_store_generation())
+            .then(|| crate::revocation::generation::pin(&store));
         match checker.check_now(&RevocationChain::from_verified(chain), now) {
             ImmediateCheck::Denied(e) => Err(Refusal {
                 // Revocation names certificates by their place in what the
@@ -293,7 +300,7 @@ impl MtlsClientVerifier {
             .validate(end_entity, &refs, now)
             .map_err(Refusal::from)?;
         if let Some(checker) = &self.revocation {
-            Self::check_revocation_now(checker, &chain, now)?;
+            self.check_revocation_now(checker, &chain, now)?;
         }
         Ok(Stage1Outcome::Verified(chain))
     }

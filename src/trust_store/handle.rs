@@ -51,10 +51,17 @@ impl TrustStoreHandle {
         self.inner.current.load().generation()
     }
 
-    /// Replaces the whole store; returns the new generation.
+    /// Replaces the whole store; returns the new generation. A store without
+    /// its own [`RevocationSnapshot`](crate::RevocationSnapshot)
+    /// keeps the current one's CRLs and deny list.
     pub fn replace(&self, mut store: TrustStore) -> u64 {
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
         store.set_generation(generation);
+        if store.revocation().is_none() {
+            if let Some(snapshot) = self.inner.current.load().revocation() {
+                store = store.with_revocation(snapshot.clone());
+            }
+        }
         let anchors = store.len();
         self.inner.current.store(Arc::new(store));
         tracing::info!(
@@ -63,6 +70,19 @@ impl TrustStoreHandle {
             "trust store generation {generation} in use ({anchors} CA certificate(s))"
         );
         generation
+    }
+
+    /// Installs the CRLs and deny list of the current generation (at build
+    /// time; the generation number stays).
+    #[cfg(feature = "acceptor")]
+    pub(crate) fn attach_revocation(
+        &self,
+        snapshot: Arc<crate::revocation::generation::RevocationSnapshot>,
+    ) {
+        let store = (**self.inner.current.load())
+            .clone()
+            .with_revocation(snapshot);
+        self.inner.current.store(Arc::new(store));
     }
 
     /// Rebuilds the store from `source`; on error the current store stays

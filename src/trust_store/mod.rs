@@ -12,10 +12,12 @@ mod source;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rustls::DistinguishedName;
 use rustls_pki_types::CertificateDer;
 
+use crate::revocation::generation::RevocationSnapshot;
 use crate::x509::cert::Cert;
 use crate::x509::name::rfc2253;
 use crate::x509::parsed::ParsedCertificate;
@@ -171,7 +173,6 @@ impl core::fmt::Display for TrustStoreWarning {
 /// Limits on what a trust store accepts (no arbitrary CloudFront-style caps;
 /// these are guards against mistakes, configurable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct TrustStoreLimits {
     /// Maximum number of CA certificates.
     pub max_certificates: usize,
@@ -213,7 +214,7 @@ impl TrustAnchor {
 }
 
 /// An immutable set of trust anchors, indexed for path building.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct TrustStore {
     anchors: Vec<TrustAnchor>,
     by_subject: HashMap<Box<[u8]>, Vec<usize>>,
@@ -221,6 +222,9 @@ pub struct TrustStore {
     subjects: Vec<DistinguishedName>,
     warnings: Vec<TrustStoreWarning>,
     generation: u64,
+    /// The CRLs and deny list of the same generation (hot reload swaps all
+    /// three at once).
+    revocation: Option<Arc<RevocationSnapshot>>,
 }
 
 impl TrustStore {
@@ -281,6 +285,17 @@ impl TrustStore {
 
     pub(crate) fn set_generation(&mut self, generation: u64) {
         self.generation = generation;
+    }
+
+    /// The CRLs and deny list installed with this store, if any.
+    pub fn revocation(&self) -> Option<&Arc<RevocationSnapshot>> {
+        self.revocation.as_ref()
+    }
+
+    /// Attaches the CRLs and deny list of the same generation.
+    pub fn with_revocation(mut self, snapshot: Arc<RevocationSnapshot>) -> Self {
+        self.revocation = Some(snapshot);
+        self
     }
 }
 

@@ -16,6 +16,7 @@ pub mod header_echo;
 pub mod openssl_ca;
 pub mod pki_tools;
 pub mod python;
+pub mod redis;
 pub mod revocation;
 pub mod structured_fields;
 

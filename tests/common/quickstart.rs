@@ -18,6 +18,8 @@ pub fn build_quickstart() -> PathBuf {
         ("actix", cfg!(feature = "actix")),
         ("ocsp-http", cfg!(feature = "ocsp-http")),
         ("parquet", cfg!(feature = "parquet")),
+        ("redis", cfg!(feature = "redis")),
+        ("watch", cfg!(feature = "watch")),
     ]
     .into_iter()
     .filter_map(|(name, on)| on.then_some(name))

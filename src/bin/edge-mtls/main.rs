@@ -5,10 +5,21 @@
 //!                  [--profile strict] [--at 2026-01-01T00:00:00Z] client.pem
 //! ```
 //!
-//! Exit codes: 0 accepted, 1 refused, 2 bad input.
+//! With feature `redis`, the fleet's deny list in Redis:
+//!
+//! ```text
+//! edge-mtls revoke   --redis URL [--store NAME] [--issuer CA.pem] SERIAL…
+//! edge-mtls unrevoke --redis URL [--store NAME] [--issuer CA.pem] SERIAL…
+//! edge-mtls import   --redis URL [--store NAME] [--replace] FILE   (KVS JSON, CRL, serial list)
+//! edge-mtls status   --redis URL [--store NAME] [--json]
+//! ```
+//!
+//! Exit codes: 0 accepted (or done), 1 refused, 2 bad input or failure.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "redis")]
+mod redis;
 mod verify;
 
 use std::process::ExitCode;
@@ -28,6 +39,19 @@ enum Command {
     /// Explain why a client certificate chain is accepted or refused: the
     /// path built and every check, with the reason of each failure.
     Verify(verify::VerifyArgs),
+    /// Add serials to the deny list a fleet shares through Redis.
+    #[cfg(feature = "redis")]
+    Revoke(redis::ChangeArgs),
+    /// Remove serials from the Redis deny list.
+    #[cfg(feature = "redis")]
+    Unrevoke(redis::ChangeArgs),
+    /// Add (or with --replace, set) the serials of a CloudFront KVS JSON
+    /// file, a CRL or a serial list to the Redis deny list.
+    #[cfg(feature = "redis")]
+    Import(redis::ImportArgs),
+    /// The Redis deny list: version, count, stream length, per-node lag.
+    #[cfg(feature = "redis")]
+    Status(redis::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +69,13 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Verify(args) => verify::run(&args),
+        #[cfg(feature = "redis")]
+        Command::Revoke(args) => redis::change(&args, true),
+        #[cfg(feature = "redis")]
+        Command::Unrevoke(args) => redis::change(&args, false),
+        #[cfg(feature = "redis")]
+        Command::Import(args) => redis::import(&args),
+        #[cfg(feature = "redis")]
+        Command::Status(args) => redis::status(&args),
     }
 }

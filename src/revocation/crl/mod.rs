@@ -174,7 +174,6 @@ impl From<DerError> for CrlError {
 
 /// Guards on what a CRL may cost.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct CrlLimits {
     /// Largest accepted CRL (DER or PEM), in bytes. Default 512 MiB.
     pub max_crl_bytes: usize,
@@ -224,7 +223,6 @@ pub enum MissingCrlPolicy {
 
 /// Timing rules for CRL freshness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Freshness {
     /// How long after `nextUpdate` a CRL still counts as current. Default 0.
     pub grace: Duration,

@@ -21,7 +21,6 @@ use crate::revocation::SerialNumber;
 
 /// How an import behaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ImportOptions {
     /// Reject keys that are not serial numbers (default: keep them as opaque keys).
     pub strict: bool,

@@ -131,6 +131,12 @@ impl MemoryKeyValueStore {
         })
     }
 
+    /// Every key, normalised, in no particular order (exports, and imports
+    /// into another store).
+    pub fn keys(&self) -> Vec<String> {
+        self.read(|i| i.map.keys().map(|k| k.to_string()).collect())
+    }
+
     /// The value of `key`, without going through the async trait.
     pub fn get_local(&self, key: &str) -> Option<String> {
         let key = normalize_key(self.normalization, key);

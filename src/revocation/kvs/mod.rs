@@ -14,6 +14,8 @@
 mod import;
 mod memory;
 mod normalize;
+#[cfg(feature = "redis")]
+pub(crate) mod redis;
 
 use core::fmt;
 
@@ -26,6 +28,12 @@ use super::SerialParseError;
 pub use import::{ImportOptions, ImportReport};
 pub use memory::MemoryKeyValueStore;
 pub use normalize::{normalize_key, KeyNormalization};
+#[cfg(feature = "redis")]
+pub use redis::{
+    ChangeReport, NodeReport, RedisDenyListAdmin, RedisKeyValueStore, RedisStoreError,
+    RedisStoreOptions, StoreStatus, SyncState, SyncStatus, DEFAULT_STORE_NAME,
+    DEFAULT_STREAM_LENGTH, MAX_KEYS_PER_CHANGE,
+};
 
 /// CloudFront's limit on a key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
