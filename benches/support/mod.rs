@@ -8,9 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{CertificateParams, DistinguishedName, KeyPair};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -20,21 +18,15 @@ pub fn p256() -> KeyPair {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("P-256 key")
 }
 
+#[path = "../../testkit/pki.rs"]
+mod pki;
+
 pub fn dn(common_name: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CountryName, "US");
-    dn.push(DnType::OrganizationName, "Edge mTLS Bench");
-    dn.push(DnType::CommonName, common_name);
-    dn
+    pki::name(Some("US"), Some("Edge mTLS Bench"), common_name)
 }
 
 pub fn ca_params(common_name: &str) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = dn(common_name);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.use_authority_key_identifier_extension = true;
-    p
+    pki::ca_params(dn(common_name), None)
 }
 
 /// Bench clients only: accepts the server certificate without building its

@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, Issuer,
+    KeyPair, KeyUsagePurpose, SanType,
 };
 
 /// Any error while creating the files.
@@ -98,18 +98,14 @@ pub fn ensure(dir: &Path) -> Result<(DemoPki, bool), Error> {
     Ok((pki, true))
 }
 
+// The shared test-PKI blocks (the integration tests reach them through here).
+#[path = "../../testkit/pki.rs"]
+pub(crate) mod pki;
+
 fn ca_params(cn: &str) -> Result<CertificateParams, Error> {
-    let mut p = CertificateParams::new(Vec::<String>::new())?;
-    p.distinguished_name = DistinguishedName::new();
-    p.distinguished_name.push(DnType::CountryName, "US");
-    p.distinguished_name
-        .push(DnType::OrganizationName, "edge-mtls demo");
-    p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let mut p = pki::ca_params(pki::name(Some("US"), Some("edge-mtls demo"), cn), None);
     p.not_before = rcgen::date_time_ymd(2025, 1, 1);
     p.not_after = rcgen::date_time_ymd(2040, 1, 1);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.use_authority_key_identifier_extension = true;
     Ok(p)
 }
 

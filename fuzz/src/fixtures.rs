@@ -2,6 +2,7 @@
 //! keys in [`crate::keys`], plus the trust store and webpki anchors built
 //! from their roots.
 
+use crate::pki;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, OnceLock};
 
@@ -145,16 +146,12 @@ pub fn differential_validator(f: &Fixtures) -> ChainValidator {
         .expect("validator")
 }
 
-fn dn(cn: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "edge-mtls fuzz");
-    dn.push(DnType::CommonName, cn);
-    dn
+pub(crate) fn dn(cn: &str) -> DistinguishedName {
+    pki::name(None, Some("edge-mtls fuzz"), cn)
 }
 
-fn base_params(cn: &str, serial: u64) -> CertificateParams {
-    let mut p = CertificateParams::default();
-    p.distinguished_name = dn(cn);
+/// Serial and the fixtures' fixed validity (2024–2034).
+fn dated(mut p: CertificateParams, serial: u64) -> CertificateParams {
     p.serial_number = Some(SerialNumber::from(serial));
     p.not_before = rcgen::date_time_ymd(2024, 1, 1);
     p.not_after = rcgen::date_time_ymd(2034, 1, 1);
@@ -162,23 +159,11 @@ fn base_params(cn: &str, serial: u64) -> CertificateParams {
 }
 
 fn ca_params(cn: &str, serial: u64, path_len: Option<u8>) -> CertificateParams {
-    let mut p = base_params(cn, serial);
-    p.is_ca = IsCa::Ca(match path_len {
-        Some(n) => BasicConstraints::Constrained(n),
-        None => BasicConstraints::Unconstrained,
-    });
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    p.use_authority_key_identifier_extension = true;
-    p
+    dated(pki::ca_params(dn(cn), path_len), serial)
 }
 
 fn leaf_params(cn: &str, serial: u64) -> CertificateParams {
-    let mut p = base_params(cn, serial);
-    p.is_ca = IsCa::ExplicitNoCa;
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    p.use_authority_key_identifier_extension = true;
-    p
+    dated(pki::client_leaf_params(dn(cn)), serial)
 }
 
 fn ia5(s: &str) -> rcgen::string::Ia5String {

@@ -7,6 +7,8 @@ pub mod differential;
 pub mod fixtures;
 pub mod input;
 mod keys;
+#[path = "../../testkit/pki.rs"]
+mod pki;
 pub mod ocsp;
 pub mod revocation;
 pub mod seeds;

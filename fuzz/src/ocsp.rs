@@ -53,12 +53,7 @@ pub struct OcspFixtures {
 
 static OCSP: OnceLock<OcspFixtures> = OnceLock::new();
 
-fn dn(cn: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "edge-mtls fuzz");
-    dn.push(DnType::CommonName, cn);
-    dn
-}
+use crate::fixtures::dn;
 
 fn key(pem: &str) -> KeyPair {
     KeyPair::from_pem(pem).expect("fixture key")

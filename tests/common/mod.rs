@@ -144,13 +144,10 @@ impl Ca {
     }
 }
 
+pub(crate) use e2e::demo_pki::pki;
+
 fn ca_params(common_name: &str, kind: CaKind) -> CertificateParams {
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.distinguished_name = distinguished_name(common_name);
-    // Roots get an AKI too; harmless, and intermediates need it (RFC 5280 §4.2.1.1).
-    params.use_authority_key_identifier_extension = true;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let mut params = pki::ca_params(distinguished_name(common_name), None);
     match kind {
         CaKind::Ca => {}
         CaKind::NotCa => {

@@ -12,8 +12,8 @@ use bytes::Bytes;
 use der::asn1::{BitString, ObjectIdentifier, OctetString};
 use der::{DateTime, Decode, Encode};
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SigningKey,
+    CertificateParams, CustomExtension, DistinguishedName, ExtendedKeyUsagePurpose, Issuer,
+    KeyPair, KeyUsagePurpose, SigningKey,
 };
 use rustls_pki_types::UnixTime;
 use sha1::{Digest, Sha1};
@@ -40,10 +40,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
+#[path = "../../../testkit/pki.rs"]
+mod pki;
+
 fn dn(cn: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, cn);
-    dn
+    pki::name(None, None, cn)
 }
 
 struct Ca {
@@ -54,10 +55,7 @@ struct Ca {
 
 impl Ca {
     fn new(cn: &str) -> Self {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = dn(cn);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let params = pki::ca_params(dn(cn), None);
         let key = KeyPair::generate().unwrap();
         let der = params.self_signed(&key).unwrap().der().to_vec();
         Self { params, key, der }
