@@ -4,12 +4,10 @@
 
 #![no_main]
 
-use edge_mtls::CertFields;
 use edge_mtls::internal::{log_style, rfc2253};
-use edge_mtls::{
-    is_reserved_header, ConnectionFacts, HeaderBuilder, HeaderProfile, XfccMode,
-};
+use edge_mtls::CertFields;
 use edge_mtls::ClientCertInfo;
+use edge_mtls::{is_reserved_header, ConnectionFacts, HeaderBuilder, HeaderProfile, XfccMode};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 
@@ -33,7 +31,10 @@ fn builder() -> HeaderBuilder {
 fuzz_target!(|data: &[u8]| {
     // The first byte splits the input into a certificate and a header set.
     let split = usize::from(data.first().copied().unwrap_or(0)) * 8;
-    let (cert, headers) = data.get(1..).unwrap_or(&[]).split_at(split.min(data.len().saturating_sub(1)));
+    let (cert, headers) = data
+        .get(1..)
+        .unwrap_or(&[])
+        .split_at(split.min(data.len().saturating_sub(1)));
 
     // Any bytes as a Name.
     let _ = rfc2253(cert);

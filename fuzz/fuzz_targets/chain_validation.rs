@@ -34,7 +34,11 @@ fn validators() -> &'static Validators {
             ChainValidator::builder(f.store.clone(), f.provider.clone())
                 .profile(profile)
                 .ignore_expiration(bits & 1 != 0)
-                .cache_capacity(if bits & 2 != 0 && profile == Profile::Interop { 64 } else { 0 })
+                .cache_capacity(if bits & 2 != 0 && profile == Profile::Interop {
+                    64
+                } else {
+                    0
+                })
                 .require_v3(bits & 4 != 0)
                 .required_eku(if bits & 8 != 0 {
                     None
@@ -47,7 +51,9 @@ fn validators() -> &'static Validators {
         let by_config = (0u8..16)
             .map(|bits| Arc::new(builder(bits, Profile::Interop)))
             .collect();
-        let strict = (0u8..16).map(|bits| builder(bits, Profile::Strict)).collect();
+        let strict = (0u8..16)
+            .map(|bits| builder(bits, Profile::Strict))
+            .collect();
         Validators { by_config, strict }
     })
 }

@@ -11,10 +11,10 @@
 use std::borrow::Cow;
 use std::time::Duration;
 
-use edge_mtls::{CrlSource, RevocationList, StalePolicy};
 use edge_mtls::{
-    CertToCheck, CertPosition, RevocationChain, RevocationChecker, RevocationSource, SerialNumber,
+    CertPosition, CertToCheck, RevocationChain, RevocationChecker, RevocationSource, SerialNumber,
 };
+use edge_mtls::{CrlSource, RevocationList, StalePolicy};
 use edge_mtls_fuzz::revocation::{crl_der, crl_fixture, crl_parse_seeds, mode, CRL_NOW};
 use edge_mtls_fuzz::seeds;
 use libfuzzer_sys::fuzz_target;

@@ -5,10 +5,10 @@
 
 #![no_main]
 
+use edge_mtls::SerialNumber;
 use edge_mtls::{
     normalize_key, ImportOptions, KeyNormalization, KeyValueStore, MemoryKeyValueStore,
 };
-use edge_mtls::SerialNumber;
 use edge_mtls_fuzz::revocation::kvs_json_seeds;
 use edge_mtls_fuzz::seeds;
 use libfuzzer_sys::fuzz_target;

@@ -60,7 +60,11 @@ pub fn compare(f: &Fixtures, validator: &edge_mtls::ChainValidator, case: &Case)
             None => return Verdict::Mismatch(format!("intermediate index {i} out of range")),
         }
     }
-    match f.roots.iter().find(|a| a.as_slice() == path.anchor().der().as_ref()) {
+    match f
+        .roots
+        .iter()
+        .find(|a| a.as_slice() == path.anchor().der().as_ref())
+    {
         Some(a) => path_ders.push(a),
         None => return Verdict::Mismatch("the path's anchor is not a root of the store".into()),
     }

@@ -8,9 +8,9 @@ use std::sync::{Arc, OnceLock};
 
 use edge_mtls::{ChainValidator, KeyPurpose, TrustStore, TrustStoreHandle};
 use rcgen::{
-    BasicConstraints, CertificateParams, CidrSubnet, CrlDistributionPoint, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    NameConstraints, SanType, SerialNumber,
+    CertificateParams, CidrSubnet, CrlDistributionPoint, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, NameConstraints, SanType,
+    SerialNumber,
 };
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};

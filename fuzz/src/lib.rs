@@ -7,9 +7,9 @@ pub mod differential;
 pub mod fixtures;
 pub mod input;
 mod keys;
+pub mod ocsp;
 #[path = "../../testkit/pki.rs"]
 mod pki;
-pub mod ocsp;
 pub mod revocation;
 pub mod seeds;
 pub mod tree;

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use ::der::asn1::{BitString, ObjectIdentifier, OctetString};
 use ::der::{DateTime, Decode, Encode};
-use edge_mtls::{CertToCheck, CertPosition, OcspSource, ParsedCertificate};
+use edge_mtls::{CertPosition, CertToCheck, OcspSource, ParsedCertificate};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SerialNumber, SigningKey,
+    BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber, SigningKey,
 };
 use rustls_pki_types::UnixTime;
 use sha1::{Digest, Sha1};
