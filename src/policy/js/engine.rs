@@ -1,0 +1,556 @@
+//! The QuickJS side: compiling to bytecode once, one runtime per worker
+//! thread and function, a fresh context per call, limits, the `cloudfront`
+//! module and the synchronous job loop.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use rquickjs::context::intrinsic;
+use rquickjs::function::Opt;
+use rquickjs::loader::bundle::Bundle as BundleOf;
+use rquickjs::loader::{Bundle, ImportAttributes, Loader, Resolver};
+use rquickjs::module::{Declarations, Exports, ModuleDef, WriteOptions};
+use rquickjs::{Context, Ctx, Exception, FromJs, Function, Module, Object, Promise, Runtime, Value};
+
+use super::error::{JsError, JsLoadError};
+use super::object::{self, cut, CallState};
+use super::{Inner, JsLimits, JsRun};
+use crate::revocation::kvs::KeyValueStore;
+
+/// The module name the function is compiled and loaded under.
+const FUNCTION_MODULE: &str = "connection-function.js";
+/// The only module a function may import.
+const CLOUDFRONT_MODULE: &str = "cloudfront";
+/// The export appended to the source to reach its top-level handler.
+const HANDLER_EXPORT: &str = "__edgeMtlsConnectionHandler";
+/// Memory for compiling (the operator's file, bounded by the code limit).
+const COMPILE_MEMORY: usize = 32 << 20;
+/// The least time the load-time check of a function may take.
+const LOAD_CHECK_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+/// How many per-function runtimes a thread keeps.
+const RUNTIMES_PER_THREAD: usize = 8;
+
+type BundleData = &'static [(&'static str, &'static [u8])];
+
+/// Compiled functions, by bytecode: the engine reads bytecode in place, so
+/// it must live as long as the process; identical functions share it.
+static COMPILED: Mutex<Option<HashMap<Vec<u8>, BundleData>>> = Mutex::new(None);
+
+fn intern(bytecode: Vec<u8>) -> BundleData {
+    let mut guard = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some(data) = map.get(&bytecode) {
+        return data;
+    }
+    let code: &'static [u8] = Box::leak(bytecode.clone().into_boxed_slice());
+    let data: BundleData = Box::leak(Box::new([(FUNCTION_MODULE, code)]));
+    map.insert(bytecode, data);
+    data
+}
+
+/// Compiles `source` to bytecode and loads it once to check that it links
+/// and defines `connectionHandler`.
+pub(super) fn compile(
+    name: &str,
+    source: &str,
+    limits: &JsLimits,
+) -> Result<BundleData, JsLoadError> {
+    let engine_error = || JsLoadError::Engine {
+        name: name.to_string(),
+        memory_bytes: limits.memory_bytes,
+    };
+    let syntax = |message: String| JsLoadError::Syntax {
+        name: name.to_string(),
+        message,
+    };
+    let runtime = Runtime::new().map_err(|_| engine_error())?;
+    runtime.set_memory_limit(COMPILE_MEMORY.max(limits.memory_bytes));
+    runtime.set_max_stack_size(limits.stack_bytes);
+    runtime.set_loader(FunctionResolver, FunctionLoader(BundleOf(&[])));
+    let context = Context::full(&runtime).map_err(|_| engine_error())?;
+    let bytecode = context.with(|ctx| {
+        let write = |module: Module<'_>| {
+            module.write(WriteOptions {
+                strip_source: true,
+                ..WriteOptions::default()
+            })
+        };
+        // The source alone first, so that its own errors are reported as such.
+        Module::declare(ctx.clone(), FUNCTION_MODULE, source)
+            .map_err(|e| syntax(exception_text(&ctx, e)))?;
+        let with_export = format!("{source}\n;export {{ connectionHandler as {HANDLER_EXPORT} }};");
+        let module = Module::declare(ctx.clone(), FUNCTION_MODULE, with_export).map_err(|_| {
+            JsLoadError::NoHandler {
+                name: name.to_string(),
+            }
+        })?;
+        write(module).map_err(|e| syntax(exception_text(&ctx, e)))
+    })?;
+    let data = intern(bytecode);
+
+    // Link and evaluate it as a call would (imports other than `cloudfront`
+    // fail here), and look for the handler.
+    let engine = Engine::new(0, data, limits).map_err(|_| engine_error())?;
+    // Top-level code runs here too; a loaded machine should not fail a load.
+    engine.arm(Instant::now() + limits.time().max(LOAD_CHECK_TIME));
+    let context = fresh_context(&engine.runtime).map_err(|_| engine_error())?;
+    context.with(|ctx| {
+        let namespace = Module::import(&ctx, FUNCTION_MODULE)
+            .and_then(|p| p.finish::<Object>())
+            .map_err(|e| syntax(exception_text(&ctx, e)))?;
+        match namespace.get::<_, Value>(HANDLER_EXPORT) {
+            Ok(v) if v.is_function() => Ok(()),
+            _ => Err(JsLoadError::NoHandler {
+                name: name.to_string(),
+            }),
+        }
+    })?;
+    Ok(data)
+}
+
+/// A runtime for one function on one thread.
+struct Engine {
+    id: u64,
+    runtime: Runtime,
+    deadline: Rc<Cell<Instant>>,
+    interrupted: Rc<Cell<bool>>,
+}
+
+impl Engine {
+    fn new(id: u64, bundle: BundleData, limits: &JsLimits) -> rquickjs::Result<Self> {
+        let runtime = Runtime::new()?;
+        runtime.set_memory_limit(limits.memory_bytes);
+        runtime.set_max_stack_size(limits.stack_bytes);
+        runtime.set_loader(FunctionResolver, FunctionLoader(BundleOf(bundle)));
+        let deadline = Rc::new(Cell::new(Instant::now()));
+        let interrupted = Rc::new(Cell::new(false));
+        let (d, i) = (deadline.clone(), interrupted.clone());
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            if i.get() || Instant::now() >= d.get() {
+                i.set(true);
+                true
+            } else {
+                false
+            }
+        })));
+        Ok(Self {
+            id,
+            runtime,
+            deadline,
+            interrupted,
+        })
+    }
+
+    fn arm(&self, deadline: Instant) {
+        self.deadline.set(deadline);
+        self.interrupted.set(false);
+    }
+}
+
+thread_local! {
+    static ENGINES: RefCell<Vec<Engine>> = const { RefCell::new(Vec::new()) };
+    static CURRENT_KVS: RefCell<Option<Arc<dyn KeyValueStore>>> = const { RefCell::new(None) };
+}
+
+/// This thread's runtime for `inner`, taken out of the cache for the call.
+fn take_engine(inner: &Inner) -> rquickjs::Result<Engine> {
+    let cached = ENGINES.with(|e| {
+        let mut engines = e.borrow_mut();
+        let at = engines.iter().position(|e| e.id == inner.id)?;
+        Some(engines.swap_remove(at))
+    });
+    match cached {
+        Some(engine) => Ok(engine),
+        None => Engine::new(inner.id, inner.bytecode, &inner.limits),
+    }
+}
+
+fn return_engine(engine: Engine) {
+    ENGINES.with(|e| {
+        let mut engines = e.borrow_mut();
+        if engines.len() >= RUNTIMES_PER_THREAD {
+            engines.remove(0);
+        }
+        engines.push(engine);
+    });
+}
+
+/// A context with the ECMAScript built-ins a function may use (no `eval`,
+/// no `new Function`).
+fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
+    Context::builder()
+        .with::<intrinsic::Date>()
+        .with::<intrinsic::RegExpCompiler>()
+        .with::<intrinsic::RegExp>()
+        .with::<intrinsic::Json>()
+        .with::<intrinsic::Proxy>()
+        .with::<intrinsic::MapSet>()
+        .with::<intrinsic::TypedArrays>()
+        .with::<intrinsic::Promise>()
+        .with::<intrinsic::WeakRef>()
+        .build(runtime)
+}
+
+/// A run that failed before the function was called.
+pub(super) fn failed(limits: &JsLimits, error: JsError) -> JsRun {
+    JsRun {
+        decision: None,
+        custom_data: None,
+        logs: Vec::new(),
+        error: Some(error),
+        elapsed: std::time::Duration::ZERO,
+        limit: limits.time(),
+    }
+}
+
+/// Runs the function of `inner` on the connection object `json`.
+pub(super) fn run(inner: &Inner, json: String) -> JsRun {
+    let start = Instant::now();
+    let limits = inner.limits;
+    let deadline = start + limits.time();
+    let state = Rc::new(RefCell::new(CallState::default()));
+    let result = match take_engine(inner) {
+        Ok(engine) => {
+            engine.arm(deadline);
+            CURRENT_KVS.with(|k| *k.borrow_mut() = inner.kvs.clone());
+            let result = call(&engine, &json, &state, deadline);
+            CURRENT_KVS.with(|k| *k.borrow_mut() = None);
+            let interrupted = engine.interrupted.get();
+            // A runtime that saw a failure is not reused: whatever the
+            // function left behind goes with it.
+            if result.is_ok() {
+                return_engine(engine);
+            }
+            result.map_err(|e| (e, interrupted))
+        }
+        Err(_) => Err((
+            JsError::OutOfMemory {
+                limit: limits.memory_bytes,
+            },
+            false,
+        )),
+    };
+    let elapsed = start.elapsed();
+    let error = result
+        .err()
+        .map(|(e, interrupted)| classify(e, interrupted, elapsed, &limits));
+    let state = Rc::try_unwrap(state)
+        .map(RefCell::into_inner)
+        .unwrap_or_else(|s| std::mem::take(&mut *s.borrow_mut()));
+    let mut logs = state.logs;
+    if state.dropped_logs > 0 {
+        logs.push(format!("({} more log lines dropped)", state.dropped_logs));
+    }
+    JsRun {
+        decision: state.decision,
+        custom_data: state.custom_data,
+        logs,
+        error,
+        elapsed,
+        limit: limits.time(),
+    }
+}
+
+fn classify(
+    error: JsError,
+    interrupted: bool,
+    elapsed: std::time::Duration,
+    limits: &JsLimits,
+) -> JsError {
+    if interrupted {
+        return JsError::Timeout {
+            limit: limits.time(),
+            elapsed,
+        };
+    }
+    match &error {
+        JsError::Uncaught { name, message, .. } => {
+            if message.contains("out of memory") {
+                JsError::OutOfMemory {
+                    limit: limits.memory_bytes,
+                }
+            } else if (name == "RangeError" && message.contains("call stack"))
+                || message.contains("stack overflow")
+            {
+                JsError::StackOverflow {
+                    limit: limits.stack_bytes,
+                }
+            } else {
+                error
+            }
+        }
+        JsError::Engine { detail } if detail.contains("Allocation") => JsError::OutOfMemory {
+            limit: limits.memory_bytes,
+        },
+        _ => error,
+    }
+}
+
+fn call(
+    engine: &Engine,
+    json: &str,
+    state: &Rc<RefCell<CallState>>,
+    deadline: Instant,
+) -> Result<(), JsError> {
+    let context = fresh_context(&engine.runtime).map_err(|e| JsError::Engine {
+        detail: e.to_string(),
+    })?;
+    context.with(|ctx| {
+        let caught = |e| caught(&ctx, e);
+        object::install_console(&ctx, state).map_err(caught)?;
+        let connection = object::build(&ctx, json, state)
+            .map_err(|e| match caught(e) {
+                JsError::Uncaught { message, .. } => JsError::InvalidConnection { detail: message },
+                other => other,
+            })?
+            .ok_or_else(|| JsError::InvalidConnection {
+                detail: "not an object".into(),
+            })?;
+        let import = Module::import(&ctx, FUNCTION_MODULE).map_err(caught)?;
+        let namespace: Object = drive(&ctx, import, deadline)?;
+        let handler: Function = namespace.get(HANDLER_EXPORT).map_err(caught)?;
+        let returned: Value = handler.call((connection,)).map_err(caught)?;
+        if let Some(promise) = returned.as_promise() {
+            drive::<Value>(&ctx, promise.clone(), deadline)?;
+        }
+        Ok(())
+    })
+}
+
+/// Runs the job queue until `promise` settles, the deadline passes or
+/// nothing is left to run.
+fn drive<'js, T: FromJs<'js>>(
+    ctx: &Ctx<'js>,
+    promise: Promise<'js>,
+    deadline: Instant,
+) -> Result<T, JsError> {
+    loop {
+        if let Some(result) = promise.result::<T>() {
+            return result.map_err(|e| caught(ctx, e));
+        }
+        if Instant::now() >= deadline {
+            return Err(JsError::Timeout {
+                limit: std::time::Duration::ZERO,
+                elapsed: std::time::Duration::ZERO,
+            });
+        }
+        if !ctx.execute_pending_job() {
+            return Err(JsError::NeverSettled);
+        }
+    }
+}
+
+/// The pending exception (or the engine error) as a [`JsError`].
+fn caught(ctx: &Ctx<'_>, error: rquickjs::Error) -> JsError {
+    match error {
+        rquickjs::Error::Exception => {
+            let value = ctx.catch();
+            let (name, message, stack) = describe(&value);
+            JsError::Uncaught {
+                name,
+                message,
+                stack,
+            }
+        }
+        rquickjs::Error::WouldBlock => JsError::NeverSettled,
+        other => JsError::Engine {
+            detail: format!("{other:?}"),
+        },
+    }
+}
+
+/// `name`, `message` and `stack` of a thrown value.
+fn describe(value: &Value<'_>) -> (String, String, Option<String>) {
+    let text = |v: Option<String>| v.map(|s| cut(s, 1024));
+    if let Some(object) = value.as_object() {
+        let name = object.get::<_, Option<String>>("name").ok().flatten();
+        let message = object.get::<_, Option<String>>("message").ok().flatten();
+        if name.is_some() || message.is_some() {
+            let stack = object.get::<_, Option<String>>("stack").ok().flatten();
+            return (
+                text(name).unwrap_or_else(|| "Error".into()),
+                text(message).unwrap_or_default(),
+                text(stack).filter(|s| !s.is_empty()),
+            );
+        }
+    }
+    let message = value
+        .get::<rquickjs::convert::Coerced<String>>()
+        .map(|c| c.0)
+        .unwrap_or_default();
+    (value.type_name().to_string(), cut(message, 1024), None)
+}
+
+/// The message of a compile-time failure.
+fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    match caught(ctx, error) {
+        JsError::Uncaught { name, message, .. } => format!("{name}: {message}"),
+        other => other.to_string(),
+    }
+}
+
+/// Resolves `cloudfront` and the function itself; nothing else.
+struct FunctionResolver;
+
+impl Resolver for FunctionResolver {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        if name == CLOUDFRONT_MODULE || name == FUNCTION_MODULE {
+            Ok(name.to_string())
+        } else {
+            Err(rquickjs::Error::new_resolving(base, name))
+        }
+    }
+}
+
+/// Loads the function from its bytecode and `cloudfront` from Rust.
+struct FunctionLoader(Bundle);
+
+impl Loader for FunctionLoader {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js>> {
+        if name == CLOUDFRONT_MODULE {
+            Module::declare_def::<CloudFront, _>(ctx.clone(), CLOUDFRONT_MODULE)
+        } else {
+            self.0.load(ctx, name, attributes)
+        }
+    }
+}
+
+/// `import cf from 'cloudfront'`: `cf.kvs()`.
+struct CloudFront;
+
+impl ModuleDef for CloudFront {
+    fn declare(declarations: &Declarations<'_>) -> rquickjs::Result<()> {
+        declarations.declare("default")?;
+        Ok(())
+    }
+
+    fn evaluate<'js>(ctx: &Ctx<'js>, exports: &Exports<'js>) -> rquickjs::Result<()> {
+        let cf = Object::new(ctx.clone())?;
+        cf.set(
+            "kvs",
+            Function::new(ctx.clone(), |ctx: Ctx<'js>, _id: Opt<Value<'js>>| {
+                kvs_handle(&ctx)
+            })?,
+        )?;
+        exports.export("default", cf)?;
+        Ok(())
+    }
+}
+
+/// The handle `cf.kvs()` returns, bound to the function's store.
+fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let Some(store) = CURRENT_KVS.with(|k| k.borrow().clone()) else {
+        return Err(Exception::throw_message(
+            ctx,
+            "no key-value store is associated with this connection function",
+        ));
+    };
+    let handle = Object::new(ctx.clone())?;
+    let s = store.clone();
+    handle.set(
+        "exists",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: Value<'js>| {
+            let result = key_string(&ctx, &key).and_then(|key| match s.exists_local(&key) {
+                Some(found) => Ok(Value::new_bool(ctx.clone(), found)),
+                None => Err(not_local(&ctx)),
+            });
+            settled(&ctx, result)
+        })?,
+    )?;
+    let s = store.clone();
+    handle.set(
+        "get",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, key: Value<'js>, options: Opt<Object<'js>>| {
+                let result = key_string(&ctx, &key).and_then(|key| {
+                    let format = match &options.0 {
+                        Some(o) => o.get::<_, Option<String>>("format")?,
+                        None => None,
+                    };
+                    let value = match s.value_local(&key) {
+                        Some(Some(value)) => value,
+                        Some(None) => {
+                            return Err(Exception::throw_message(
+                                &ctx,
+                                &format!("Key not found: {}", cut(key, 64)),
+                            ))
+                        }
+                        None => return Err(not_local(&ctx)),
+                    };
+                    match format.as_deref().unwrap_or("string") {
+                        "string" => rquickjs::String::from_str(ctx.clone(), &value)
+                            .map(|s| s.into_value()),
+                        "json" => ctx.json_parse(value),
+                        "bytes" => rquickjs::TypedArray::<u8>::new(ctx.clone(), value.into_bytes())
+                            .map(|a| a.into_value()),
+                        other => Err(Exception::throw_type(
+                            &ctx,
+                            &format!(
+                                "unknown format {:?} (string, json or bytes)",
+                                cut(other.to_string(), 32)
+                            ),
+                        )),
+                    }
+                });
+                settled(&ctx, result)
+            },
+        )?,
+    )?;
+    handle.set(
+        "meta",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+            let result = match store.meta_local() {
+                Some(meta) => ctx.json_parse(serde_json::to_string(&meta).unwrap_or_default()),
+                None => Err(not_local(&ctx)),
+            };
+            settled(&ctx, result)
+        })?,
+    )?;
+    Ok(handle)
+}
+
+fn key_string<'js>(ctx: &Ctx<'js>, key: &Value<'js>) -> rquickjs::Result<String> {
+    match key.as_string() {
+        Some(s) => s.to_string(),
+        None => Err(Exception::throw_type(ctx, "the key must be a string")),
+    }
+}
+
+fn not_local(ctx: &Ctx<'_>) -> rquickjs::Error {
+    Exception::throw_message(
+        ctx,
+        "the key-value store has no local snapshot to answer from",
+    )
+}
+
+/// A promise already settled with `result` (a thrown exception rejects it).
+fn settled<'js>(
+    ctx: &Ctx<'js>,
+    result: rquickjs::Result<Value<'js>>,
+) -> rquickjs::Result<Promise<'js>> {
+    let (promise, resolve, reject) = ctx.promise()?;
+    match result {
+        Ok(value) => resolve.call::<_, ()>((value,))?,
+        Err(rquickjs::Error::Exception) => {
+            let reason = ctx.catch();
+            reject.call::<_, ()>((reason,))?;
+        }
+        Err(other) => return Err(other),
+    }
+    Ok(promise)
+}
