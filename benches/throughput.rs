@@ -11,7 +11,11 @@
 //!   from the one intermediate, whose signature is checked once, not per
 //!   connection; the leaf's signature is checked every time);
 //! - `edge_repeating_cert`: the same pipeline with one client certificate on
-//!   every connection (verified-chain cache hits).
+//!   every connection (verified-chain cache hits);
+//! - `edge_distinct_js` (feature `js`): `edge_distinct_certs` with seed
+//!   000's CloudFront connection function (JavaScript, `cf.kvs()` over the
+//!   same deny serials) as the policy instead of the built-in Rust SAN rule;
+//!   its ratio to `edge_distinct_certs` is printed too.
 //!
 //! PKI: P-256 root → intermediate → client leaves (clientAuth); the client
 //! sends leaf + intermediate. No resumption anywhere (no session storage, no
@@ -290,17 +294,45 @@ fn bare_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> Server {
     Server::start(Pipeline::Bare(TlsAcceptor::from(Arc::new(config))))
 }
 
-fn edge_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Server, Arc<QueueSink>) {
-    let store = TrustStore::from_pem(pki.root_pem.as_bytes()).expect("trust store");
-    // Admit the bench clients by their DNS SAN, after denying one other name.
-    let policy: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::policy::FirstMatch(vec![
+/// The deny list of the edge cases (serials no bench client has; theirs
+/// start at 01:00:00:00).
+const DENY_SERIALS: [&str; 3] = ["00:a7:30:9e:12:34", "7F:00:00:01", "DEADBEEF"];
+
+/// The built-in Rust policy: admit the bench clients by their DNS SAN, after
+/// denying one other name.
+fn rust_san_policy() -> Arc<dyn ConnectionPolicy> {
+    Arc::new(edge_mtls::policy::FirstMatch(vec![
         Arc::new(Rule::deny_if(Matcher::DnsSan(NamePattern::Exact(
             "revoked.bench.example".into(),
         )))),
         Arc::new(Rule::allow_if(Matcher::DnsSan(NamePattern::Suffix(
             CLIENT_DOMAIN.into(),
         )))),
-    ]));
+    ]))
+}
+
+/// Seed 000's connection function, `cf.kvs()` holding the deny serials.
+#[cfg(feature = "js")]
+fn seed_000_js_policy() -> Arc<dyn ConnectionPolicy> {
+    let store = edge_mtls::MemoryKeyValueStore::for_serial_numbers();
+    for serial in DENY_SERIALS {
+        store.put(serial, "revoked").expect("serial");
+    }
+    let function = edge_mtls::policy::js::JsFunction::compile(
+        "seed000_kvs_revocation.js",
+        include_str!("../tests/fixtures/js/seed000_kvs_revocation.js"),
+        edge_mtls::policy::js::JsLimits::default(),
+    )
+    .expect("seed 000 compiles");
+    Arc::new(function.with_kvs(Arc::new(store)))
+}
+
+fn edge_server(
+    pki: &Pki,
+    provider: &Arc<CryptoProvider>,
+    policy: Arc<dyn ConnectionPolicy>,
+) -> (Server, Arc<QueueSink>) {
+    let store = TrustStore::from_pem(pki.root_pem.as_bytes()).expect("trust store");
     let log =
         Arc::new(QueueSink::new(std::io::sink(), LogFormat::JsonLines, 65_536).expect("log sink"));
     let edge = MtlsConfig::builder()
@@ -312,8 +344,7 @@ fn edge_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> (Server, Arc<QueueS
         )
         .trust_store(TrustStoreHandle::new(store))
         .resumption(false)
-        // Serials no bench client has (theirs start at 01:00:00:00).
-        .deny_serials(["00:a7:30:9e:12:34", "7F:00:00:01", "DEADBEEF"])
+        .deny_serials(DENY_SERIALS)
         .policy(policy)
         .log_sink(log.clone())
         .build()
@@ -522,7 +553,9 @@ fn throughput(c: &mut Criterion) {
         }
     );
     let bare = bare_server(&pki, &provider);
-    let (edge, log) = edge_server(&pki, &provider);
+    let (edge, log) = edge_server(&pki, &provider, rust_san_policy());
+    #[cfg(feature = "js")]
+    let (edge_js, _js_log) = edge_server(&pki, &provider, seed_000_js_policy());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -530,7 +563,10 @@ fn throughput(c: &mut Criterion) {
     // webpki keeps no cache, so the bare server's certificates may repeat;
     // the edge's distinct run has a cursor of its own over the whole pool.
     let (bare_cursor, edge_cursor) = (AtomicUsize::new(0), AtomicUsize::new(0));
-    let runs = [
+    #[cfg(feature = "js")]
+    let js_cursor = AtomicUsize::new(0);
+    #[allow(unused_mut)]
+    let mut runs = vec![
         (
             "bare_webpki",
             &bare,
@@ -547,6 +583,12 @@ fn throughput(c: &mut Criterion) {
             Clients::Repeating(&pki.repeating),
         ),
     ];
+    #[cfg(feature = "js")]
+    runs.push((
+        "edge_distinct_js",
+        &edge_js,
+        Clients::Distinct(&pki.distinct, &js_cursor),
+    ));
     let tallies: Vec<Mutex<Tally>> = runs.iter().map(|_| Mutex::default()).collect();
 
     // One sample is one round: every case, in order, with the same number
@@ -621,6 +663,27 @@ fn throughput(c: &mut Criterion) {
             eprintln!(
                 "throughput: {name} / bare_webpki = {median:.2}x less server CPU per handshake \
                  (median, {low:.2}–{high:.2}x)"
+            );
+        }
+    }
+    // The JavaScript policy against the Rust SAN rule, same pipeline.
+    if let (Some(rust), Some(js)) = (
+        runs.iter().position(|r| r.0 == "edge_distinct_certs"),
+        runs.iter().position(|r| r.0 == "edge_distinct_js"),
+    ) {
+        let rust = tallies[rust].lock().expect("tally");
+        let js = tallies[js].lock().expect("tally");
+        let rate: Vec<f64> = rust
+            .measured(SAMPLES)
+            .iter()
+            .zip(js.measured(SAMPLES))
+            .map(|(r, j)| j.per_second() / r.per_second())
+            .collect();
+        if let Some((median, low, high)) = spread(rate) {
+            eprintln!(
+                "throughput: edge_distinct_js / edge_distinct_certs = {median:.2}x handshakes/s \
+                 (seed 000 JS function vs the Rust SAN rule; median of {SAMPLES} rounds, \
+                 {low:.2}–{high:.2}x)"
             );
         }
     }

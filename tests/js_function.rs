@@ -250,15 +250,57 @@ fn hostile_functions_end_within_their_limits() {
 }
 
 #[test]
-fn globals_do_not_leak_between_calls() {
-    let f = function(
-        "function connectionHandler(c) {
-            if (globalThis.seen === undefined) { globalThis.seen = 1; Array.prototype.evil = 1; c.allow(); }
-            else c.deny();
-         }",
-    );
-    for _ in 0..5 {
-        assert_eq!(f.run_json(SAMPLE).decision, Some(Decision::Allow));
+fn nothing_leaks_between_calls() {
+    for fresh in [false, true] {
+        // Globals and built-ins cannot be written: the write throws.
+        let f = function(
+            "function connectionHandler(c) {
+                if (globalThis.seen !== undefined || [].evil !== undefined) return c.deny();
+                try { globalThis.seen = 1; } catch (e) { c.logCustomData(e.name); }
+                try { Array.prototype.evil = 1; } catch (e) { c.logCustomData(e.name + '2'); }
+                c.allow();
+             }",
+        )
+        .fresh_context_per_call(fresh);
+        for _ in 0..100 {
+            let run = f.run_json(SAMPLE);
+            assert_eq!(run.decision, Some(Decision::Allow), "{run:?}");
+            // A frozen realm refuses the writes; a fresh context takes them
+            // and is gone before the next call.
+            let expected = if fresh { None } else { Some("TypeError2") };
+            assert_eq!(run.custom_data.as_deref(), expected);
+        }
+        // Top-level bindings are fresh for every call.
+        let f = function(
+            "let calls = 0; const seen = [];
+             function connectionHandler(c) { calls++; seen.push(c.connectionId); c.logCustomData(calls + ':' + seen.length); c.allow(); }",
+        )
+        .fresh_context_per_call(fresh);
+        for _ in 0..100 {
+            assert_eq!(f.run_json(SAMPLE).custom_data.as_deref(), Some("1:1"));
+        }
+        // An earlier call's instance cannot be imported.
+        let f = function(
+            "export async function connectionHandler(c) {
+                try { await import('connection-function.js'); } catch (e) { c.logCustomData('refused'); }
+                try { await import('connection-function.js?1'); } catch (e) { c.logCustomData(c.logCustomData === undefined ? '' : 'refused'); }
+                c.allow();
+             }",
+        )
+        .fresh_context_per_call(fresh);
+        for _ in 0..3 {
+            assert_eq!(f.run_json(SAMPLE).custom_data.as_deref(), Some("refused"));
+        }
+        // The `cf` object is frozen too.
+        let f = function(
+            "import cf from 'cloudfront';
+             function connectionHandler(c) { if (cf.leak) return c.deny(); try { cf.leak = 1; } catch (e) {} c.allow(); }",
+        )
+        .with_kvs(store(&[]))
+        .fresh_context_per_call(fresh);
+        for _ in 0..3 {
+            assert_eq!(f.run_json(SAMPLE).decision, Some(Decision::Allow));
+        }
     }
 }
 
@@ -268,11 +310,15 @@ fn warm_call_cost() {
     for _ in 0..200 {
         f.run_json(SAMPLE);
     }
-    let n = 2000;
-    let start = Instant::now();
-    for _ in 0..n {
+    let mut times = Vec::new();
+    let mut allowed = 0;
+    for _ in 0..2000 {
         let run = f.run_json(SAMPLE);
-        assert_eq!(run.decision, Some(Decision::Allow), "{run:?}");
+        allowed += usize::from(run.decision == Some(Decision::Allow));
+        times.push(run.elapsed);
     }
-    eprintln!("seed 000 warm call: {:?}", start.elapsed() / n);
+    times.sort();
+    eprintln!("seed 000 warm call (run_json): median {:?}", times[times.len() / 2]);
+    // A wall-clock limit: a call preempted on a loaded machine may time out.
+    assert!(allowed >= 1990, "{allowed} of 2000 allowed");
 }

@@ -35,6 +35,9 @@ pub struct Options {
     pub log_max_bytes: Option<u64>,
     pub log_row_group_rows: Option<usize>,
     pub log_hive: bool,
+    /// A CloudFront connection function (feature `js`); the demo KVS is
+    /// bound to its `cf.kvs()` instead of the handshake's deny list.
+    pub function: Option<PathBuf>,
 }
 
 /// Parses the command line of the example called `name`.
@@ -53,6 +56,7 @@ pub fn options(name: &str) -> Result<Options, Error> {
         log_max_bytes: None,
         log_row_group_rows: None,
         log_hive: false,
+        function: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -103,12 +107,13 @@ pub fn options(name: &str) -> Result<Options, Error> {
                 );
             }
             "--log-hive" => o.log_hive = true,
+            "--function" => o.function = Some(value()?.into()),
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: {name} [--ca FILE] [--cert FILE --key FILE] \
                      [--addr HOST:PORT] [--pki-dir DIR] [--ignore-expiration] [--mode MODE] \
                      [--log-dir DIR [--log-format json_lines|w3c|alb|parquet] [--log-rotate 1h] \
-                     [--log-max-bytes N] [--log-row-group-rows N] [--log-hive]]"
+                     [--log-max-bytes N] [--log-row-group-rows N] [--log-hive]] [--function FILE.js]"
                 )
                 .into())
             }
@@ -216,6 +221,13 @@ pub fn edge(o: &Options, distribution_id: &str) -> Result<(DemoPki, Edge), Error
         kvs_json: vec![pki.revoked_serials()],
         ..DenyListSettings::default()
     });
+    if let Some(function) = &o.function {
+        // The function decides on revoked serials, as CloudFront's KVS
+        // examples do: the demo KVS goes to `cf.kvs()`, not the handshake.
+        settings.policy.js = Some(function.clone());
+        settings.policy.kvs_json = vec![pki.revoked_serials()];
+        settings.revocation.deny_list = None;
+    }
     settings.log.format = o.log_format;
     if let Some(dir) = &o.log_dir {
         settings.log.target = format!("dir:{}", dir.display());

@@ -151,6 +151,13 @@ impl MtlsConfigBuilder {
         self
     }
 
+    /// A CloudFront connection function in JavaScript (`[policy] js`; feature
+    /// `js`), used when no [`policy`](Self::policy) is set.
+    pub fn connection_function(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.policy.js = Some(path.into());
+        self
+    }
+
     /// The connection policy for one SNI pattern (a key of `sni`, which is
     /// created when missing).
     pub fn sni_policy(mut self, pattern: &str, policy: Arc<dyn ConnectionPolicy>) -> Self {
@@ -222,6 +229,10 @@ impl MtlsConfigBuilder {
             )?),
         };
         let deny_list = deny_list_store(&config.revocation)?;
+        let policy = match policy {
+            Some(policy) => Some(policy),
+            None => file_policy(&config.policy, deny_list.as_ref())?,
+        };
         let custom_revocation = !sources.is_empty();
         // One checker serves every site, so CRLs follow the listener's
         // profile (a per-SNI `profile` applies to certificates).

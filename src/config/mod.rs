@@ -83,11 +83,13 @@ mod assemble;
 mod builder;
 mod edge;
 mod error;
+mod function;
 mod header_profile;
 mod settings;
 
 #[allow(unused_imports)]
 use assemble::*;
+use function::file_policy;
 pub use builder::*;
 pub use edge::*;
 pub use error::*;

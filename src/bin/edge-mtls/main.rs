@@ -3,12 +3,17 @@
 //! ```text
 //! edge-mtls verify --ca ca.pem [--intermediates chain.pem] [--crl ca.crl]
 //!                  [--profile strict] [--at 2026-01-01T00:00:00Z] client.pem
+//!
+//! edge-mtls test-function --function FILE.js (--connection CONN.json | --cert CLIENT.pem)
+//!                         [--kvs KVS.json]        (feature `js`)
 //! ```
 //!
-//! Exit codes: 0 accepted, 1 refused, 2 bad input.
+//! Exit codes: 0 accepted/allowed, 1 refused/denied, 2 bad input or error.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "js")]
+mod test_function;
 mod verify;
 
 use std::process::ExitCode;
@@ -28,6 +33,11 @@ enum Command {
     /// Explain why a client certificate chain is accepted or refused: the
     /// path built and every check, with the reason of each failure.
     Verify(verify::VerifyArgs),
+    /// Run a CloudFront connection function against a connection object
+    /// (or one built from a certificate), as CloudFront's
+    /// TestConnectionFunction does: exit 0 allow, 1 deny, 2 error.
+    #[cfg(feature = "js")]
+    TestFunction(test_function::TestFunctionArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,5 +55,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Verify(args) => verify::run(&args),
+        #[cfg(feature = "js")]
+        Command::TestFunction(args) => test_function::run(&args),
     }
 }

@@ -22,13 +22,35 @@ use crate::revocation::kvs::KeyValueStore;
 
 /// The module name the function is compiled and loaded under.
 const FUNCTION_MODULE: &str = "connection-function.js";
+/// The module that freezes a realm before any function runs in it.
+const LOCKDOWN_MODULE: &str = "edge-mtls-lockdown.js";
+/// Freezes everything reachable from `globalThis`: own properties (string
+/// and symbol keys, accessors included) and prototypes.
+const LOCKDOWN_SOURCE: &str = "
+const freeze = Object.freeze, ownKeys = Reflect.ownKeys;
+const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
+const seen = new Set(), pending = [globalThis];
+while (pending.length > 0) {
+    const o = pending.pop();
+    if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
+    seen.add(o);
+    freeze(o);
+    pending.push(protoOf(o));
+    for (const key of ownKeys(o)) {
+        const d = describe(o, key);
+        if (d === undefined) continue;
+        if ('value' in d) pending.push(d.value); else pending.push(d.get, d.set);
+    }
+}
+";
 /// The only module a function may import.
 const CLOUDFRONT_MODULE: &str = "cloudfront";
 /// The export appended to the source to reach its top-level handler.
 const HANDLER_EXPORT: &str = "__edgeMtlsConnectionHandler";
 /// Memory for compiling (the operator's file, bounded by the code limit).
 const COMPILE_MEMORY: usize = 32 << 20;
-/// The least time the load-time check of a function may take.
+/// The least time the load-time check of a function, or the preparation
+/// of a realm, may take.
 const LOAD_CHECK_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 /// How many per-function runtimes a thread keeps.
 const RUNTIMES_PER_THREAD: usize = 8;
@@ -39,14 +61,18 @@ type BundleData = &'static [(&'static str, &'static [u8])];
 /// it must live as long as the process; identical functions share it.
 static COMPILED: Mutex<Option<HashMap<Vec<u8>, BundleData>>> = Mutex::new(None);
 
-fn intern(bytecode: Vec<u8>) -> BundleData {
+fn intern(bytecode: Vec<u8>, lockdown: Vec<u8>) -> BundleData {
     let mut guard = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
     let map = guard.get_or_insert_with(HashMap::new);
     if let Some(data) = map.get(&bytecode) {
         return data;
     }
     let code: &'static [u8] = Box::leak(bytecode.clone().into_boxed_slice());
-    let data: BundleData = Box::leak(Box::new([(FUNCTION_MODULE, code)]));
+    let lockdown: &'static [u8] = Box::leak(lockdown.into_boxed_slice());
+    let data: BundleData = Box::leak(Box::new([
+        (FUNCTION_MODULE, code),
+        (LOCKDOWN_MODULE, lockdown),
+    ]));
     map.insert(bytecode, data);
     data
 }
@@ -87,18 +113,27 @@ pub(super) fn compile(
                 name: name.to_string(),
             }
         })?;
-        write(module).map_err(|e| syntax(exception_text(&ctx, e)))
+        let function = write(module).map_err(|e| syntax(exception_text(&ctx, e)))?;
+        let lockdown = Module::declare(ctx.clone(), LOCKDOWN_MODULE, LOCKDOWN_SOURCE)
+            .and_then(write)
+            .map_err(|e| syntax(exception_text(&ctx, e)))?;
+        Ok((function, lockdown))
     })?;
-    let data = intern(bytecode);
+    let data = intern(bytecode.0, bytecode.1);
 
     // Link and evaluate it as a call would (imports other than `cloudfront`
     // fail here), and look for the handler.
     let engine = Engine::new(0, data, limits).map_err(|_| engine_error())?;
     // Top-level code runs here too; a loaded machine should not fail a load.
     engine.arm(Instant::now() + limits.time().max(LOAD_CHECK_TIME));
-    let context = fresh_context(&engine.runtime).map_err(|_| engine_error())?;
-    context.with(|ctx| {
-        let namespace = Module::import(&ctx, FUNCTION_MODULE)
+    let context = realm(&engine.runtime, &engine.state, true)
+        .map_err(|e| syntax(format!("the realm could not be prepared: {e}")))?;
+    // Top-level code may call `cf.kvs()`: an empty store stands in.
+    let empty: Arc<dyn KeyValueStore> =
+        Arc::new(crate::revocation::kvs::MemoryKeyValueStore::for_serial_numbers());
+    CURRENT_KVS.with(|k| *k.borrow_mut() = Some(empty));
+    let checked = context.with(|ctx| {
+        let namespace = Module::import(&ctx, format!("{FUNCTION_MODULE}?0"))
             .and_then(|p| p.finish::<Object>())
             .map_err(|e| syntax(exception_text(&ctx, e)))?;
         match namespace.get::<_, Value>(HANDLER_EXPORT) {
@@ -107,16 +142,28 @@ pub(super) fn compile(
                 name: name.to_string(),
             }),
         }
-    })?;
+    });
+    CURRENT_KVS.with(|k| *k.borrow_mut() = None);
+    checked?;
     Ok(data)
 }
 
 /// A runtime for one function on one thread.
+///
+/// Calls run in a realm (a context whose built-ins and global object are
+/// deeply frozen, so a call can leave nothing behind for the next), each
+/// with a fresh instance of the function's module (its top-level bindings)
+/// and a fresh, frozen connection object. A realm serves `realm_calls`
+/// calls (1: a fresh context per call), and is dropped with the runtime
+/// after any failure or when a call leaves jobs behind.
 struct Engine {
     id: u64,
     runtime: Runtime,
     deadline: Rc<Cell<Instant>>,
     interrupted: Rc<Cell<bool>>,
+    realm: Option<Context>,
+    calls: u32,
+    state: Rc<RefCell<CallState>>,
 }
 
 impl Engine {
@@ -141,6 +188,9 @@ impl Engine {
             runtime,
             deadline,
             interrupted,
+            realm: None,
+            calls: 0,
+            state: Rc::new(RefCell::new(CallState::default())),
         })
     }
 
@@ -179,7 +229,8 @@ fn return_engine(engine: Engine) {
 }
 
 /// A context with the ECMAScript built-ins a function may use (no `eval`,
-/// no `new Function`).
+/// no `new Function`; no `WeakRef`/`FinalizationRegistry`, whose callbacks
+/// could run during a later call).
 fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
     Context::builder()
         .with::<intrinsic::Date>()
@@ -190,8 +241,24 @@ fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
         .with::<intrinsic::MapSet>()
         .with::<intrinsic::TypedArrays>()
         .with::<intrinsic::Promise>()
-        .with::<intrinsic::WeakRef>()
         .build(runtime)
+}
+
+/// A fresh context with `console`, then frozen by the lockdown module.
+fn realm(
+    runtime: &Runtime,
+    state: &Rc<RefCell<CallState>>,
+    lockdown: bool,
+) -> rquickjs::Result<Context> {
+    let context = fresh_context(runtime)?;
+    context.with(|ctx| {
+        object::install_console(&ctx, state)?;
+        if lockdown {
+            Module::import(&ctx, LOCKDOWN_MODULE)?.finish::<Value>()?;
+        }
+        Ok::<_, rquickjs::Error>(())
+    })?;
+    Ok(context)
 }
 
 /// A run that failed before the function was called.
@@ -208,38 +275,44 @@ pub(super) fn failed(limits: &JsLimits, error: JsError) -> JsRun {
 
 /// Runs the function of `inner` on the connection object `json`.
 pub(super) fn run(inner: &Inner, json: String) -> JsRun {
-    let start = Instant::now();
     let limits = inner.limits;
-    let deadline = start + limits.time();
-    let state = Rc::new(RefCell::new(CallState::default()));
-    let result = match take_engine(inner) {
-        Ok(engine) => {
+    let mut start = Instant::now();
+    let (result, state) = match take_engine(inner).and_then(|mut engine| {
+        // A new realm is our own code's work, under its own budget.
+        prepare_realm(&mut engine, inner.realm_calls)?;
+        Ok(engine)
+    }) {
+        Ok(mut engine) => {
+            start = Instant::now();
+            let deadline = start + limits.time();
             engine.arm(deadline);
+            *engine.state.borrow_mut() = CallState::default();
             CURRENT_KVS.with(|k| *k.borrow_mut() = inner.kvs.clone());
-            let result = call(&engine, &json, &state, deadline);
+            let result = call(&mut engine, &json, deadline);
             CURRENT_KVS.with(|k| *k.borrow_mut() = None);
             let interrupted = engine.interrupted.get();
-            // A runtime that saw a failure is not reused: whatever the
-            // function left behind goes with it.
-            if result.is_ok() {
+            let state = std::mem::take(&mut *engine.state.borrow_mut());
+            // A runtime that saw a failure, or that still has jobs of this
+            // call queued, is not reused: what the call left goes with it.
+            if result.is_ok() && !engine.runtime.is_job_pending() {
                 return_engine(engine);
             }
-            result.map_err(|e| (e, interrupted))
+            (result.map_err(|e| (e, interrupted)), state)
         }
-        Err(_) => Err((
-            JsError::OutOfMemory {
-                limit: limits.memory_bytes,
-            },
-            false,
-        )),
+        Err(_) => (
+            Err((
+                JsError::OutOfMemory {
+                    limit: limits.memory_bytes,
+                },
+                false,
+            )),
+            CallState::default(),
+        ),
     };
     let elapsed = start.elapsed();
     let error = result
         .err()
         .map(|(e, interrupted)| classify(e, interrupted, elapsed, &limits));
-    let state = Rc::try_unwrap(state)
-        .map(RefCell::into_inner)
-        .unwrap_or_else(|s| std::mem::take(&mut *s.borrow_mut()));
     let mut logs = state.logs;
     if state.dropped_logs > 0 {
         logs.push(format!("({} more log lines dropped)", state.dropped_logs));
@@ -260,7 +333,7 @@ fn classify(
     elapsed: std::time::Duration,
     limits: &JsLimits,
 ) -> JsError {
-    if interrupted {
+    if interrupted || matches!(error, JsError::Timeout { .. }) {
         return JsError::Timeout {
             limit: limits.time(),
             elapsed,
@@ -289,19 +362,35 @@ fn classify(
     }
 }
 
-fn call(
-    engine: &Engine,
-    json: &str,
-    state: &Rc<RefCell<CallState>>,
-    deadline: Instant,
-) -> Result<(), JsError> {
-    let context = fresh_context(&engine.runtime).map_err(|e| JsError::Engine {
-        detail: e.to_string(),
-    })?;
+/// Replaces the engine's realm when it has served its calls.
+fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> {
+    if engine.realm.is_none() || engine.calls >= realm_calls.max(1) {
+        if engine.realm.take().is_some() {
+            // Collect the old realm now rather than during a call.
+            engine.runtime.run_gc();
+        }
+        engine.calls = 0;
+        engine.arm(Instant::now() + LOAD_CHECK_TIME);
+        // A context used once needs no freezing.
+        let lockdown = realm_calls > 1;
+        engine.realm = Some(realm(&engine.runtime, &engine.state, lockdown)?);
+    }
+    Ok(())
+}
+
+fn call(engine: &mut Engine, json: &str, deadline: Instant) -> Result<(), JsError> {
+    engine.calls += 1;
+    // A fresh instance of the function's module for every call.
+    let instance = format!("{FUNCTION_MODULE}?{}", engine.calls);
+    let state = engine.state.clone();
+    let Some(context) = &engine.realm else {
+        return Err(JsError::Engine {
+            detail: "no realm".into(),
+        });
+    };
     context.with(|ctx| {
         let caught = |e| caught(&ctx, e);
-        object::install_console(&ctx, state).map_err(caught)?;
-        let connection = object::build(&ctx, json, state)
+        let connection = object::build(&ctx, json, &state)
             .map_err(|e| match caught(e) {
                 JsError::Uncaught { message, .. } => JsError::InvalidConnection { detail: message },
                 other => other,
@@ -309,12 +398,20 @@ fn call(
             .ok_or_else(|| JsError::InvalidConnection {
                 detail: "not an object".into(),
             })?;
-        let import = Module::import(&ctx, FUNCTION_MODULE).map_err(caught)?;
+        let import = Module::import(&ctx, instance).map_err(caught)?;
         let namespace: Object = drive(&ctx, import, deadline)?;
         let handler: Function = namespace.get(HANDLER_EXPORT).map_err(caught)?;
         let returned: Value = handler.call((connection,)).map_err(caught)?;
         if let Some(promise) = returned.as_promise() {
             drive::<Value>(&ctx, promise.clone(), deadline)?;
+        } else {
+            // A plain handler may still have started promise jobs (an
+            // un-awaited async helper that decides): run them out.
+            while ctx.execute_pending_job() {
+                if Instant::now() >= deadline {
+                    return Err(timed_out());
+                }
+            }
         }
         Ok(())
     })
@@ -332,14 +429,19 @@ fn drive<'js, T: FromJs<'js>>(
             return result.map_err(|e| caught(ctx, e));
         }
         if Instant::now() >= deadline {
-            return Err(JsError::Timeout {
-                limit: std::time::Duration::ZERO,
-                elapsed: std::time::Duration::ZERO,
-            });
+            return Err(timed_out());
         }
         if !ctx.execute_pending_job() {
             return Err(JsError::NeverSettled);
         }
+    }
+}
+
+/// A timeout (its figures are filled in by [`classify`]).
+fn timed_out() -> JsError {
+    JsError::Timeout {
+        limit: std::time::Duration::ZERO,
+        elapsed: std::time::Duration::ZERO,
     }
 }
 
@@ -403,7 +505,11 @@ impl Resolver for FunctionResolver {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
-        if name == CLOUDFRONT_MODULE || name == FUNCTION_MODULE {
+        // The function's instances and the lockdown module are imported by
+        // the engine only, never by the function (no reaching an earlier
+        // call's instance through `import()`).
+        let internal = name == LOCKDOWN_MODULE || name.starts_with(FUNCTION_MODULE);
+        if name == CLOUDFRONT_MODULE || (internal && base.is_empty()) {
             Ok(name.to_string())
         } else {
             Err(rquickjs::Error::new_resolving(base, name))
@@ -423,6 +529,8 @@ impl Loader for FunctionLoader {
     ) -> rquickjs::Result<Module<'js>> {
         if name == CLOUDFRONT_MODULE {
             Module::declare_def::<CloudFront, _>(ctx.clone(), CLOUDFRONT_MODULE)
+        } else if name.starts_with(FUNCTION_MODULE) {
+            self.0.load(ctx, FUNCTION_MODULE, attributes)
         } else {
             self.0.load(ctx, name, attributes)
         }
@@ -446,6 +554,11 @@ impl ModuleDef for CloudFront {
                 kvs_handle(&ctx)
             })?,
         )?;
+        // The realm outlives a call: nothing may be stored on `cf`.
+        let object: Object<'js> = ctx.globals().get("Object")?;
+        object
+            .get::<_, Function<'js>>("freeze")?
+            .call::<_, ()>((cf.clone(),))?;
         exports.export("default", cf)?;
         Ok(())
     }
@@ -454,7 +567,7 @@ impl ModuleDef for CloudFront {
 /// The handle `cf.kvs()` returns, bound to the function's store.
 fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let Some(store) = CURRENT_KVS.with(|k| k.borrow().clone()) else {
-        return Err(Exception::throw_message(
+        return Err(Exception::throw_type(
             ctx,
             "no key-value store is associated with this connection function",
         ));
@@ -485,7 +598,7 @@ fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
                     let value = match s.value_local(&key) {
                         Some(Some(value)) => value,
                         Some(None) => {
-                            return Err(Exception::throw_message(
+                            return Err(Exception::throw_reference(
                                 &ctx,
                                 &format!("Key not found: {}", cut(key, 64)),
                             ))
@@ -532,7 +645,7 @@ fn key_string<'js>(ctx: &Ctx<'js>, key: &Value<'js>) -> rquickjs::Result<String>
 }
 
 fn not_local(ctx: &Ctx<'_>) -> rquickjs::Error {
-    Exception::throw_message(
+    Exception::throw_internal(
         ctx,
         "the key-value store has no local snapshot to answer from",
     )

@@ -33,7 +33,8 @@ pub enum JsLoadError {
         /// The first invalid byte.
         offset: usize,
     },
-    /// The source does not parse, or a module it imports is not `cloudfront`.
+    /// The source does not parse, imports a module other than `cloudfront`,
+    /// or its top-level code fails.
     #[error("connection function {name}: {message}")]
     Syntax {
         /// The file or name.

@@ -6,12 +6,21 @@
 //! `connection.deny()` and attaching `connection.logCustomData(text)`.
 //!
 //! The engine is QuickJS-NG (rquickjs). The source is checked against the
-//! code limit and compiled once to bytecode when it is loaded; each worker
-//! thread keeps one runtime per function, and every call gets a fresh
-//! context, so nothing a call leaves behind (globals, prototypes) is seen by
-//! the next. A call is bounded by [`JsLimits`]: a wall-clock deadline checked
-//! by the engine's interrupt handler and by the job loop, a memory limit and
-//! a stack limit. `async` handlers are driven to completion on the calling
+//! code limit and compiled once to bytecode when it is loaded. Each worker
+//! thread keeps one runtime per function. Calls run in a *realm*: a context
+//! whose built-ins and global object are deeply frozen before any function
+//! code runs (so a call cannot leave a global, a patched prototype or any
+//! other state behind), with a fresh instance of the function's module (its
+//! top-level bindings) and a fresh, frozen connection object per call. A
+//! realm serves up to 64 calls and is discarded with its runtime after any
+//! failure or when a call leaves promise jobs queued;
+//! [`JsFunction::fresh_context_per_call`] gives every call a new context
+//! instead (about 100 µs more per call). Writing to a frozen built-in or to
+//! `globalThis` throws a `TypeError` (module code is strict).
+//!
+//! A call is bounded by [`JsLimits`]: a wall-clock deadline checked by the
+//! engine's interrupt handler and by the job loop, a memory limit and a
+//! stack limit. `async` handlers are driven to completion on the calling
 //! thread: `cf.kvs()` answers from the store's local snapshot
 //! ([`KeyValueStore::value_local`]), so a call never waits on I/O and never
 //! yields to the async executor.
@@ -134,6 +143,9 @@ impl JsRun {
     }
 }
 
+/// How many calls a frozen realm serves before it is replaced.
+const REALM_CALLS: u32 = 64;
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A connection function, compiled and ready to run.
@@ -151,6 +163,7 @@ struct Inner {
     limits: JsLimits,
     kvs: Option<Arc<dyn KeyValueStore>>,
     fingerprint: FingerprintFormat,
+    realm_calls: u32,
 }
 
 impl fmt::Debug for JsFunction {
@@ -207,6 +220,7 @@ impl JsFunction {
                 limits,
                 kvs: None,
                 fingerprint: FingerprintFormat::default(),
+                realm_calls: REALM_CALLS,
             }),
         })
     }
@@ -230,11 +244,18 @@ impl JsFunction {
             limits: i.limits,
             kvs: i.kvs.clone(),
             fingerprint: i.fingerprint,
+            realm_calls: i.realm_calls,
         };
         f(&mut inner);
         Self {
             inner: Arc::new(inner),
         }
+    }
+
+    /// A fresh context for every call instead of a frozen realm reused for
+    /// up to 64 calls: the strictest isolation, about 100 µs more per call.
+    pub fn fresh_context_per_call(self, yes: bool) -> Self {
+        self.map(|i| i.realm_calls = if yes { 1 } else { REALM_CALLS })
     }
 
     /// The limits the function runs under.
