@@ -126,8 +126,12 @@ pub(super) fn compile(
     let engine = Engine::new(0, data, limits).map_err(|_| engine_error())?;
     // Top-level code runs here too; a loaded machine should not fail a load.
     engine.arm(Instant::now() + limits.time().max(LOAD_CHECK_TIME));
-    let context = realm(&engine.runtime, &engine.state, true)
+    let mut engine = engine;
+    prepare_realm(&mut engine, 2)
         .map_err(|e| syntax(format!("the realm could not be prepared: {e}")))?;
+    let Some(context) = &engine.realm else {
+        return Err(engine_error());
+    };
     // Top-level code may call `cf.kvs()`: an empty store stands in.
     let empty: Arc<dyn KeyValueStore> =
         Arc::new(crate::revocation::kvs::MemoryKeyValueStore::for_serial_numbers());
@@ -164,6 +168,7 @@ struct Engine {
     realm: Option<Context>,
     calls: u32,
     state: Rc<RefCell<CallState>>,
+    memory_limit: usize,
 }
 
 impl Engine {
@@ -191,6 +196,7 @@ impl Engine {
             realm: None,
             calls: 0,
             state: Rc::new(RefCell::new(CallState::default())),
+            memory_limit: limits.memory_bytes,
         })
     }
 
@@ -373,7 +379,16 @@ fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> 
         engine.arm(Instant::now() + LOAD_CHECK_TIME);
         // A context used once needs no freezing.
         let lockdown = realm_calls > 1;
-        engine.realm = Some(realm(&engine.runtime, &engine.state, lockdown)?);
+        // The realm's own memory is not the function's: the limit applies
+        // on top of it, and garbage is collected between realms, not
+        // during calls (unless a call itself makes that much).
+        engine.runtime.set_memory_limit(0);
+        let realm = realm(&engine.runtime, &engine.state, lockdown)?;
+        engine.runtime.run_gc();
+        let base = usize::try_from(engine.runtime.memory_usage().malloc_size).unwrap_or(0);
+        engine.runtime.set_memory_limit(base.saturating_add(engine.memory_limit));
+        engine.runtime.set_gc_threshold(base.saturating_add(engine.memory_limit / 2));
+        engine.realm = Some(realm);
     }
     Ok(())
 }
