@@ -50,7 +50,9 @@ fn js(c: &mut Criterion) {
     )
     .expect("compiles")
     .with_kvs(Arc::new(store));
-    let rust = Rule::allow_if(Matcher::DnsSan(NamePattern::Suffix(".bench.example".into())));
+    let rust = Rule::allow_if(Matcher::DnsSan(NamePattern::Suffix(
+        ".bench.example".into(),
+    )));
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

@@ -66,10 +66,22 @@ fn seed_003_fixtures_are_the_seed_text_up_to_line_breaks() {
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let lines: Vec<String> = seed.lines().map(squash).collect();
     for (file, text) in [
-        ("seed003_ocsp_trusted_ip.js", include_str!("fixtures/js/seed003_ocsp_trusted_ip.js")),
-        ("seed003_ocsp_soft_fail.js", include_str!("fixtures/js/seed003_ocsp_soft_fail.js")),
-        ("seed003_kvs_revocation.js", include_str!("fixtures/js/seed003_kvs_revocation.js")),
-        ("seed003_ocsp_kvs_grace.js", include_str!("fixtures/js/seed003_ocsp_kvs_grace.js")),
+        (
+            "seed003_ocsp_trusted_ip.js",
+            include_str!("fixtures/js/seed003_ocsp_trusted_ip.js"),
+        ),
+        (
+            "seed003_ocsp_soft_fail.js",
+            include_str!("fixtures/js/seed003_ocsp_soft_fail.js"),
+        ),
+        (
+            "seed003_kvs_revocation.js",
+            include_str!("fixtures/js/seed003_kvs_revocation.js"),
+        ),
+        (
+            "seed003_ocsp_kvs_grace.js",
+            include_str!("fixtures/js/seed003_ocsp_kvs_grace.js"),
+        ),
     ] {
         assert!(lines.contains(&squash(text)), "{file} is not in seed 003");
         function(text);
@@ -107,8 +119,9 @@ fn the_contract() {
     .run_json(SAMPLE);
     assert_eq!(run.decision, Some(Decision::Allow), "{run:?}");
     // Custom data is cut to 800 bytes at a character boundary.
-    let run = function("function connectionHandler(c) { c.logCustomData('é'.repeat(500)); c.allow(); }")
-        .run_json(SAMPLE);
+    let run =
+        function("function connectionHandler(c) { c.logCustomData('é'.repeat(500)); c.allow(); }")
+            .run_json(SAMPLE);
     assert_eq!(run.custom_data.unwrap().len(), 800);
     // No ambient capabilities.
     let run = function(
@@ -180,7 +193,10 @@ fn fingerprint_formats() {
 
 #[test]
 fn load_errors_name_the_file_and_the_limit() {
-    let big = format!("function connectionHandler(c) {{ c.allow(); }}\n//{}", "x".repeat(10 * 1024));
+    let big = format!(
+        "function connectionHandler(c) {{ c.allow(); }}\n//{}",
+        "x".repeat(10 * 1024)
+    );
     match JsFunction::compile("big.js", &big, JsLimits::default()) {
         Err(JsLoadError::TooLarge { name, limit, .. }) => {
             assert_eq!((name.as_str(), limit), ("big.js", 10240))
@@ -188,7 +204,11 @@ fn load_errors_name_the_file_and_the_limit() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        JsFunction::compile("s.js", "function connectionHandler(c) {", JsLimits::default()),
+        JsFunction::compile(
+            "s.js",
+            "function connectionHandler(c) {",
+            JsLimits::default()
+        ),
         Err(JsLoadError::Syntax { .. })
     ));
     assert!(matches!(
@@ -231,17 +251,22 @@ fn hostile_functions_end_within_their_limits() {
     assert!(t < limit + slack, "{t:?}");
     let (e, _) = hostile("function connectionHandler(c) { const a = []; while (true) a.push(new Array(100000).fill(a.length)); }");
     assert!(matches!(e, JsError::OutOfMemory { .. }), "{e:?}");
-    let (e, _) = hostile("function f(n) { return f(n + 1) + 1; } function connectionHandler(c) { f(0); }");
+    let (e, _) =
+        hostile("function f(n) { return f(n + 1) + 1; } function connectionHandler(c) { f(0); }");
     assert!(matches!(e, JsError::StackOverflow { .. }), "{e:?}");
     let (e, _) = hostile("function connectionHandler(c) { throw new TypeError('nope'); }");
     assert_eq!(
         (e.to_string().as_str()),
         "connection function threw TypeError: nope"
     );
-    let (e, _) = hostile("async function connectionHandler(c) { await new Promise(() => {}); c.allow(); }");
+    let (e, _) =
+        hostile("async function connectionHandler(c) { await new Promise(() => {}); c.allow(); }");
     assert_eq!(e, JsError::NeverSettled);
     let (e, _) = hostile("function connectionHandler(c) { c.clientIp = '10.0.0.1'; c.allow(); }");
-    assert!(matches!(&e, JsError::Uncaught { name, .. } if name == "TypeError"), "{e:?}");
+    assert!(
+        matches!(&e, JsError::Uncaught { name, .. } if name == "TypeError"),
+        "{e:?}"
+    );
     let (e, _) = hostile("function connectionHandler(c) { c.logCustomData('x'.repeat(10 * 1024 * 1024)); c.allow(); }");
     assert!(matches!(e, JsError::OutOfMemory { .. }), "{e:?}");
     let (e, t) = hostile("async function connectionHandler(c) { for (;;) await null; }");
@@ -318,7 +343,10 @@ fn warm_call_cost() {
         times.push(run.elapsed);
     }
     times.sort();
-    eprintln!("seed 000 warm call (run_json): median {:?}", times[times.len() / 2]);
+    eprintln!(
+        "seed 000 warm call (run_json): median {:?}",
+        times[times.len() / 2]
+    );
     // A wall-clock limit: a call preempted on a loaded machine may time out.
     assert!(allowed >= 1990, "{allowed} of 2000 allowed");
 }

@@ -39,7 +39,10 @@ pub(super) fn file_policy(
             return Err(invalid("policy.time_limit_us", "must be greater than 0"));
         }
         if settings.memory_limit_bytes < 256 << 10 {
-            return Err(invalid("policy.memory_limit_bytes", "must be at least 262144"));
+            return Err(invalid(
+                "policy.memory_limit_bytes",
+                "must be at least 262144",
+            ));
         }
         let limits = JsLimits {
             time_us: settings.time_limit_us,

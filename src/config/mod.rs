@@ -89,10 +89,10 @@ mod settings;
 
 #[allow(unused_imports)]
 use assemble::*;
-use function::file_policy;
 pub use builder::*;
 pub use edge::*;
 pub use error::*;
+use function::file_policy;
 pub use settings::*;
 
 #[cfg(test)]

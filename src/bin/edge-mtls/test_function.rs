@@ -94,14 +94,18 @@ fn test(args: &TestFunctionArgs) -> Result<JsRun, BadInput> {
             .map_err(|_| BadInput(format!("{}: not UTF-8", path.display())))?;
         return Ok(function.run_json(&text));
     }
-    let path = args.cert.as_ref().ok_or_else(|| BadInput("no input".into()))?;
+    let path = args
+        .cert
+        .as_ref()
+        .ok_or_else(|| BadInput("no input".into()))?;
     let chain = read_certificates(path)?;
     let leaf = chain
         .first()
         .and_then(|c| ClientCertInfo::from_der(c))
         .ok_or_else(|| BadInput(format!("{}: no parsable certificate", path.display())))?;
-    let connection = Connection::without_certificate(args.client_ip, "test-function", "test-function")
-        .with_chain(Arc::new(leaf), &chain[1..]);
+    let connection =
+        Connection::without_certificate(args.client_ip, "test-function", "test-function")
+            .with_chain(Arc::new(leaf), &chain[1..]);
     Ok(function.run(&connection))
 }
 
@@ -135,9 +139,7 @@ fn print(args: &TestFunctionArgs, run: &JsRun) {
     let summary = match (&run.error, run.decision) {
         (Some(_), _) => "the function failed: the connection is denied (ConnectionFunctionError)",
         (None, Some(Decision::Allow)) => "the connection is allowed",
-        (None, Some(Decision::Deny)) => {
-            "the connection is denied (ConnectionFunctionDenied)"
-        }
+        (None, Some(Decision::Deny)) => "the connection is denied (ConnectionFunctionDenied)",
         (None, None) => "no decision: the connection is denied (ConnectionFunctionDenied)",
     };
     println!("Summary:             {summary}");

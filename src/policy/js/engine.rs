@@ -13,7 +13,9 @@ use rquickjs::function::Opt;
 use rquickjs::loader::bundle::Bundle as BundleOf;
 use rquickjs::loader::{Bundle, ImportAttributes, Loader, Resolver};
 use rquickjs::module::{Declarations, Exports, ModuleDef, WriteOptions};
-use rquickjs::{Context, Ctx, Exception, FromJs, Function, Module, Object, Promise, Runtime, Value};
+use rquickjs::{
+    Context, Ctx, Exception, FromJs, Function, Module, Object, Promise, Runtime, Value,
+};
 
 use super::error::{JsError, JsLoadError};
 use super::object::{self, cut, CallState};
@@ -386,8 +388,12 @@ fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> 
         let realm = realm(&engine.runtime, &engine.state, lockdown)?;
         engine.runtime.run_gc();
         let base = usize::try_from(engine.runtime.memory_usage().malloc_size).unwrap_or(0);
-        engine.runtime.set_memory_limit(base.saturating_add(engine.memory_limit));
-        engine.runtime.set_gc_threshold(base.saturating_add(engine.memory_limit / 2));
+        engine
+            .runtime
+            .set_memory_limit(base.saturating_add(engine.memory_limit));
+        engine
+            .runtime
+            .set_gc_threshold(base.saturating_add(engine.memory_limit / 2));
         engine.realm = Some(realm);
     }
     Ok(())
@@ -621,8 +627,9 @@ fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
                         None => return Err(not_local(&ctx)),
                     };
                     match format.as_deref().unwrap_or("string") {
-                        "string" => rquickjs::String::from_str(ctx.clone(), &value)
-                            .map(|s| s.into_value()),
+                        "string" => {
+                            rquickjs::String::from_str(ctx.clone(), &value).map(|s| s.into_value())
+                        }
                         "json" => ctx.json_parse(value),
                         "bytes" => rquickjs::TypedArray::<u8>::new(ctx.clone(), value.into_bytes())
                             .map(|a| a.into_value()),

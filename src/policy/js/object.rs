@@ -68,7 +68,9 @@ pub(super) fn connection_json(connection: &Connection, format: FingerprintFormat
         for (name, entry) in certificates.iter_mut() {
             match (name.as_str(), entry) {
                 ("leaf", leaf) => objects.push(leaf),
-                ("intermediates", serde_json::Value::Array(list)) => objects.extend(list.iter_mut()),
+                ("intermediates", serde_json::Value::Array(list)) => {
+                    objects.extend(list.iter_mut())
+                }
                 _ => {}
             }
         }
@@ -93,7 +95,9 @@ pub(super) fn reformat_fingerprint(colon_hex: &str, format: FingerprintFormat) -
     match format {
         FingerprintFormat::ColonHex => colon_hex.to_string(),
         FingerprintFormat::Hex => bytes.iter().map(|b| format!("{b:02x}")).collect(),
-        FingerprintFormat::Base64Url => base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
+        FingerprintFormat::Base64Url => {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        }
     }
 }
 
@@ -133,7 +137,11 @@ pub(super) fn build<'js>(
     )?;
     let leaf: Option<Object<'js>> = connection
         .get::<_, Option<Object<'js>>>("clientCertificate")?
-        .and_then(|c| c.get::<_, Option<Object<'js>>>("certificates").ok().flatten())
+        .and_then(|c| {
+            c.get::<_, Option<Object<'js>>>("certificates")
+                .ok()
+                .flatten()
+        })
         .and_then(|c| c.get::<_, Option<Object<'js>>>("leaf").ok().flatten());
     if let Some(leaf) = leaf {
         connection.set("clientCertInfo", leaf)?;
@@ -225,7 +233,10 @@ mod tests {
     #[test]
     fn fingerprints_are_reformatted() {
         let colon = "AB:CD:0F";
-        assert_eq!(reformat_fingerprint(colon, FingerprintFormat::Hex), "abcd0f");
+        assert_eq!(
+            reformat_fingerprint(colon, FingerprintFormat::Hex),
+            "abcd0f"
+        );
         assert_eq!(
             reformat_fingerprint(colon, FingerprintFormat::Base64Url),
             "q80P"
