@@ -32,7 +32,8 @@ pub struct TestFunctionArgs {
     /// `clientIp` of a connection built with `--cert`.
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     client_ip: std::net::IpAddr,
-    /// CloudFront KeyValueStore JSON that `cf.kvs()` reads.
+    /// CloudFront KeyValueStore JSON that `cf.kvs()` reads (default: an
+    /// empty store).
     #[arg(long, value_name = "KVS.json")]
     kvs: Option<PathBuf>,
     /// `sha256Fingerprint` of a connection built with `--cert`: colon_hex,
@@ -79,14 +80,15 @@ fn test(args: &TestFunctionArgs) -> Result<JsRun, BadInput> {
     let mut function = JsFunction::load(&args.function, limits)
         .map_err(|e| BadInput(e.to_string()))?
         .fingerprint_format(args.fingerprint);
+    // Without --kvs, `cf.kvs()` reads an empty store.
+    let store = MemoryKeyValueStore::for_serial_numbers();
     if let Some(path) = &args.kvs {
         let bytes = read_bounded(path, 256 << 20).map_err(|e| BadInput(e.to_string()))?;
-        let store = MemoryKeyValueStore::for_serial_numbers();
         store
             .import_kvs_json(&bytes, ImportOptions::default())
             .map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-        function = function.with_kvs(Arc::new(store));
     }
+    function = function.with_kvs(Arc::new(store));
     if let Some(path) = &args.connection {
         let limit = u64::try_from(MAX_CONNECTION_JSON_BYTES).unwrap_or(u64::MAX);
         let bytes = read_bounded(path, limit).map_err(|e| BadInput(e.to_string()))?;
