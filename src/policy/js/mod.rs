@@ -144,7 +144,7 @@ impl JsRun {
 }
 
 /// How many calls a frozen realm serves before it is replaced.
-const REALM_CALLS: u32 = 64;
+const REALM_CALLS: u32 = 4096;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -160,6 +160,9 @@ struct Inner {
     id: u64,
     name: String,
     bytecode: &'static [(&'static str, &'static [u8])],
+    /// Compiled inside an instance function (fresh top-level bindings per
+    /// call from one module instance).
+    wrapped: bool,
     limits: JsLimits,
     kvs: Option<Arc<dyn KeyValueStore>>,
     fingerprint: FingerprintFormat,
@@ -211,12 +214,13 @@ impl JsFunction {
                 limit: limits.code_bytes,
             });
         }
-        let bytecode = engine::compile(name, source, &limits)?;
+        let (bytecode, wrapped) = engine::compile(name, source, &limits)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 name: name.to_string(),
                 bytecode,
+                wrapped,
                 limits,
                 kvs: None,
                 fingerprint: FingerprintFormat::default(),
@@ -241,6 +245,7 @@ impl JsFunction {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: i.name.clone(),
             bytecode: i.bytecode,
+            wrapped: i.wrapped,
             limits: i.limits,
             kvs: i.kvs.clone(),
             fingerprint: i.fingerprint,

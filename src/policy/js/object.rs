@@ -1,5 +1,6 @@
-//! The connection object a function sees: CloudFront's JSON, with its
-//! methods, the `clientCertInfo` alias, deeply frozen.
+//! The connection object a function sees: CloudFront's JSON (built by the
+//! engine's support module, which adds the methods made here, the
+//! `clientCertInfo` alias and freezes it deeply), and `console`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -101,40 +102,21 @@ pub(super) fn reformat_fingerprint(colon_hex: &str, format: FingerprintFormat) -
     }
 }
 
-/// Parses `json` into the connection object, adds `allow`, `deny`,
-/// `logCustomData` and `clientCertInfo`, and freezes it deeply.
+/// Parses `json` into the connection object, adds the realm's `allow`,
+/// `deny` and `logCustomData` (from `methods`) and `clientCertInfo`, and
+/// freezes it deeply; `None` when the JSON is not an object.
 pub(super) fn build<'js>(
     ctx: &Ctx<'js>,
     json: &str,
-    state: &Rc<RefCell<CallState>>,
+    methods: &Object<'js>,
 ) -> rquickjs::Result<Option<Object<'js>>> {
     let value = ctx.json_parse(json)?;
     let Some(connection) = value.as_object().filter(|o| !o.is_array()).cloned() else {
         return Ok(None);
     };
-    if let Ok(Some(id)) = connection.get::<_, Option<String>>("connectionId") {
-        state.borrow_mut().connection_id = cut(id, 128);
+    for name in ["allow", "deny", "logCustomData"] {
+        connection.set(name, methods.get::<_, Value<'js>>(name)?)?;
     }
-    let s = state.clone();
-    connection.set(
-        "allow",
-        Function::new(ctx.clone(), move || decide(&s, Decision::Allow))?,
-    )?;
-    let s = state.clone();
-    connection.set(
-        "deny",
-        Function::new(ctx.clone(), move || decide(&s, Decision::Deny))?,
-    )?;
-    let s = state.clone();
-    connection.set(
-        "logCustomData",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, text: Opt<Value<'js>>| {
-            let text = text.0.unwrap_or_else(|| Value::new_undefined(ctx.clone()));
-            let text = display(&ctx, &text)?;
-            s.borrow_mut().custom_data = Some(truncate_custom_data(text));
-            Ok::<_, rquickjs::Error>(())
-        })?,
-    )?;
     let leaf: Option<Object<'js>> = connection
         .get::<_, Option<Object<'js>>>("clientCertificate")?
         .and_then(|c| {
@@ -148,13 +130,6 @@ pub(super) fn build<'js>(
     }
     deep_freeze(ctx, connection.clone().into_value())?;
     Ok(Some(connection))
-}
-
-fn decide(state: &Rc<RefCell<CallState>>, decision: Decision) {
-    let mut state = state.borrow_mut();
-    if state.decision.is_none() {
-        state.decision = Some(decision);
-    }
 }
 
 /// Freezes `root` and every object reachable through its own enumerable
@@ -179,6 +154,33 @@ fn deep_freeze<'js>(ctx: &Ctx<'js>, root: Value<'js>) -> rquickjs::Result<()> {
         freeze.call::<_, ()>((object.clone(),))?;
     }
     Ok(())
+}
+
+/// `allow`, `deny` and `logCustomData`, recording into `state` (the
+/// engine's, reset for every call).
+pub(super) fn methods<'js>(
+    ctx: &Ctx<'js>,
+    state: &Rc<RefCell<CallState>>,
+) -> rquickjs::Result<(Function<'js>, Function<'js>, Function<'js>)> {
+    let s = state.clone();
+    let allow = Function::new(ctx.clone(), move || decide(&s, Decision::Allow))?;
+    let s = state.clone();
+    let deny = Function::new(ctx.clone(), move || decide(&s, Decision::Deny))?;
+    let s = state.clone();
+    let log = Function::new(ctx.clone(), move |ctx: Ctx<'js>, text: Opt<Value<'js>>| {
+        let text = text.0.unwrap_or_else(|| Value::new_undefined(ctx.clone()));
+        let text = display(&ctx, &text)?;
+        s.borrow_mut().custom_data = Some(truncate_custom_data(text));
+        Ok::<_, rquickjs::Error>(())
+    })?;
+    Ok((allow, deny, log))
+}
+
+fn decide(state: &Rc<RefCell<CallState>>, decision: Decision) {
+    let mut state = state.borrow_mut();
+    if state.decision.is_none() {
+        state.decision = Some(decision);
+    }
 }
 
 /// Installs `console.log` (and `info`, `warn`, `error`, `debug`).
