@@ -50,7 +50,9 @@ pub(super) fn file_policy(
             code_bytes: settings.code_limit_bytes,
             ..JsLimits::default()
         };
-        let mut function = JsFunction::load(path, limits)?.fingerprint_format(fingerprint);
+        let mut function = JsFunction::load(path, limits)?
+            .fingerprint_format(fingerprint)
+            .fresh_context_per_call(settings.fresh_context_per_call);
         let store: Option<Arc<dyn KeyValueStore>> = if settings.kvs_json.is_empty() {
             deny_list.map(|s| s.clone() as Arc<dyn KeyValueStore>)
         } else {
