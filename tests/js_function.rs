@@ -245,7 +245,10 @@ fn hostile(source: &str) -> (JsError, Duration) {
     let start = Instant::now();
     let run = f.run_json(SAMPLE);
     let took = start.elapsed();
-    eprintln!("{took:?} {:?} for {source}", run.error);
+    eprintln!(
+        "call {:?} (with realm set-up {took:?}): {:?} for {source}",
+        run.elapsed, run.error
+    );
     let error = run.error.clone();
     (error.unwrap_or_else(|| panic!("no error: {run:?}")), took)
 }
@@ -362,4 +365,62 @@ fn warm_call_cost() {
     );
     // A wall-clock limit: a call preempted on a loaded machine may time out.
     assert!(allowed >= 1900, "{allowed} of 2000 allowed");
+}
+
+/// `[policy] js` in the configuration file: the function is loaded with the
+/// configured limits, and a function over the code limit is refused naming
+/// the file and the limit.
+#[test]
+fn config_file_names_the_function_and_its_limits() {
+    use edge_mtls::{ConfigError, MtlsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let big = dir.path().join("big.js");
+    std::fs::write(
+        &big,
+        format!(
+            "function connectionHandler(c) {{ c.allow(); }}\n//{}",
+            "x".repeat(12_000)
+        ),
+    )
+    .unwrap();
+    let toml = |extra: &str| {
+        format!(
+            "[trust_store]\nfiles = [{:?}]\n[policy]\njs = {:?}\n{extra}",
+            ca_path.display().to_string(),
+            big.display().to_string()
+        )
+    };
+    let err = MtlsConfig::from_toml(&toml(""))
+        .unwrap()
+        .into_builder()
+        .build()
+        .unwrap_err();
+    match err {
+        ConfigError::Function(JsLoadError::TooLarge { name, limit, .. }) => {
+            assert!(name.ends_with("big.js"));
+            assert_eq!(limit, 10_240);
+        }
+        other => panic!("{other:?}"),
+    }
+    // With a larger code limit the function loads; the build then stops at
+    // the next missing piece (the server's identity).
+    let err = MtlsConfig::from_toml(&toml("code_limit_bytes = 20000\ntime_limit_us = 20000"))
+        .unwrap()
+        .into_builder()
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::MissingServerIdentity), "{err:?}");
+    let err = MtlsConfig::from_toml(&toml("code_limit_bytes = 20000\nfingerprint = \"sha1\""))
+        .unwrap()
+        .into_builder()
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("policy.fingerprint"), "{err}");
 }

@@ -402,8 +402,10 @@ impl OcspFixture {
     }
 
     fn edge(&self, function: &Path, kvs: Option<&Path>, sink: &Arc<MemorySink>) -> Edge {
-        let mut config = MtlsConfig::default();
-        config.distribution_id = "js-ocsp".into();
+        let mut config = MtlsConfig {
+            distribution_id: "js-ocsp".into(),
+            ..MtlsConfig::default()
+        };
         config.revocation.ocsp = Some(OcspSettings {
             request_timeout_ms: 500,
             deadline_ms: 1_000,
