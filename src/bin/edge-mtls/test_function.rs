@@ -125,9 +125,9 @@ fn print(args: &TestFunctionArgs, run: &JsRun) {
     println!("Function:            {}", args.function.display());
     println!("Output:              {output}");
     println!(
-        "Compute utilization: {} ({} µs of {} µs)",
+        "Compute utilization: {} ({} µs of CPU time of {} µs)",
         run.compute_utilization(),
-        run.elapsed.as_micros(),
+        run.cpu_time.as_micros(),
         run.limit.as_micros()
     );
     println!("Execution logs:");

@@ -6,7 +6,9 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use cpu_time::ThreadTime;
 
 use rquickjs::context::intrinsic;
 use rquickjs::function::Opt;
@@ -151,7 +153,7 @@ pub(super) fn compile(
     // fail here), and look for the handler.
     let engine = Engine::new(0, data, limits).map_err(|_| engine_error())?;
     // Top-level code runs here too; a loaded machine should not fail a load.
-    engine.arm(Instant::now() + limits.time().max(LOAD_CHECK_TIME));
+    engine.arm(Deadline::start(limits.time().max(LOAD_CHECK_TIME)));
     let mut engine = engine;
     prepare_realm(&mut engine, 2)
         .map_err(|e| syntax(format!("the realm could not be prepared: {e}")))?;
@@ -247,6 +249,47 @@ fn skip_space_and_comments(s: &str, mut at: usize) -> usize {
     }
 }
 
+/// When a call must stop: after `limit` of this thread's CPU time (what
+/// CloudFront's compute utilization measures; a call preempted by the
+/// scheduler is not charged for the wait), and in any case at `backstop`
+/// on the wall clock (10 times the limit, at least 50 ms). Without a
+/// thread CPU clock, `limit` of wall-clock time.
+#[derive(Clone, Copy)]
+pub(super) struct Deadline {
+    cpu_start: Option<ThreadTime>,
+    wall_start: Instant,
+    limit: Duration,
+    backstop: Instant,
+}
+
+impl Deadline {
+    pub(super) fn start(limit: Duration) -> Self {
+        let wall_start = Instant::now();
+        Self {
+            cpu_start: ThreadTime::try_now().ok(),
+            wall_start,
+            limit,
+            backstop: wall_start + (limit * 10).max(Duration::from_millis(50)),
+        }
+    }
+
+    /// The CPU time used since the start (wall-clock time without a CPU
+    /// clock).
+    pub(super) fn used(&self) -> Duration {
+        self.cpu_start
+            .and_then(|t| t.try_elapsed().ok())
+            .unwrap_or_else(|| self.wall_start.elapsed())
+    }
+
+    pub(super) fn passed(&self) -> bool {
+        let now = Instant::now();
+        // CPU time never runs ahead of the wall clock: the (slower) CPU
+        // clock is read only once the wall clock is past the limit.
+        now >= self.backstop
+            || (now.duration_since(self.wall_start) >= self.limit && self.used() >= self.limit)
+    }
+}
+
 /// A runtime for one function on one thread.
 ///
 /// Calls run in a realm (a context whose built-ins and global object are
@@ -263,7 +306,7 @@ struct Engine {
     /// The realm's `allow`, `deny` and `logCustomData`.
     make: Option<Persistent<Object<'static>>>,
     runtime: Runtime,
-    deadline: Rc<Cell<Instant>>,
+    deadline: Rc<Cell<Deadline>>,
     interrupted: Rc<Cell<bool>>,
     realm: Option<Context>,
     calls: u32,
@@ -277,11 +320,11 @@ impl Engine {
         runtime.set_memory_limit(limits.memory_bytes);
         runtime.set_max_stack_size(limits.stack_bytes);
         runtime.set_loader(FunctionResolver, FunctionLoader(BundleOf(bundle)));
-        let deadline = Rc::new(Cell::new(Instant::now()));
+        let deadline = Rc::new(Cell::new(Deadline::start(Duration::ZERO)));
         let interrupted = Rc::new(Cell::new(false));
         let (d, i) = (deadline.clone(), interrupted.clone());
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            if i.get() || Instant::now() >= d.get() {
+            if i.get() || d.get().passed() {
                 i.set(true);
                 true
             } else {
@@ -302,7 +345,7 @@ impl Engine {
         })
     }
 
-    fn arm(&self, deadline: Instant) {
+    fn arm(&self, deadline: Deadline) {
         self.deadline.set(deadline);
         self.interrupted.set(false);
     }
@@ -382,7 +425,8 @@ pub(super) fn failed(limits: &JsLimits, error: JsError) -> JsRun {
         custom_data: None,
         logs: Vec::new(),
         error: Some(error),
-        elapsed: std::time::Duration::ZERO,
+        elapsed: Duration::ZERO,
+        cpu_time: Duration::ZERO,
         limit: limits.time(),
     }
 }
@@ -391,6 +435,7 @@ pub(super) fn failed(limits: &JsLimits, error: JsError) -> JsRun {
 pub(super) fn run(inner: &Inner, json: String) -> JsRun {
     let limits = inner.limits;
     let mut start = Instant::now();
+    let mut cpu = Duration::ZERO;
     let (result, state) = match take_engine(inner).and_then(|mut engine| {
         // A new realm is our own code's work, under its own budget.
         let realm_calls = if inner.wrapped || inner.realm_calls == 1 {
@@ -403,11 +448,12 @@ pub(super) fn run(inner: &Inner, json: String) -> JsRun {
     }) {
         Ok(mut engine) => {
             start = Instant::now();
-            let deadline = start + limits.time();
+            let deadline = Deadline::start(limits.time());
             engine.arm(deadline);
             *engine.state.borrow_mut() = CallState::default();
             CURRENT_KVS.with(|k| *k.borrow_mut() = inner.kvs.clone());
             let result = call(&mut engine, inner.wrapped, &json, deadline);
+            cpu = deadline.used();
             CURRENT_KVS.with(|k| *k.borrow_mut() = None);
             let interrupted = engine.interrupted.get();
             let state = std::mem::take(&mut *engine.state.borrow_mut());
@@ -431,7 +477,7 @@ pub(super) fn run(inner: &Inner, json: String) -> JsRun {
     let elapsed = start.elapsed();
     let error = result
         .err()
-        .map(|(e, interrupted)| classify(e, interrupted, elapsed, &limits));
+        .map(|(e, interrupted)| classify(e, interrupted, cpu, &limits));
     let mut logs = state.logs;
     if state.dropped_logs > 0 {
         logs.push(format!("({} more log lines dropped)", state.dropped_logs));
@@ -442,6 +488,7 @@ pub(super) fn run(inner: &Inner, json: String) -> JsRun {
         logs,
         error,
         elapsed,
+        cpu_time: cpu,
         limit: limits.time(),
     }
 }
@@ -491,7 +538,7 @@ fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> 
             engine.runtime.run_gc();
         }
         engine.calls = 0;
-        engine.arm(Instant::now() + LOAD_CHECK_TIME);
+        engine.arm(Deadline::start(LOAD_CHECK_TIME));
         // A context used once needs no freezing.
         let lockdown = realm_calls > 1;
         // The realm's own memory is not the function's: the limit applies
@@ -513,7 +560,7 @@ fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> 
     Ok(())
 }
 
-fn call(engine: &mut Engine, wrapped: bool, json: &str, deadline: Instant) -> Result<(), JsError> {
+fn call(engine: &mut Engine, wrapped: bool, json: &str, deadline: Deadline) -> Result<(), JsError> {
     engine.calls += 1;
     let state = engine.state.clone();
     let Some(context) = &engine.realm else {
@@ -571,7 +618,7 @@ fn call(engine: &mut Engine, wrapped: bool, json: &str, deadline: Instant) -> Re
             // A plain handler may still have started promise jobs (an
             // un-awaited async helper that decides): run them out.
             while ctx.execute_pending_job() {
-                if Instant::now() >= deadline {
+                if deadline.passed() {
                     return Err(timed_out());
                 }
             }
@@ -589,13 +636,13 @@ fn call(engine: &mut Engine, wrapped: bool, json: &str, deadline: Instant) -> Re
 fn drive<'js, T: FromJs<'js>>(
     ctx: &Ctx<'js>,
     promise: Promise<'js>,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Result<T, JsError> {
     loop {
         if let Some(result) = promise.result::<T>() {
             return result.map_err(|e| caught(ctx, e));
         }
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             return Err(timed_out());
         }
         if !ctx.execute_pending_job() {

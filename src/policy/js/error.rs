@@ -64,11 +64,11 @@ pub enum JsLoadError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JsError {
     /// The call ran past its time limit and was interrupted.
-    #[error("connection function interrupted after {}µs (limit {}µs)", elapsed.as_micros(), limit.as_micros())]
+    #[error("connection function interrupted after {}µs of CPU time (limit {}µs)", elapsed.as_micros(), limit.as_micros())]
     Timeout {
         /// The limit.
         limit: Duration,
-        /// When it was stopped.
+        /// The CPU time it had used when it was stopped.
         elapsed: Duration,
     },
     /// The function ran out of memory.

@@ -22,9 +22,9 @@
 //! call, in realms of 64 calls. [`JsFunction::fresh_context_per_call`] gives
 //! every call a new, unfrozen context instead (about 100 µs more per call).
 //!
-//! A call is bounded by [`JsLimits`]: a wall-clock deadline checked by the
-//! engine's interrupt handler and by the job loop, a memory limit and a
-//! stack limit. `async` handlers are driven to completion on the calling
+//! A call is bounded by [`JsLimits`]: a deadline on the thread's CPU time
+//! (with a wall-clock backstop) checked by the engine's interrupt handler
+//! and by the job loop, a memory limit and a stack limit. `async` handlers are driven to completion on the calling
 //! thread: `cf.kvs()` answers from the store's local snapshot
 //! ([`KeyValueStore::value_local`]), so a call never waits on I/O and never
 //! yields to the async executor.
@@ -65,7 +65,10 @@ pub const MAX_CONNECTION_JSON_BYTES: usize = 40_960;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct JsLimits {
-    /// Wall-clock time per call, in microseconds (default 5,000: 5 ms).
+    /// Time per call, in microseconds (default 5,000: 5 ms) of the calling
+    /// thread's CPU time, so that a call the scheduler preempts is not cut
+    /// short by the wait; the wall clock stops it anyway at 10 times the
+    /// limit (at least 50 ms).
     pub time_us: u64,
     /// Memory of the function's runtime, in bytes (default 2 MiB).
     pub memory_bytes: usize,
@@ -123,16 +126,19 @@ pub struct JsRun {
     pub error: Option<JsError>,
     /// Wall-clock time of the call.
     pub elapsed: Duration,
+    /// This thread's CPU time in the call (what the time limit measures;
+    /// the wall-clock time where the platform has no thread CPU clock).
+    pub cpu_time: Duration,
     /// The time limit the call ran under.
     pub limit: Duration,
 }
 
 impl JsRun {
-    /// The elapsed time as a percentage of the time limit (CloudFront's
+    /// The CPU time as a percentage of the time limit (CloudFront's
     /// "compute utilization").
     pub fn compute_utilization(&self) -> u32 {
         let limit = self.limit.as_nanos().max(1);
-        u32::try_from(self.elapsed.as_nanos().saturating_mul(100) / limit).unwrap_or(u32::MAX)
+        u32::try_from(self.cpu_time.as_nanos().saturating_mul(100) / limit).unwrap_or(u32::MAX)
     }
 
     /// The verdict a policy returns for this run.
