@@ -11,7 +11,11 @@
 //!   from the one intermediate, whose signature is checked once, not per
 //!   connection; the leaf's signature is checked every time);
 //! - `edge_repeating_cert`: the same pipeline with one client certificate on
-//!   every connection (verified-chain cache hits).
+//!   every connection (verified-chain cache hits);
+//! - `edge_distinct_js` (feature `js`): `edge_distinct_certs` with seed
+//!   000's CloudFront connection function (JavaScript, `cf.kvs()` over the
+//!   same deny serials) as the policy instead of the built-in Rust SAN rule;
+//!   its ratio to `edge_distinct_certs` is printed too.
 //!
 //! PKI: P-256 root → intermediate → client leaves (clientAuth); the client
 //! sends leaf + intermediate. No resumption anywhere (no session storage, no
@@ -360,21 +364,42 @@ fn bare_server(pki: &Pki, provider: &Arc<CryptoProvider>) -> Server {
     Server::start(Pipeline::Bare(TlsAcceptor::from(Arc::new(config))))
 }
 
-fn edge_server(
-    pki: &Pki,
-    provider: &Arc<CryptoProvider>,
-    redis: Option<&str>,
-) -> (Server, Arc<QueueSink>) {
-    let store = TrustStore::from_pem(pki.root_pem.as_bytes()).expect("trust store");
-    // Admit the bench clients by their DNS SAN, after denying one other name.
-    let policy: Arc<dyn ConnectionPolicy> = Arc::new(edge_mtls::FirstMatch(vec![
+/// The built-in Rust policy: admit the bench clients by their DNS SAN, after
+/// denying one other name.
+fn rust_san_policy() -> Arc<dyn ConnectionPolicy> {
+    Arc::new(edge_mtls::FirstMatch(vec![
         Arc::new(Rule::deny_if(Matcher::DnsSan(NamePattern::Exact(
             "revoked.bench.example".into(),
         )))),
         Arc::new(Rule::allow_if(Matcher::DnsSan(NamePattern::Suffix(
             CLIENT_DOMAIN.into(),
         )))),
-    ]));
+    ]))
+}
+
+/// Seed 000's connection function, `cf.kvs()` holding the deny serials.
+#[cfg(feature = "js")]
+fn seed_000_js_policy() -> Arc<dyn ConnectionPolicy> {
+    let store = edge_mtls::MemoryKeyValueStore::for_serial_numbers();
+    for serial in DENIED {
+        store.put(serial, "revoked").expect("serial");
+    }
+    let function = edge_mtls::JsFunction::compile(
+        "seed000_kvs_revocation.js",
+        include_str!("../tests/fixtures/js/seed000_kvs_revocation.js"),
+        edge_mtls::JsLimits::default(),
+    )
+    .expect("seed 000 compiles");
+    Arc::new(function.with_kvs(Arc::new(store)))
+}
+
+fn edge_server(
+    pki: &Pki,
+    provider: &Arc<CryptoProvider>,
+    redis: Option<&str>,
+    policy: Arc<dyn ConnectionPolicy>,
+) -> (Server, Arc<QueueSink>) {
+    let store = TrustStore::from_pem(pki.root_pem.as_bytes()).expect("trust store");
     let log =
         Arc::new(QueueSink::new(std::io::sink(), LogFormat::JsonLines, 65_536).expect("log sink"));
     let mut builder = MtlsConfig::builder()
@@ -607,13 +632,15 @@ fn throughput(c: &mut Criterion) {
         }
     );
     let bare = bare_server(&pki, &provider);
-    let (edge, log) = edge_server(&pki, &provider, None);
+    let (edge, log) = edge_server(&pki, &provider, None, rust_san_policy());
+    #[cfg(feature = "js")]
+    let (edge_js, _js_log) = edge_server(&pki, &provider, None, seed_000_js_policy());
     #[cfg(feature = "redis")]
     let redis = BenchRedis::start();
     #[cfg(feature = "redis")]
     let redis_edge = redis.as_ref().map(|r| {
         let _enter = r.rt.enter();
-        let (server, _) = edge_server(&pki, &provider, Some(&r.url));
+        let (server, _) = edge_server(&pki, &provider, Some(&r.url), rust_san_policy());
         server
     });
     #[cfg(not(feature = "redis"))]
@@ -631,6 +658,9 @@ fn throughput(c: &mut Criterion) {
         // 5 s; the rounds start once the snapshot is loaded.
         run_batch(&rt, server, &Clients::Repeating(&pki.repeating), 1);
     }
+    #[cfg(feature = "js")]
+    let js_cursor = AtomicUsize::new(0);
+    #[allow(unused_mut)]
     let mut runs = vec![
         (
             "bare_webpki",
@@ -659,6 +689,12 @@ fn throughput(c: &mut Criterion) {
             ),
         );
     }
+    #[cfg(feature = "js")]
+    runs.push((
+        "edge_distinct_js",
+        &edge_js,
+        Clients::Distinct(&pki.distinct, &js_cursor),
+    ));
     let tallies: Vec<Mutex<Tally>> = runs.iter().map(|_| Mutex::default()).collect();
 
     // One sample is one round: every case, in order, with the same number
@@ -736,21 +772,35 @@ fn throughput(c: &mut Criterion) {
             );
         }
     }
-    if runs.len() > 3 {
-        let distinct = tallies[1].lock().expect("tally");
-        let redis = tallies[2].lock().expect("tally");
-        let rate: Vec<f64> = distinct
-            .measured(SAMPLES)
-            .iter()
-            .zip(redis.measured(SAMPLES))
-            .map(|(m, r)| r.per_second() / m.per_second())
-            .collect();
-        if let Some((median, low, high)) = spread(rate) {
-            eprintln!(
-                "throughput: edge_redis_deny_list / edge_distinct_certs = {median:.3}x handshakes/s \
-                 (median of {SAMPLES} interleaved rounds, {low:.3}–{high:.3}x)"
-            );
-        }
+    // A case against the one it is compared with, by name.
+    let ratio = |name: &str, base: &str| -> Option<(f64, f64, f64)> {
+        let base = tallies[runs.iter().position(|r| r.0 == base)?]
+            .lock()
+            .expect("tally");
+        let case = tallies[runs.iter().position(|r| r.0 == name)?]
+            .lock()
+            .expect("tally");
+        spread(
+            base.measured(SAMPLES)
+                .iter()
+                .zip(case.measured(SAMPLES))
+                .map(|(b, c)| c.per_second() / b.per_second())
+                .collect(),
+        )
+    };
+    if let Some((median, low, high)) = ratio("edge_redis_deny_list", "edge_distinct_certs") {
+        eprintln!(
+            "throughput: edge_redis_deny_list / edge_distinct_certs = {median:.3}x handshakes/s \
+             (median of {SAMPLES} interleaved rounds, {low:.3}–{high:.3}x)"
+        );
+    }
+    // The JavaScript policy against the Rust SAN rule, same pipeline.
+    if let Some((median, low, high)) = ratio("edge_distinct_js", "edge_distinct_certs") {
+        eprintln!(
+            "throughput: edge_distinct_js / edge_distinct_certs = {median:.2}x handshakes/s \
+             (seed 000 JS function vs the Rust SAN rule; median of {SAMPLES} rounds, \
+             {low:.2}–{high:.2}x)"
+        );
     }
 }
 

@@ -204,6 +204,12 @@ pub use policy::{
     MAX_CUSTOM_DATA_BYTES,
 };
 
+// CloudFront connection functions in JavaScript (feature `js`).
+#[cfg(feature = "js")]
+pub use policy::js::{
+    FingerprintFormat, JsError, JsFunction, JsLimits, JsLoadError, JsRun, MAX_CONNECTION_JSON_BYTES,
+};
+
 // Headers that describe the certificate to the application.
 pub use header_builder::{
     is_reserved_header, sanitize as sanitize_headers, ConnectionFacts, ConnectionHeaders,
@@ -231,6 +237,6 @@ pub use acceptor::{
 #[cfg(feature = "acceptor")]
 pub use config::{
     CacheSettings, ConfigError, CrlSettings, DenyListSettings, Edge, HeaderSettings, LogSettings,
-    MtlsConfig, MtlsConfigBuilder, OcspSettings, PostHandshakeCheck, ReloadError,
+    MtlsConfig, MtlsConfigBuilder, OcspSettings, PolicySettings, PostHandshakeCheck, ReloadError,
     RevocationSettings, ServerFiles, SiteOverride, TrustStoreSettings,
 };

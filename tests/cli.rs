@@ -213,3 +213,66 @@ fn verify_explains_acceptance_refusal_and_bad_input() {
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
     }
 }
+
+/// `edge-mtls test-function` on seed 000's function and the sample
+/// connection: allowed (0), denied with the serial in the KVS (1), a
+/// function that never ends (2), an oversized connection object (2).
+#[cfg(feature = "js")]
+#[test]
+fn test_function_prints_cloudfronts_test_output_and_exits_by_decision() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/functions");
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_edge-mtls"))
+            .current_dir(&dir)
+            .arg("test-function")
+            .args(args)
+            .output()
+            .expect("run edge-mtls");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let base = [
+        "--function",
+        "kvs-revocation.js",
+        "--connection",
+        "sample-connection.json",
+    ];
+    let (code, out) = run(&base);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(r#""decision":"allow""#), "{out}");
+    assert!(
+        out.contains("Valid certificate: 00a7309e737b3e63bdb7c07ebfd5c986"),
+        "{out}"
+    );
+    assert!(out.contains("Compute utilization: "), "{out}");
+    let mut with_kvs = base.to_vec();
+    with_kvs.extend(["--kvs", "revoked-serials.json"]);
+    let (code, out) = run(&with_kvs);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("Denying connection for revoked certificate"),
+        "{out}"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let looping = tmp.path().join("loop.js");
+    std::fs::write(&looping, "function connectionHandler(c) { for (;;) {} }").unwrap();
+    let (code, out) = run(&[
+        "--function",
+        looping.to_str().unwrap(),
+        "--connection",
+        "sample-connection.json",
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("interrupted after"), "{out}");
+    let big = tmp.path().join("big.json");
+    std::fs::write(&big, format!("{{\"pad\":\"{}\"}}", "x".repeat(41_000))).unwrap();
+    let (code, _) = run(&[
+        "--function",
+        "kvs-revocation.js",
+        "--connection",
+        big.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2));
+}

@@ -40,6 +40,9 @@ pub struct Options {
     pub store: Option<String>,
     /// Reload the trust store and deny-list files when they change.
     pub watch: bool,
+    /// A CloudFront connection function (feature `js`); the demo KVS is
+    /// bound to its `cf.kvs()` instead of the handshake's deny list.
+    pub function: Option<PathBuf>,
 }
 
 /// Parses the command line of the example called `name`.
@@ -61,6 +64,7 @@ pub fn options(name: &str) -> Result<Options, Error> {
         redis: None,
         store: None,
         watch: false,
+        function: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -114,13 +118,14 @@ pub fn options(name: &str) -> Result<Options, Error> {
             "--redis" => o.redis = Some(value()?),
             "--store" => o.store = Some(value()?),
             "--watch" => o.watch = true,
+            "--function" => o.function = Some(value()?.into()),
             other => {
                 return Err(format!(
                     "unknown argument {other}; usage: {name} [--ca FILE] [--cert FILE --key FILE] \
                      [--addr HOST:PORT] [--pki-dir DIR] [--ignore-expiration] [--mode MODE] \
                      [--log-dir DIR [--log-format json_lines|w3c|alb|parquet] [--log-rotate 1h] \
                      [--log-max-bytes N] [--log-row-group-rows N] [--log-hive]] \
-                     [--redis URL [--store NAME]] [--watch]"
+                     [--redis URL [--store NAME]] [--watch] [--function FILE.js]"
                 )
                 .into())
             }
@@ -240,6 +245,13 @@ pub fn edge(o: &Options, distribution_id: &str) -> Result<(DemoPki, Edge), Error
         },
     });
     settings.watch = o.watch;
+    if let Some(function) = &o.function {
+        // The function decides on revoked serials, as CloudFront's KVS
+        // examples do: the demo KVS goes to `cf.kvs()`, not the handshake.
+        settings.policy.js = Some(function.clone());
+        settings.policy.kvs_json = vec![pki.revoked_serials()];
+        settings.revocation.deny_list = None;
+    }
     settings.log.format = o.log_format;
     if let Some(dir) = &o.log_dir {
         settings.log.target = format!("dir:{}", dir.display());

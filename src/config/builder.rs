@@ -151,6 +151,13 @@ impl MtlsConfigBuilder {
         self
     }
 
+    /// A CloudFront connection function in JavaScript (`[policy] js`; feature
+    /// `js`), used when no [`policy`](Self::policy) is set.
+    pub fn connection_function(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config.policy.js = Some(path.into());
+        self
+    }
+
     /// The connection policy for one SNI pattern (a key of `sni`, which is
     /// created when missing).
     pub fn sni_policy(mut self, pattern: &str, policy: Arc<dyn ConnectionPolicy>) -> Self {
@@ -242,6 +249,10 @@ impl MtlsConfigBuilder {
         )
         .map_err(ReloadError::into_config_error)?;
         store.attach_revocation(Arc::new(snapshot));
+        let policy = match policy {
+            Some(policy) => Some(policy),
+            None => file_policy(&config.policy, deny_list.as_ref())?,
+        };
         let custom_revocation = !sources.is_empty();
         let checker = revocation_checker(&config.revocation, sources, &store, &provider)?;
         let mut sni_stores = Vec::new();

@@ -117,6 +117,10 @@ pub enum ConfigError {
          `crypto_provider`, or install a process default"
     )]
     NoCryptoProvider,
+    /// The connection function (`policy.js`) cannot be loaded.
+    #[cfg(feature = "js")]
+    #[error("policy.js: {0}")]
+    Function(#[from] crate::policy::js::JsLoadError),
     /// The connection-log output could not be opened.
     #[error("log.target `{target}`: {source}")]
     Log {

@@ -87,6 +87,7 @@ mod assemble;
 mod builder;
 mod edge;
 mod error;
+mod function;
 mod header_profile;
 mod reload;
 mod settings;
@@ -96,6 +97,7 @@ use assemble::*;
 pub use builder::*;
 pub use edge::*;
 pub use error::*;
+use function::file_policy;
 pub use reload::*;
 pub use settings::*;
 

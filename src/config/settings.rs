@@ -326,6 +326,44 @@ pub struct SiteOverride {
     pub headers: Option<HeaderSettings>,
 }
 
+/// The connection policy given in the file: a CloudFront connection
+/// function in JavaScript (feature `js`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySettings {
+    /// The function's file (`function.js`).
+    pub js: Option<PathBuf>,
+    /// Wall-clock time per call, microseconds (CloudFront: 5,000).
+    pub time_limit_us: u64,
+    /// Memory of the function's runtime, bytes (CloudFront: 2 MiB).
+    pub memory_limit_bytes: usize,
+    /// Size of the function's source, bytes (CloudFront: 10 KiB).
+    pub code_limit_bytes: usize,
+    /// `sha256Fingerprint` as `colon_hex` (default, `AB:CD:…`), `hex` or
+    /// `base64_url`.
+    pub fingerprint: String,
+    /// CloudFront KeyValueStore JSON files `cf.kvs()` reads; empty: the
+    /// deny list's store.
+    pub kvs_json: Vec<PathBuf>,
+    /// A new context for every call instead of a frozen realm reused across
+    /// calls (about 100 µs more per call).
+    pub fresh_context_per_call: bool,
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self {
+            js: None,
+            time_limit_us: 5_000,
+            memory_limit_bytes: 2 << 20,
+            code_limit_bytes: 10 << 10,
+            fingerprint: "colon_hex".into(),
+            kvs_json: Vec::new(),
+            fresh_context_per_call: false,
+        }
+    }
+}
+
 /// The whole configuration of a listener, as it appears in a file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -378,6 +416,8 @@ pub struct MtlsConfig {
     /// Reload the trust stores, CRLs and deny-list files when they change
     /// (crate feature `watch`); see [`Edge::reload`].
     pub watch: bool,
+    /// The connection function (a policy set on the builder wins).
+    pub policy: PolicySettings,
 }
 
 impl Default for MtlsConfig {
@@ -403,6 +443,7 @@ impl Default for MtlsConfig {
             cache: CacheSettings::default(),
             sni: BTreeMap::new(),
             watch: false,
+            policy: PolicySettings::default(),
         }
     }
 }

@@ -9,6 +9,8 @@
 
 mod builtin;
 mod connection;
+#[cfg(feature = "js")]
+pub(crate) mod js;
 mod matcher;
 
 use core::fmt;
@@ -82,6 +84,10 @@ pub enum PolicyError {
     /// A lookup the policy depends on failed (e.g. the deny-list store).
     #[error("connection policy lookup failed: {0}")]
     Lookup(String),
+    /// A JavaScript connection function did not complete.
+    #[cfg(feature = "js")]
+    #[error(transparent)]
+    Js(js::JsError),
 }
 
 /// Decides whether a connection may proceed.

@@ -3,6 +3,9 @@
 //! ```text
 //! edge-mtls verify --ca ca.pem [--intermediates chain.pem] [--crl ca.crl]
 //!                  [--profile strict] [--at 2026-01-01T00:00:00Z] client.pem
+//!
+//! edge-mtls test-function --function FILE.js (--connection CONN.json | --cert CLIENT.pem)
+//!                         [--kvs KVS.json]        (feature `js`)
 //! ```
 //!
 //! With feature `redis`, the fleet's deny list in Redis:
@@ -14,12 +17,17 @@
 //! edge-mtls status   --redis URL [--store NAME] [--json]
 //! ```
 //!
-//! Exit codes: 0 accepted (or done), 1 refused, 2 bad input or failure.
+//! With feature `js`, `edge-mtls test-function --function FILE.js (--connection CONN.json |
+//! --cert CLIENT.pem) [--kvs KVS.json]`.
+//!
+//! Exit codes: 0 accepted/allowed (or done), 1 refused/denied, 2 bad input or failure.
 
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "js")]
+mod test_function;
 mod verify;
 
 use std::process::ExitCode;
@@ -52,6 +60,11 @@ enum Command {
     /// The Redis deny list: version, count, stream length, per-node lag.
     #[cfg(feature = "redis")]
     Status(redis::StatusArgs),
+    /// Run a CloudFront connection function against a connection object
+    /// (or one built from a certificate), as CloudFront's
+    /// TestConnectionFunction does: exit 0 allow, 1 deny, 2 error.
+    #[cfg(feature = "js")]
+    TestFunction(test_function::TestFunctionArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,5 +90,7 @@ fn main() -> ExitCode {
         Command::Import(args) => redis::import(&args),
         #[cfg(feature = "redis")]
         Command::Status(args) => redis::status(&args),
+        #[cfg(feature = "js")]
+        Command::TestFunction(args) => test_function::run(&args),
     }
 }

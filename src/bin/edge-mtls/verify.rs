@@ -83,7 +83,7 @@ fn parse_purpose(text: &str) -> Result<Purpose, String> {
 }
 
 /// What stops the command before a verdict: bad input (exit 2).
-struct BadInput(String);
+pub(crate) struct BadInput(pub(crate) String);
 
 /// Runs the command; prints to stdout, bad input to stderr.
 pub fn run(args: &VerifyArgs) -> ExitCode {
@@ -294,7 +294,7 @@ fn load_store(paths: &[PathBuf]) -> Result<TrustStore, BadInput> {
 }
 
 /// Every certificate of a PEM file (in order), or the one of a DER file.
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, BadInput> {
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, BadInput> {
     let bytes = read_file(path)?;
     // PEM may follow a text dump (easy-rsa and `openssl ca` write one).
     if !bytes.windows(10).any(|w| w == b"-----BEGIN") {

@@ -137,6 +137,14 @@ impl MemoryKeyValueStore {
         self.read(|i| i.map.keys().map(|k| k.to_string()).collect())
     }
 
+    fn meta_now(&self) -> KvsMeta {
+        self.read(|i| KvsMeta {
+            creation_date_time: i.created,
+            last_updated_date_time: i.updated,
+            key_count: u64::try_from(i.map.len()).unwrap_or(u64::MAX),
+        })
+    }
+
     /// The value of `key`, without going through the async trait.
     pub fn get_local(&self, key: &str) -> Option<String> {
         let key = normalize_key(self.normalization, key);
@@ -231,11 +239,15 @@ impl KeyValueStore for MemoryKeyValueStore {
     }
 
     async fn meta(&self) -> Result<KvsMeta, KvsError> {
-        Ok(self.read(|i| KvsMeta {
-            creation_date_time: i.created,
-            last_updated_date_time: i.updated,
-            key_count: u64::try_from(i.map.len()).unwrap_or(u64::MAX),
-        }))
+        Ok(self.meta_now())
+    }
+
+    fn value_local(&self, key: &str) -> Option<Option<String>> {
+        Some(self.get_local(key))
+    }
+
+    fn meta_local(&self) -> Option<KvsMeta> {
+        Some(self.meta_now())
     }
 
     fn exists_local(&self, key: &str) -> Option<bool> {

@@ -167,6 +167,20 @@ pub trait KeyValueStore: Send + Sync + fmt::Debug {
     /// TLS handshake, so it must not block).
     fn exists_local(&self, key: &str) -> Option<bool>;
 
+    /// The value of `key` from a local copy without I/O (`Some(None)` when
+    /// absent), or `None` when only [`get`](Self::get) can tell (what the
+    /// JavaScript `cf.kvs().get` answers from).
+    fn value_local(&self, key: &str) -> Option<Option<String>> {
+        let _ = key;
+        None
+    }
+
+    /// [`meta`](Self::meta) from a local copy, or `None` when only `meta`
+    /// can tell.
+    fn meta_local(&self) -> Option<KvsMeta> {
+        None
+    }
+
     /// How this store compares keys.
     fn normalization(&self) -> KeyNormalization {
         KeyNormalization::Exact

@@ -1,0 +1,884 @@
+//! The QuickJS side: compiling to bytecode once, one runtime per worker
+//! thread and function, a fresh context per call, limits, the `cloudfront`
+//! module and the synchronous job loop.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use cpu_time::ThreadTime;
+
+use rquickjs::context::intrinsic;
+use rquickjs::function::Opt;
+use rquickjs::loader::bundle::Bundle as BundleOf;
+use rquickjs::loader::{Bundle, ImportAttributes, Loader, Resolver};
+use rquickjs::module::{Declarations, Exports, ModuleDef, WriteOptions};
+use rquickjs::{
+    Context, Ctx, Exception, FromJs, Function, Module, Object, Persistent, Promise, Runtime, Value,
+};
+
+use super::error::{JsError, JsLoadError};
+use super::object::{self, cut, CallState};
+use super::{Inner, JsLimits, JsRun};
+use crate::revocation::kvs::KeyValueStore;
+
+/// The module name the function is compiled and loaded under.
+const FUNCTION_MODULE: &str = "connection-function.js";
+/// The engine's own module: it freezes a realm before any function runs in
+/// it (`lockdown`).
+const SUPPORT_MODULE: &str = "edge-mtls-support.js";
+const SUPPORT_SOURCE: &str = "
+const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
+const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
+// Freezes everything reachable from globalThis: own properties (string and
+// symbol keys, accessors included) and prototypes.
+export function lockdown() {
+    const seen = new Set(), pending = [globalThis];
+    while (pending.length > 0) {
+        const o = pending.pop();
+        if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) continue;
+        seen.add(o);
+        freeze(o);
+        pending.push(protoOf(o));
+        const names = ownKeys(o);
+        for (let i = 0; i < names.length; i++) {
+            const d = describe(o, names[i]);
+            if (d === undefined) continue;
+            if ('value' in d) pending.push(d.value); else pending.push(d.get, d.set);
+        }
+    }
+}
+";
+/// The only module a function may import.
+const CLOUDFRONT_MODULE: &str = "cloudfront";
+/// The function the compiled module exports: each call returns a
+/// `connectionHandler` (with fresh top-level bindings when the source is
+/// wrapped in it).
+const INSTANCE_EXPORT: &str = "__edgeMtlsInstance";
+/// Memory for compiling (the operator's file, bounded by the code limit).
+const COMPILE_MEMORY: usize = 32 << 20;
+/// The least time the load-time check of a function, or the preparation
+/// of a realm, may take.
+const LOAD_CHECK_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+/// How many calls a realm serves when each needs a module instance of its
+/// own (they accumulate in the realm).
+const MODULE_REALM_CALLS: u32 = 64;
+/// How many per-function runtimes a thread keeps.
+const RUNTIMES_PER_THREAD: usize = 8;
+
+type BundleData = &'static [(&'static str, &'static [u8])];
+
+/// Compiled functions, by bytecode: the engine reads bytecode in place, so
+/// it must live as long as the process; identical functions share it.
+static COMPILED: Mutex<Option<HashMap<Vec<u8>, BundleData>>> = Mutex::new(None);
+
+fn intern(bytecode: Vec<u8>, lockdown: Vec<u8>) -> BundleData {
+    let mut guard = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let map = guard.get_or_insert_with(HashMap::new);
+    if let Some(data) = map.get(&bytecode) {
+        return data;
+    }
+    let code: &'static [u8] = Box::leak(bytecode.clone().into_boxed_slice());
+    let lockdown: &'static [u8] = Box::leak(lockdown.into_boxed_slice());
+    let data: BundleData = Box::leak(Box::new([
+        (FUNCTION_MODULE, code),
+        (SUPPORT_MODULE, lockdown),
+    ]));
+    map.insert(bytecode, data);
+    data
+}
+
+/// Compiles `source` to bytecode and loads it once to check that it links
+/// and defines `connectionHandler`.
+pub(super) fn compile(
+    name: &str,
+    source: &str,
+    limits: &JsLimits,
+) -> Result<(BundleData, bool), JsLoadError> {
+    let engine_error = || JsLoadError::Engine {
+        name: name.to_string(),
+        memory_bytes: limits.memory_bytes,
+    };
+    let syntax = |message: String| JsLoadError::Syntax {
+        name: name.to_string(),
+        message,
+    };
+    let runtime = Runtime::new().map_err(|_| engine_error())?;
+    runtime.set_memory_limit(COMPILE_MEMORY.max(limits.memory_bytes));
+    runtime.set_max_stack_size(limits.stack_bytes);
+    runtime.set_loader(FunctionResolver, FunctionLoader(BundleOf(&[])));
+    let context = Context::full(&runtime).map_err(|_| engine_error())?;
+    let bytecode = context.with(|ctx| {
+        let write = |module: Module<'_>| {
+            module.write(WriteOptions {
+                strip_source: true,
+                ..WriteOptions::default()
+            })
+        };
+        // The source alone first, so that its own errors are reported as such.
+        Module::declare(ctx.clone(), FUNCTION_MODULE, source)
+            .map_err(|e| syntax(exception_text(&ctx, e)))?;
+        // Wrapped, so that one module instance gives every call fresh
+        // top-level bindings; else the source as it is, one module instance
+        // per call.
+        let wrapped = wrap(source).and_then(|w| {
+            let module = Module::declare(ctx.clone(), FUNCTION_MODULE, w).ok()?;
+            write(module).ok()
+        });
+        let (function, wrapped) = match wrapped {
+            Some(bytecode) => (bytecode, true),
+            None => {
+                let with_export = format!(
+                    "{source}\n;export function {INSTANCE_EXPORT}() {{ return connectionHandler; }}"
+                );
+                let module = Module::declare(ctx.clone(), FUNCTION_MODULE, with_export)
+                    .map_err(|e| syntax(exception_text(&ctx, e)))?;
+                (
+                    write(module).map_err(|e| syntax(exception_text(&ctx, e)))?,
+                    false,
+                )
+            }
+        };
+        let lockdown = Module::declare(ctx.clone(), SUPPORT_MODULE, SUPPORT_SOURCE)
+            .and_then(write)
+            .map_err(|e| syntax(exception_text(&ctx, e)))?;
+        Ok((function, lockdown, wrapped))
+    })?;
+    let wrapped = bytecode.2;
+    let data = intern(bytecode.0, bytecode.1);
+
+    // Link and evaluate it as a call would (imports other than `cloudfront`
+    // fail here), and look for the handler.
+    let engine = Engine::new(0, data, limits).map_err(|_| engine_error())?;
+    // Top-level code runs here too; a loaded machine should not fail a load.
+    engine.arm(Deadline::start(limits.time().max(LOAD_CHECK_TIME)));
+    let mut engine = engine;
+    prepare_realm(&mut engine, 2)
+        .map_err(|e| syntax(format!("the realm could not be prepared: {e}")))?;
+    let Some(context) = &engine.realm else {
+        return Err(engine_error());
+    };
+    // Top-level code may call `cf.kvs()`: an empty store stands in.
+    let empty: Arc<dyn KeyValueStore> =
+        Arc::new(crate::revocation::kvs::MemoryKeyValueStore::for_serial_numbers());
+    CURRENT_KVS.with(|k| *k.borrow_mut() = Some(empty));
+    let checked = context.with(|ctx| {
+        let namespace = Module::import(&ctx, format!("{FUNCTION_MODULE}?0"))
+            .and_then(|p| p.finish::<Object>())
+            .map_err(|e| syntax(exception_text(&ctx, e)))?;
+        let handler = namespace
+            .get::<_, Function>(INSTANCE_EXPORT)
+            .and_then(|instance| instance.call::<_, Value>(()));
+        match handler {
+            Ok(v) if v.is_function() => Ok(()),
+            _ => Err(JsLoadError::NoHandler {
+                name: name.to_string(),
+            }),
+        }
+    });
+    CURRENT_KVS.with(|k| *k.borrow_mut() = None);
+    checked?;
+    Ok((data, wrapped))
+}
+
+/// `source` inside the exported instance function: its `import … from
+/// 'cloudfront'` statements (only at the start, after comments) are moved
+/// in front, blanked in place so that lines and columns stay. `None` when
+/// the source does not start that way and still has `import`/`export`.
+fn wrap(source: &str) -> Option<String> {
+    let mut body = source.to_string();
+    let mut imports = String::new();
+    let mut at = 0;
+    loop {
+        at = skip_space_and_comments(&body, at);
+        let rest = &body[at..];
+        let Some(after) = rest.strip_prefix("import") else {
+            break;
+        };
+        let after = after.trim_start();
+        let ident_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+            .unwrap_or(after.len());
+        let ident = &after[..ident_len];
+        let tail = after[ident_len..]
+            .trim_start()
+            .strip_prefix("from")?
+            .trim_start();
+        let tail = tail
+            .strip_prefix("'cloudfront'")
+            .or_else(|| tail.strip_prefix("\"cloudfront\""))?;
+        if ident.is_empty() || ident.starts_with(|c: char| c.is_ascii_digit()) {
+            return None;
+        }
+        let tail = tail.strip_prefix(';').unwrap_or(tail);
+        let end = body.len() - tail.len();
+        imports.push_str(&format!("import {ident} from 'cloudfront'; "));
+        let blank: String = body[at..end]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .collect();
+        body.replace_range(at..end, &blank);
+        at = end;
+    }
+    if body.contains("import") || body.contains("export") {
+        // Possibly a statement that cannot sit inside a function.
+        return None;
+    }
+    Some(format!(
+        "{imports}export function {INSTANCE_EXPORT}() {{ {body}\n;return connectionHandler; }}"
+    ))
+}
+
+fn skip_space_and_comments(s: &str, mut at: usize) -> usize {
+    loop {
+        let rest = &s[at..];
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        if let Some(line) = trimmed.strip_prefix("//") {
+            at += 2 + line.find('\n').unwrap_or(line.len());
+        } else if let Some(block) = trimmed.strip_prefix("/*") {
+            match block.find("*/") {
+                Some(end) => at += 2 + end + 2,
+                None => return s.len(),
+            }
+        } else {
+            return at;
+        }
+    }
+}
+
+/// When a call must stop: after `limit` of this thread's CPU time (what
+/// CloudFront's compute utilization measures; a call preempted by the
+/// scheduler is not charged for the wait), and in any case at `backstop`
+/// on the wall clock (10 times the limit, at least 50 ms). Without a
+/// thread CPU clock, `limit` of wall-clock time.
+#[derive(Clone, Copy)]
+pub(super) struct Deadline {
+    cpu_start: Option<ThreadTime>,
+    wall_start: Instant,
+    limit: Duration,
+    backstop: Instant,
+}
+
+impl Deadline {
+    pub(super) fn start(limit: Duration) -> Self {
+        let wall_start = Instant::now();
+        Self {
+            cpu_start: ThreadTime::try_now().ok(),
+            wall_start,
+            limit,
+            backstop: wall_start + (limit * 10).max(Duration::from_millis(50)),
+        }
+    }
+
+    /// The CPU time used since the start (wall-clock time without a CPU
+    /// clock).
+    pub(super) fn used(&self) -> Duration {
+        self.cpu_start
+            .and_then(|t| t.try_elapsed().ok())
+            .unwrap_or_else(|| self.wall_start.elapsed())
+    }
+
+    pub(super) fn passed(&self) -> bool {
+        let now = Instant::now();
+        // CPU time never runs ahead of the wall clock: the (slower) CPU
+        // clock is read only once the wall clock is past the limit.
+        now >= self.backstop
+            || (now.duration_since(self.wall_start) >= self.limit && self.used() >= self.limit)
+    }
+}
+
+/// A runtime for one function on one thread.
+///
+/// Calls run in a realm (a context whose built-ins and global object are
+/// deeply frozen, so a call can leave nothing behind for the next), each
+/// with a fresh instance of the function's module (its top-level bindings)
+/// and a fresh, frozen connection object. A realm serves `realm_calls`
+/// calls (1: a fresh context per call), and is dropped with the runtime
+/// after any failure or when a call leaves jobs behind.
+struct Engine {
+    id: u64,
+    /// The realm's instance function, when the source is wrapped (dropped
+    /// before the realm and the runtime).
+    instance: Option<Persistent<Function<'static>>>,
+    /// The realm's `allow`, `deny` and `logCustomData`.
+    make: Option<Persistent<Object<'static>>>,
+    runtime: Runtime,
+    deadline: Rc<Cell<Deadline>>,
+    interrupted: Rc<Cell<bool>>,
+    realm: Option<Context>,
+    calls: u32,
+    state: Rc<RefCell<CallState>>,
+    memory_limit: usize,
+}
+
+impl Engine {
+    fn new(id: u64, bundle: BundleData, limits: &JsLimits) -> rquickjs::Result<Self> {
+        let runtime = Runtime::new()?;
+        runtime.set_memory_limit(limits.memory_bytes);
+        runtime.set_max_stack_size(limits.stack_bytes);
+        runtime.set_loader(FunctionResolver, FunctionLoader(BundleOf(bundle)));
+        let deadline = Rc::new(Cell::new(Deadline::start(Duration::ZERO)));
+        let interrupted = Rc::new(Cell::new(false));
+        let (d, i) = (deadline.clone(), interrupted.clone());
+        runtime.set_interrupt_handler(Some(Box::new(move || {
+            if i.get() || d.get().passed() {
+                i.set(true);
+                true
+            } else {
+                false
+            }
+        })));
+        Ok(Self {
+            id,
+            instance: None,
+            make: None,
+            runtime,
+            deadline,
+            interrupted,
+            realm: None,
+            calls: 0,
+            state: Rc::new(RefCell::new(CallState::default())),
+            memory_limit: limits.memory_bytes,
+        })
+    }
+
+    fn arm(&self, deadline: Deadline) {
+        self.deadline.set(deadline);
+        self.interrupted.set(false);
+    }
+}
+
+thread_local! {
+    static ENGINES: RefCell<Vec<Engine>> = const { RefCell::new(Vec::new()) };
+    static CURRENT_KVS: RefCell<Option<Arc<dyn KeyValueStore>>> = const { RefCell::new(None) };
+}
+
+/// This thread's runtime for `inner`, taken out of the cache for the call.
+fn take_engine(inner: &Inner) -> rquickjs::Result<Engine> {
+    let cached = ENGINES.with(|e| {
+        let mut engines = e.borrow_mut();
+        let at = engines.iter().position(|e| e.id == inner.id)?;
+        Some(engines.swap_remove(at))
+    });
+    match cached {
+        Some(engine) => Ok(engine),
+        None => Engine::new(inner.id, inner.bytecode, &inner.limits),
+    }
+}
+
+fn return_engine(engine: Engine) {
+    ENGINES.with(|e| {
+        let mut engines = e.borrow_mut();
+        if engines.len() >= RUNTIMES_PER_THREAD {
+            engines.remove(0);
+        }
+        engines.push(engine);
+    });
+}
+
+/// A context with the ECMAScript built-ins a function may use (no `eval`,
+/// no `new Function`; no `WeakRef`/`FinalizationRegistry`, whose callbacks
+/// could run during a later call).
+fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
+    Context::builder()
+        .with::<intrinsic::Date>()
+        .with::<intrinsic::RegExpCompiler>()
+        .with::<intrinsic::RegExp>()
+        .with::<intrinsic::Json>()
+        .with::<intrinsic::Proxy>()
+        .with::<intrinsic::MapSet>()
+        .with::<intrinsic::TypedArrays>()
+        .with::<intrinsic::Promise>()
+        .build(runtime)
+}
+
+/// A fresh context with `console`, then frozen by the lockdown module.
+fn realm(
+    runtime: &Runtime,
+    state: &Rc<RefCell<CallState>>,
+    lockdown: bool,
+) -> rquickjs::Result<(Context, Persistent<Object<'static>>)> {
+    let context = fresh_context(runtime)?;
+    let make = context.with(|ctx| {
+        object::install_console(&ctx, state)?;
+        let support: Object = Module::import(&ctx, SUPPORT_MODULE)?.finish()?;
+        let (allow, deny, log) = object::methods(&ctx, state)?;
+        let make = Object::new(ctx.clone())?;
+        make.set("allow", allow)?;
+        make.set("deny", deny)?;
+        make.set("logCustomData", log)?;
+        if lockdown {
+            support.get::<_, Function>("lockdown")?.call::<_, ()>(())?;
+        }
+        Ok::<_, rquickjs::Error>(Persistent::save(&ctx, make))
+    })?;
+    Ok((context, make))
+}
+
+/// A run that failed before the function was called.
+pub(super) fn failed(limits: &JsLimits, error: JsError) -> JsRun {
+    JsRun {
+        decision: None,
+        custom_data: None,
+        logs: Vec::new(),
+        error: Some(error),
+        elapsed: Duration::ZERO,
+        cpu_time: Duration::ZERO,
+        limit: limits.time(),
+    }
+}
+
+/// Runs the function of `inner` on the connection object `json`.
+pub(super) fn run(inner: &Inner, json: String) -> JsRun {
+    let limits = inner.limits;
+    let mut start = Instant::now();
+    let mut cpu = Duration::ZERO;
+    let (result, state) = match take_engine(inner).and_then(|mut engine| {
+        // A new realm is our own code's work, under its own budget.
+        let realm_calls = if inner.wrapped || inner.realm_calls == 1 {
+            inner.realm_calls
+        } else {
+            MODULE_REALM_CALLS
+        };
+        prepare_realm(&mut engine, realm_calls)?;
+        Ok(engine)
+    }) {
+        Ok(mut engine) => {
+            start = Instant::now();
+            let deadline = Deadline::start(limits.time());
+            engine.arm(deadline);
+            *engine.state.borrow_mut() = CallState::default();
+            CURRENT_KVS.with(|k| *k.borrow_mut() = inner.kvs.clone());
+            let result = call(&mut engine, inner.wrapped, &json, deadline);
+            cpu = deadline.used();
+            CURRENT_KVS.with(|k| *k.borrow_mut() = None);
+            let interrupted = engine.interrupted.get();
+            let state = std::mem::take(&mut *engine.state.borrow_mut());
+            // A runtime that saw a failure, or that still has jobs of this
+            // call queued, is not reused: what the call left goes with it.
+            if result.is_ok() && !engine.runtime.is_job_pending() {
+                return_engine(engine);
+            }
+            (result.map_err(|e| (e, interrupted)), state)
+        }
+        Err(_) => (
+            Err((
+                JsError::OutOfMemory {
+                    limit: limits.memory_bytes,
+                },
+                false,
+            )),
+            CallState::default(),
+        ),
+    };
+    let elapsed = start.elapsed();
+    let error = result
+        .err()
+        .map(|(e, interrupted)| classify(e, interrupted, cpu, &limits));
+    let mut logs = state.logs;
+    if state.dropped_logs > 0 {
+        logs.push(format!("({} more log lines dropped)", state.dropped_logs));
+    }
+    JsRun {
+        decision: state.decision,
+        custom_data: state.custom_data,
+        logs,
+        error,
+        elapsed,
+        cpu_time: cpu,
+        limit: limits.time(),
+    }
+}
+
+fn classify(
+    error: JsError,
+    interrupted: bool,
+    elapsed: std::time::Duration,
+    limits: &JsLimits,
+) -> JsError {
+    if interrupted || matches!(error, JsError::Timeout { .. }) {
+        return JsError::Timeout {
+            limit: limits.time(),
+            elapsed,
+        };
+    }
+    match &error {
+        JsError::Uncaught { name, message, .. } => {
+            if message.contains("out of memory") {
+                JsError::OutOfMemory {
+                    limit: limits.memory_bytes,
+                }
+            } else if (name == "RangeError" && message.contains("call stack"))
+                || message.contains("stack overflow")
+            {
+                JsError::StackOverflow {
+                    limit: limits.stack_bytes,
+                }
+            } else {
+                error
+            }
+        }
+        JsError::Engine { detail } if detail.contains("Allocation") => JsError::OutOfMemory {
+            limit: limits.memory_bytes,
+        },
+        _ => error,
+    }
+}
+
+/// Replaces the engine's realm when it has served its calls.
+fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> {
+    if engine.realm.is_none() || engine.calls >= realm_calls.max(1) {
+        engine.instance = None;
+        engine.make = None;
+        if engine.realm.take().is_some() {
+            // Collect the old realm now rather than during a call.
+            engine.runtime.run_gc();
+        }
+        engine.calls = 0;
+        engine.arm(Deadline::start(LOAD_CHECK_TIME));
+        // A context used once needs no freezing.
+        let lockdown = realm_calls > 1;
+        // The realm's own memory is not the function's: the limit applies
+        // on top of it, and garbage is collected between realms, not
+        // during calls (unless a call itself makes that much).
+        engine.runtime.set_memory_limit(0);
+        let (realm, make) = realm(&engine.runtime, &engine.state, lockdown)?;
+        engine.make = Some(make);
+        engine.runtime.run_gc();
+        let base = usize::try_from(engine.runtime.memory_usage().malloc_size).unwrap_or(0);
+        engine
+            .runtime
+            .set_memory_limit(base.saturating_add(engine.memory_limit));
+        engine
+            .runtime
+            .set_gc_threshold(base.saturating_add(engine.memory_limit / 2));
+        engine.realm = Some(realm);
+    }
+    Ok(())
+}
+
+fn call(engine: &mut Engine, wrapped: bool, json: &str, deadline: Deadline) -> Result<(), JsError> {
+    engine.calls += 1;
+    let state = engine.state.clone();
+    let Some(context) = &engine.realm else {
+        return Err(JsError::Engine {
+            detail: "no realm".into(),
+        });
+    };
+    let calls = engine.calls;
+    let cached = engine.instance.clone();
+    let make = engine.make.clone();
+    let mut keep = None;
+    let result = context.with(|ctx| {
+        let caught = |e| caught(&ctx, e);
+        let make = make
+            .ok_or_else(|| JsError::Engine {
+                detail: "no connection builder".into(),
+            })?
+            .restore(&ctx)
+            .map_err(caught)?;
+        let connection = object::build(&ctx, json, &make)
+            .map_err(|e| match caught(e) {
+                JsError::Uncaught { message, .. } => JsError::InvalidConnection { detail: message },
+                other => other,
+            })?
+            .ok_or_else(|| JsError::InvalidConnection {
+                detail: "not an object".into(),
+            })?;
+        if let Ok(Some(id)) = connection.get::<_, Option<String>>("connectionId") {
+            state.borrow_mut().connection_id = cut(id, 128);
+        }
+        let instance: Function = match cached {
+            Some(instance) => instance.restore(&ctx).map_err(caught)?,
+            None => {
+                // Wrapped: one module instance per realm; else a fresh
+                // instance of the module for every call.
+                let name = if wrapped {
+                    FUNCTION_MODULE.to_string()
+                } else {
+                    format!("{FUNCTION_MODULE}?{calls}")
+                };
+                let import = Module::import(&ctx, name).map_err(caught)?;
+                let namespace: Object = drive(&ctx, import, deadline)?;
+                let instance: Function = namespace.get(INSTANCE_EXPORT).map_err(caught)?;
+                if wrapped {
+                    keep = Some(Persistent::save(&ctx, instance.clone()));
+                }
+                instance
+            }
+        };
+        let handler: Function = instance.call(()).map_err(caught)?;
+        let returned: Value = handler.call((connection,)).map_err(caught)?;
+        if let Some(promise) = returned.as_promise() {
+            drive::<Value>(&ctx, promise.clone(), deadline)?;
+        } else {
+            // A plain handler may still have started promise jobs (an
+            // un-awaited async helper that decides): run them out.
+            while ctx.execute_pending_job() {
+                if deadline.passed() {
+                    return Err(timed_out());
+                }
+            }
+        }
+        Ok(())
+    });
+    if keep.is_some() {
+        engine.instance = keep;
+    }
+    result
+}
+
+/// Runs the job queue until `promise` settles, the deadline passes or
+/// nothing is left to run.
+fn drive<'js, T: FromJs<'js>>(
+    ctx: &Ctx<'js>,
+    promise: Promise<'js>,
+    deadline: Deadline,
+) -> Result<T, JsError> {
+    loop {
+        if let Some(result) = promise.result::<T>() {
+            return result.map_err(|e| caught(ctx, e));
+        }
+        if deadline.passed() {
+            return Err(timed_out());
+        }
+        if !ctx.execute_pending_job() {
+            return Err(JsError::NeverSettled);
+        }
+    }
+}
+
+/// A timeout (its figures are filled in by [`classify`]).
+fn timed_out() -> JsError {
+    JsError::Timeout {
+        limit: std::time::Duration::ZERO,
+        elapsed: std::time::Duration::ZERO,
+    }
+}
+
+/// The pending exception (or the engine error) as a [`JsError`].
+fn caught(ctx: &Ctx<'_>, error: rquickjs::Error) -> JsError {
+    match error {
+        rquickjs::Error::Exception => {
+            let value = ctx.catch();
+            let (name, message, stack) = describe(&value);
+            JsError::Uncaught {
+                name,
+                message,
+                stack,
+            }
+        }
+        rquickjs::Error::WouldBlock => JsError::NeverSettled,
+        other => JsError::Engine {
+            detail: format!("{other:?}"),
+        },
+    }
+}
+
+/// `name`, `message` and `stack` of a thrown value.
+fn describe(value: &Value<'_>) -> (String, String, Option<String>) {
+    let text = |v: Option<String>| v.map(|s| cut(s, 1024));
+    if let Some(object) = value.as_object() {
+        let name = object.get::<_, Option<String>>("name").ok().flatten();
+        let message = object.get::<_, Option<String>>("message").ok().flatten();
+        if name.is_some() || message.is_some() {
+            let stack = object.get::<_, Option<String>>("stack").ok().flatten();
+            return (
+                text(name).unwrap_or_else(|| "Error".into()),
+                text(message).unwrap_or_default(),
+                text(stack).filter(|s| !s.is_empty()),
+            );
+        }
+    }
+    let message = value
+        .get::<rquickjs::convert::Coerced<String>>()
+        .map(|c| c.0)
+        .unwrap_or_default();
+    (value.type_name().to_string(), cut(message, 1024), None)
+}
+
+/// The message of a compile-time failure.
+fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+    match caught(ctx, error) {
+        JsError::Uncaught { name, message, .. } => format!("{name}: {message}"),
+        other => other.to_string(),
+    }
+}
+
+/// Resolves `cloudfront` and the function itself; nothing else.
+struct FunctionResolver;
+
+impl Resolver for FunctionResolver {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        base: &str,
+        name: &str,
+        _attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        // The function's instances and the lockdown module are imported by
+        // the engine only, never by the function (no reaching an earlier
+        // call's instance through `import()`).
+        let internal = name == SUPPORT_MODULE || name.starts_with(FUNCTION_MODULE);
+        if name == CLOUDFRONT_MODULE || (internal && base.is_empty()) {
+            Ok(name.to_string())
+        } else {
+            Err(rquickjs::Error::new_resolving(base, name))
+        }
+    }
+}
+
+/// Loads the function from its bytecode and `cloudfront` from Rust.
+struct FunctionLoader(Bundle);
+
+impl Loader for FunctionLoader {
+    fn load<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        name: &str,
+        attributes: Option<ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js>> {
+        if name == CLOUDFRONT_MODULE {
+            Module::declare_def::<CloudFront, _>(ctx.clone(), CLOUDFRONT_MODULE)
+        } else if name.starts_with(FUNCTION_MODULE) {
+            self.0.load(ctx, FUNCTION_MODULE, attributes)
+        } else {
+            self.0.load(ctx, name, attributes)
+        }
+    }
+}
+
+/// `import cf from 'cloudfront'`: `cf.kvs()`.
+struct CloudFront;
+
+impl ModuleDef for CloudFront {
+    fn declare(declarations: &Declarations<'_>) -> rquickjs::Result<()> {
+        declarations.declare("default")?;
+        Ok(())
+    }
+
+    fn evaluate<'js>(ctx: &Ctx<'js>, exports: &Exports<'js>) -> rquickjs::Result<()> {
+        let cf = Object::new(ctx.clone())?;
+        cf.set(
+            "kvs",
+            Function::new(ctx.clone(), |ctx: Ctx<'js>, _id: Opt<Value<'js>>| {
+                kvs_handle(&ctx)
+            })?,
+        )?;
+        // The realm outlives a call: nothing may be stored on `cf`.
+        let object: Object<'js> = ctx.globals().get("Object")?;
+        object
+            .get::<_, Function<'js>>("freeze")?
+            .call::<_, ()>((cf.clone(),))?;
+        exports.export("default", cf)?;
+        Ok(())
+    }
+}
+
+/// The handle `cf.kvs()` returns, bound to the function's store.
+fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
+    let Some(store) = CURRENT_KVS.with(|k| k.borrow().clone()) else {
+        return Err(Exception::throw_type(
+            ctx,
+            "no key-value store is associated with this connection function",
+        ));
+    };
+    let handle = Object::new(ctx.clone())?;
+    let s = store.clone();
+    handle.set(
+        "exists",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: Value<'js>| {
+            let result = key_string(&ctx, &key).and_then(|key| match s.exists_local(&key) {
+                Some(found) => Ok(Value::new_bool(ctx.clone(), found)),
+                None => Err(not_local(&ctx)),
+            });
+            settled(&ctx, result)
+        })?,
+    )?;
+    let s = store.clone();
+    handle.set(
+        "get",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, key: Value<'js>, options: Opt<Object<'js>>| {
+                let result = key_string(&ctx, &key).and_then(|key| {
+                    let format = match &options.0 {
+                        Some(o) => o.get::<_, Option<String>>("format")?,
+                        None => None,
+                    };
+                    let value = match s.value_local(&key) {
+                        Some(Some(value)) => value,
+                        Some(None) => {
+                            return Err(Exception::throw_reference(
+                                &ctx,
+                                &format!("Key not found: {}", cut(key, 64)),
+                            ))
+                        }
+                        None => return Err(not_local(&ctx)),
+                    };
+                    match format.as_deref().unwrap_or("string") {
+                        "string" => {
+                            rquickjs::String::from_str(ctx.clone(), &value).map(|s| s.into_value())
+                        }
+                        "json" => ctx.json_parse(value),
+                        "bytes" => rquickjs::TypedArray::<u8>::new(ctx.clone(), value.into_bytes())
+                            .map(|a| a.into_value()),
+                        other => Err(Exception::throw_type(
+                            &ctx,
+                            &format!(
+                                "unknown format {:?} (string, json or bytes)",
+                                cut(other.to_string(), 32)
+                            ),
+                        )),
+                    }
+                });
+                settled(&ctx, result)
+            },
+        )?,
+    )?;
+    handle.set(
+        "meta",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
+            let result = match store.meta_local() {
+                Some(meta) => ctx.json_parse(serde_json::to_string(&meta).unwrap_or_default()),
+                None => Err(not_local(&ctx)),
+            };
+            settled(&ctx, result)
+        })?,
+    )?;
+    Ok(handle)
+}
+
+fn key_string<'js>(ctx: &Ctx<'js>, key: &Value<'js>) -> rquickjs::Result<String> {
+    match key.as_string() {
+        Some(s) => s.to_string(),
+        None => Err(Exception::throw_type(ctx, "the key must be a string")),
+    }
+}
+
+fn not_local(ctx: &Ctx<'_>) -> rquickjs::Error {
+    Exception::throw_internal(
+        ctx,
+        "the key-value store has no local snapshot to answer from",
+    )
+}
+
+/// A promise already settled with `result` (a thrown exception rejects it).
+fn settled<'js>(
+    ctx: &Ctx<'js>,
+    result: rquickjs::Result<Value<'js>>,
+) -> rquickjs::Result<Promise<'js>> {
+    let (promise, resolve, reject) = ctx.promise()?;
+    match result {
+        Ok(value) => resolve.call::<_, ()>((value,))?,
+        Err(rquickjs::Error::Exception) => {
+            let reason = ctx.catch();
+            reject.call::<_, ()>((reason,))?;
+        }
+        Err(other) => return Err(other),
+    }
+    Ok(promise)
+}
