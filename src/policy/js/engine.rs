@@ -11,27 +11,26 @@ use std::time::{Duration, Instant};
 use cpu_time::ThreadTime;
 
 use rquickjs::context::intrinsic;
-use rquickjs::function::Opt;
 use rquickjs::loader::bundle::Bundle as BundleOf;
-use rquickjs::loader::{Bundle, ImportAttributes, Loader, Resolver};
-use rquickjs::module::{Declarations, Exports, ModuleDef, WriteOptions};
+use rquickjs::module::WriteOptions;
 use rquickjs::{
-    Context, Ctx, Exception, FromJs, Function, Module, Object, Persistent, Promise, Runtime, Value,
+    Context, Ctx, FromJs, Function, Module, Object, Persistent, Promise, Runtime, Value,
 };
 
+use super::cloudfront::*;
 use super::error::{JsError, JsLoadError};
 use super::object::{self, cut, CallState};
 use super::{Inner, JsLimits, JsRun};
 use crate::revocation::kvs::KeyValueStore;
 
 /// The module name the function is compiled and loaded under.
-const FUNCTION_MODULE: &str = "connection-function.js";
+pub(super) const FUNCTION_MODULE: &str = "connection-function.js";
 /// The engine's own module: it freezes a realm before any function runs in
 /// it (`lockdown`).
-const SUPPORT_MODULE: &str = "edge-mtls-support.js";
-const SUPPORT_SOURCE: &str = "
-const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
-const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
+pub(super) const SUPPORT_MODULE: &str = "edge-mtls-support.js";
+pub(super) const SUPPORT_SOURCE: &str = "
+pub(super) const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
+pub(super) const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
 // Freezes everything reachable from globalThis: own properties (string and
 // symbol keys, accessors included) and prototypes.
 export function lockdown() {
@@ -52,29 +51,29 @@ export function lockdown() {
 }
 ";
 /// The only module a function may import.
-const CLOUDFRONT_MODULE: &str = "cloudfront";
+pub(super) const CLOUDFRONT_MODULE: &str = "cloudfront";
 /// The function the compiled module exports: each call returns a
 /// `connectionHandler` (with fresh top-level bindings when the source is
 /// wrapped in it).
-const INSTANCE_EXPORT: &str = "__edgeMtlsInstance";
+pub(super) const INSTANCE_EXPORT: &str = "__edgeMtlsInstance";
 /// Memory for compiling (the operator's file, bounded by the code limit).
-const COMPILE_MEMORY: usize = 32 << 20;
+pub(super) const COMPILE_MEMORY: usize = 32 << 20;
 /// The least time the load-time check of a function, or the preparation
 /// of a realm, may take.
-const LOAD_CHECK_TIME: std::time::Duration = std::time::Duration::from_millis(500);
+pub(super) const LOAD_CHECK_TIME: std::time::Duration = std::time::Duration::from_millis(500);
 /// How many calls a realm serves when each needs a module instance of its
 /// own (they accumulate in the realm).
-const MODULE_REALM_CALLS: u32 = 64;
+pub(super) const MODULE_REALM_CALLS: u32 = 64;
 /// How many per-function runtimes a thread keeps.
-const RUNTIMES_PER_THREAD: usize = 8;
+pub(super) const RUNTIMES_PER_THREAD: usize = 8;
 
-type BundleData = &'static [(&'static str, &'static [u8])];
+pub(super) type BundleData = &'static [(&'static str, &'static [u8])];
 
 /// Compiled functions, by bytecode: the engine reads bytecode in place, so
 /// it must live as long as the process; identical functions share it.
-static COMPILED: Mutex<Option<HashMap<Vec<u8>, BundleData>>> = Mutex::new(None);
+pub(super) static COMPILED: Mutex<Option<HashMap<Vec<u8>, BundleData>>> = Mutex::new(None);
 
-fn intern(bytecode: Vec<u8>, lockdown: Vec<u8>) -> BundleData {
+pub(super) fn intern(bytecode: Vec<u8>, lockdown: Vec<u8>) -> BundleData {
     let mut guard = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
     let map = guard.get_or_insert_with(HashMap::new);
     if let Some(data) = map.get(&bytecode) {
@@ -187,7 +186,7 @@ pub(super) fn compile(
 /// 'cloudfront'` statements (only at the start, after comments) are moved
 /// in front, blanked in place so that lines and columns stay. `None` when
 /// the source does not start that way and still has `import`/`export`.
-fn wrap(source: &str) -> Option<String> {
+pub(super) fn wrap(source: &str) -> Option<String> {
     let mut body = source.to_string();
     let mut imports = String::new();
     let mut at = 0;
@@ -231,7 +230,7 @@ fn wrap(source: &str) -> Option<String> {
     ))
 }
 
-fn skip_space_and_comments(s: &str, mut at: usize) -> usize {
+pub(super) fn skip_space_and_comments(s: &str, mut at: usize) -> usize {
     loop {
         let rest = &s[at..];
         let trimmed = rest.trim_start();
@@ -298,7 +297,7 @@ impl Deadline {
 /// and a fresh, frozen connection object. A realm serves `realm_calls`
 /// calls (1: a fresh context per call), and is dropped with the runtime
 /// after any failure or when a call leaves jobs behind.
-struct Engine {
+pub(super) struct Engine {
     id: u64,
     /// The realm's instance function, when the source is wrapped (dropped
     /// before the realm and the runtime).
@@ -353,11 +352,11 @@ impl Engine {
 
 thread_local! {
     static ENGINES: RefCell<Vec<Engine>> = const { RefCell::new(Vec::new()) };
-    static CURRENT_KVS: RefCell<Option<Arc<dyn KeyValueStore>>> = const { RefCell::new(None) };
+    pub(super) static CURRENT_KVS: RefCell<Option<Arc<dyn KeyValueStore>>> = const { RefCell::new(None) };
 }
 
 /// This thread's runtime for `inner`, taken out of the cache for the call.
-fn take_engine(inner: &Inner) -> rquickjs::Result<Engine> {
+pub(super) fn take_engine(inner: &Inner) -> rquickjs::Result<Engine> {
     let cached = ENGINES.with(|e| {
         let mut engines = e.borrow_mut();
         let at = engines.iter().position(|e| e.id == inner.id)?;
@@ -369,7 +368,7 @@ fn take_engine(inner: &Inner) -> rquickjs::Result<Engine> {
     }
 }
 
-fn return_engine(engine: Engine) {
+pub(super) fn return_engine(engine: Engine) {
     ENGINES.with(|e| {
         let mut engines = e.borrow_mut();
         if engines.len() >= RUNTIMES_PER_THREAD {
@@ -382,7 +381,7 @@ fn return_engine(engine: Engine) {
 /// A context with the ECMAScript built-ins a function may use (no `eval`,
 /// no `new Function`; no `WeakRef`/`FinalizationRegistry`, whose callbacks
 /// could run during a later call).
-fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
+pub(super) fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
     Context::builder()
         .with::<intrinsic::Date>()
         .with::<intrinsic::RegExpCompiler>()
@@ -396,7 +395,7 @@ fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
 }
 
 /// A fresh context with `console`, then frozen by the lockdown module.
-fn realm(
+pub(super) fn realm(
     runtime: &Runtime,
     state: &Rc<RefCell<CallState>>,
     lockdown: bool,
@@ -493,7 +492,7 @@ pub(super) fn run(inner: &Inner, json: String) -> JsRun {
     }
 }
 
-fn classify(
+pub(super) fn classify(
     error: JsError,
     interrupted: bool,
     elapsed: std::time::Duration,
@@ -529,7 +528,7 @@ fn classify(
 }
 
 /// Replaces the engine's realm when it has served its calls.
-fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> {
+pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> {
     if engine.realm.is_none() || engine.calls >= realm_calls.max(1) {
         engine.instance = None;
         engine.make = None;
@@ -560,7 +559,12 @@ fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> 
     Ok(())
 }
 
-fn call(engine: &mut Engine, wrapped: bool, json: &str, deadline: Deadline) -> Result<(), JsError> {
+pub(super) fn call(
+    engine: &mut Engine,
+    wrapped: bool,
+    json: &str,
+    deadline: Deadline,
+) -> Result<(), JsError> {
     engine.calls += 1;
     let state = engine.state.clone();
     let Some(context) = &engine.realm else {
@@ -633,7 +637,7 @@ fn call(engine: &mut Engine, wrapped: bool, json: &str, deadline: Deadline) -> R
 
 /// Runs the job queue until `promise` settles, the deadline passes or
 /// nothing is left to run.
-fn drive<'js, T: FromJs<'js>>(
+pub(super) fn drive<'js, T: FromJs<'js>>(
     ctx: &Ctx<'js>,
     promise: Promise<'js>,
     deadline: Deadline,
@@ -652,7 +656,7 @@ fn drive<'js, T: FromJs<'js>>(
 }
 
 /// A timeout (its figures are filled in by [`classify`]).
-fn timed_out() -> JsError {
+pub(super) fn timed_out() -> JsError {
     JsError::Timeout {
         limit: std::time::Duration::ZERO,
         elapsed: std::time::Duration::ZERO,
@@ -660,7 +664,7 @@ fn timed_out() -> JsError {
 }
 
 /// The pending exception (or the engine error) as a [`JsError`].
-fn caught(ctx: &Ctx<'_>, error: rquickjs::Error) -> JsError {
+pub(super) fn caught(ctx: &Ctx<'_>, error: rquickjs::Error) -> JsError {
     match error {
         rquickjs::Error::Exception => {
             let value = ctx.catch();
@@ -679,7 +683,7 @@ fn caught(ctx: &Ctx<'_>, error: rquickjs::Error) -> JsError {
 }
 
 /// `name`, `message` and `stack` of a thrown value.
-fn describe(value: &Value<'_>) -> (String, String, Option<String>) {
+pub(super) fn describe(value: &Value<'_>) -> (String, String, Option<String>) {
     let text = |v: Option<String>| v.map(|s| cut(s, 1024));
     if let Some(object) = value.as_object() {
         let name = object.get::<_, Option<String>>("name").ok().flatten();
@@ -701,184 +705,9 @@ fn describe(value: &Value<'_>) -> (String, String, Option<String>) {
 }
 
 /// The message of a compile-time failure.
-fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
+pub(super) fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
     match caught(ctx, error) {
         JsError::Uncaught { name, message, .. } => format!("{name}: {message}"),
         other => other.to_string(),
     }
-}
-
-/// Resolves `cloudfront` and the function itself; nothing else.
-struct FunctionResolver;
-
-impl Resolver for FunctionResolver {
-    fn resolve<'js>(
-        &mut self,
-        _ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-        _attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<String> {
-        // The function's instances and the lockdown module are imported by
-        // the engine only, never by the function (no reaching an earlier
-        // call's instance through `import()`).
-        let internal = name == SUPPORT_MODULE || name.starts_with(FUNCTION_MODULE);
-        if name == CLOUDFRONT_MODULE || (internal && base.is_empty()) {
-            Ok(name.to_string())
-        } else {
-            Err(rquickjs::Error::new_resolving(base, name))
-        }
-    }
-}
-
-/// Loads the function from its bytecode and `cloudfront` from Rust.
-struct FunctionLoader(Bundle);
-
-impl Loader for FunctionLoader {
-    fn load<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<Module<'js>> {
-        if name == CLOUDFRONT_MODULE {
-            Module::declare_def::<CloudFront, _>(ctx.clone(), CLOUDFRONT_MODULE)
-        } else if name.starts_with(FUNCTION_MODULE) {
-            self.0.load(ctx, FUNCTION_MODULE, attributes)
-        } else {
-            self.0.load(ctx, name, attributes)
-        }
-    }
-}
-
-/// `import cf from 'cloudfront'`: `cf.kvs()`.
-struct CloudFront;
-
-impl ModuleDef for CloudFront {
-    fn declare(declarations: &Declarations<'_>) -> rquickjs::Result<()> {
-        declarations.declare("default")?;
-        Ok(())
-    }
-
-    fn evaluate<'js>(ctx: &Ctx<'js>, exports: &Exports<'js>) -> rquickjs::Result<()> {
-        let cf = Object::new(ctx.clone())?;
-        cf.set(
-            "kvs",
-            Function::new(ctx.clone(), |ctx: Ctx<'js>, _id: Opt<Value<'js>>| {
-                kvs_handle(&ctx)
-            })?,
-        )?;
-        // The realm outlives a call: nothing may be stored on `cf`.
-        let object: Object<'js> = ctx.globals().get("Object")?;
-        object
-            .get::<_, Function<'js>>("freeze")?
-            .call::<_, ()>((cf.clone(),))?;
-        exports.export("default", cf)?;
-        Ok(())
-    }
-}
-
-/// The handle `cf.kvs()` returns, bound to the function's store.
-fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
-    let Some(store) = CURRENT_KVS.with(|k| k.borrow().clone()) else {
-        return Err(Exception::throw_type(
-            ctx,
-            "no key-value store is associated with this connection function",
-        ));
-    };
-    let handle = Object::new(ctx.clone())?;
-    let s = store.clone();
-    handle.set(
-        "exists",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: Value<'js>| {
-            let result = key_string(&ctx, &key).and_then(|key| match s.exists_local(&key) {
-                Some(found) => Ok(Value::new_bool(ctx.clone(), found)),
-                None => Err(not_local(&ctx)),
-            });
-            settled(&ctx, result)
-        })?,
-    )?;
-    let s = store.clone();
-    handle.set(
-        "get",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>, key: Value<'js>, options: Opt<Object<'js>>| {
-                let result = key_string(&ctx, &key).and_then(|key| {
-                    let format = match &options.0 {
-                        Some(o) => o.get::<_, Option<String>>("format")?,
-                        None => None,
-                    };
-                    let value = match s.value_local(&key) {
-                        Some(Some(value)) => value,
-                        Some(None) => {
-                            return Err(Exception::throw_reference(
-                                &ctx,
-                                &format!("Key not found: {}", cut(key, 64)),
-                            ))
-                        }
-                        None => return Err(not_local(&ctx)),
-                    };
-                    match format.as_deref().unwrap_or("string") {
-                        "string" => {
-                            rquickjs::String::from_str(ctx.clone(), &value).map(|s| s.into_value())
-                        }
-                        "json" => ctx.json_parse(value),
-                        "bytes" => rquickjs::TypedArray::<u8>::new(ctx.clone(), value.into_bytes())
-                            .map(|a| a.into_value()),
-                        other => Err(Exception::throw_type(
-                            &ctx,
-                            &format!(
-                                "unknown format {:?} (string, json or bytes)",
-                                cut(other.to_string(), 32)
-                            ),
-                        )),
-                    }
-                });
-                settled(&ctx, result)
-            },
-        )?,
-    )?;
-    handle.set(
-        "meta",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            let result = match store.meta_local() {
-                Some(meta) => ctx.json_parse(serde_json::to_string(&meta).unwrap_or_default()),
-                None => Err(not_local(&ctx)),
-            };
-            settled(&ctx, result)
-        })?,
-    )?;
-    Ok(handle)
-}
-
-fn key_string<'js>(ctx: &Ctx<'js>, key: &Value<'js>) -> rquickjs::Result<String> {
-    match key.as_string() {
-        Some(s) => s.to_string(),
-        None => Err(Exception::throw_type(ctx, "the key must be a string")),
-    }
-}
-
-fn not_local(ctx: &Ctx<'_>) -> rquickjs::Error {
-    Exception::throw_internal(
-        ctx,
-        "the key-value store has no local snapshot to answer from",
-    )
-}
-
-/// A promise already settled with `result` (a thrown exception rejects it).
-fn settled<'js>(
-    ctx: &Ctx<'js>,
-    result: rquickjs::Result<Value<'js>>,
-) -> rquickjs::Result<Promise<'js>> {
-    let (promise, resolve, reject) = ctx.promise()?;
-    match result {
-        Ok(value) => resolve.call::<_, ()>((value,))?,
-        Err(rquickjs::Error::Exception) => {
-            let reason = ctx.catch();
-            reject.call::<_, ()>((reason,))?;
-        }
-        Err(other) => return Err(other),
-    }
-    Ok(promise)
 }

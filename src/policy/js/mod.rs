@@ -40,6 +40,7 @@
 //! CloudFront's OCSP documentation); [`FingerprintFormat`] selects plain hex
 //! or base64url instead.
 
+mod cloudfront;
 mod engine;
 mod error;
 mod object;
