@@ -63,12 +63,36 @@ thread_local! {
     static PINNED: RefCell<Option<Arc<RevocationSnapshot>>> = const { RefCell::new(None) };
 }
 
+impl TrustStore {
+    /// The CRLs and deny list installed with this store, if any.
+    pub fn revocation(&self) -> Option<Arc<RevocationSnapshot>> {
+        self.attached()?
+            .clone()
+            .downcast::<RevocationSnapshot>()
+            .ok()
+    }
+
+    /// Attaches the CRLs and deny list of the same generation.
+    pub fn with_revocation(self, snapshot: Arc<RevocationSnapshot>) -> Self {
+        self.with_attached(snapshot)
+    }
+}
+
+impl TrustStoreHandle {
+    /// Installs the CRLs and deny list of the current generation (at build
+    /// time; the generation number stays).
+    #[cfg(feature = "acceptor")]
+    pub(crate) fn attach_revocation(&self, snapshot: Arc<RevocationSnapshot>) {
+        self.attach(snapshot);
+    }
+}
+
 /// Pins `store`'s revocation snapshot for the current thread until the
 /// guard drops: stage 1 runs every source against the generation whose
 /// trust store validated the chain, even if a reload swaps a new one in
 /// meanwhile.
 pub(crate) fn pin(store: &TrustStore) -> PinGuard {
-    let previous = PINNED.with(|p| p.replace(store.revocation().cloned()));
+    let previous = PINNED.with(|p| p.replace(store.revocation()));
     PinGuard { previous }
 }
 
@@ -91,7 +115,7 @@ fn with_snapshot<T>(handle: &TrustStoreHandle, f: impl FnOnce(&RevocationSnapsho
         None => {
             let store = handle.load_guard();
             match store.revocation() {
-                Some(snapshot) => f(snapshot),
+                Some(snapshot) => f(&snapshot),
                 None => f(&RevocationSnapshot::default()),
             }
         }
@@ -99,7 +123,7 @@ fn with_snapshot<T>(handle: &TrustStoreHandle, f: impl FnOnce(&RevocationSnapsho
 }
 
 fn current(handle: &TrustStoreHandle) -> Arc<RevocationSnapshot> {
-    handle.load().revocation().cloned().unwrap_or_default()
+    handle.load().revocation().unwrap_or_default()
 }
 
 /// A generation without the source (a store installed without its

@@ -53,13 +53,13 @@ impl TrustStoreHandle {
 
     /// Replaces the whole store; returns the new generation. A store without
     /// its own [`RevocationSnapshot`](crate::RevocationSnapshot)
-    /// keeps the current one's CRLs and deny list.
+    /// keeps the current one's CRLs and deny list (whatever rides along).
     pub fn replace(&self, mut store: TrustStore) -> u64 {
         let generation = self.inner.next_generation.fetch_add(1, Ordering::Relaxed);
         store.set_generation(generation);
-        if store.revocation().is_none() {
-            if let Some(snapshot) = self.inner.current.load().revocation() {
-                store = store.with_revocation(snapshot.clone());
+        if store.attached().is_none() {
+            if let Some(data) = self.inner.current.load().attached() {
+                store = store.with_attached(data.clone());
             }
         }
         let anchors = store.len();
@@ -72,16 +72,11 @@ impl TrustStoreHandle {
         generation
     }
 
-    /// Installs the CRLs and deny list of the current generation (at build
-    /// time; the generation number stays).
+    /// Lets `data` ride along with the current generation (at build time;
+    /// the generation number stays).
     #[cfg(feature = "acceptor")]
-    pub(crate) fn attach_revocation(
-        &self,
-        snapshot: Arc<crate::revocation::generation::RevocationSnapshot>,
-    ) {
-        let store = (**self.inner.current.load())
-            .clone()
-            .with_revocation(snapshot);
+    pub(crate) fn attach(&self, data: Arc<dyn std::any::Any + Send + Sync>) {
+        let store = (**self.inner.current.load()).clone().with_attached(data);
         self.inner.current.store(Arc::new(store));
     }
 

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use rustls::DistinguishedName;
 use rustls_pki_types::CertificateDer;
 
-use crate::revocation::generation::RevocationSnapshot;
 use crate::x509::cert::Cert;
 use crate::x509::name::rfc2253;
 use crate::x509::parsed::ParsedCertificate;
@@ -224,7 +223,9 @@ pub struct TrustStore {
     generation: u64,
     /// The CRLs and deny list of the same generation (hot reload swaps all
     /// three at once).
-    revocation: Option<Arc<RevocationSnapshot>>,
+    /// What rides along with this generation (the revocation module's CRLs
+    /// and deny list; the trust store does not look inside).
+    attached: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl TrustStore {
@@ -287,14 +288,14 @@ impl TrustStore {
         self.generation = generation;
     }
 
-    /// The CRLs and deny list installed with this store, if any.
-    pub fn revocation(&self) -> Option<&Arc<RevocationSnapshot>> {
-        self.revocation.as_ref()
+    /// What rides along with this generation, when anything does.
+    pub(crate) fn attached(&self) -> Option<&Arc<dyn std::any::Any + Send + Sync>> {
+        self.attached.as_ref()
     }
 
-    /// Attaches the CRLs and deny list of the same generation.
-    pub fn with_revocation(mut self, snapshot: Arc<RevocationSnapshot>) -> Self {
-        self.revocation = Some(snapshot);
+    /// This store with `data` riding along.
+    pub(crate) fn with_attached(mut self, data: Arc<dyn std::any::Any + Send + Sync>) -> Self {
+        self.attached = Some(data);
         self
     }
 }

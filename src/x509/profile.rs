@@ -167,7 +167,7 @@ pub enum ProfileRule {
     KeyCertSignWithoutCa,
     /// An end-entity certificate asserts `cA` while its keyUsage lacks
     /// keyCertSign (for an issuer the security check
-    /// [`IssuerKeyUsageInvalid`](crate::chain_validator::ValidationError::IssuerKeyUsageInvalid)
+    /// [`IssuerKeyUsageInvalid`](crate::ValidationError::IssuerKeyUsageInvalid)
     /// applies).
     CaWithoutKeyCertSign,
     /// pathLenConstraint is present without `cA`.
