@@ -29,8 +29,8 @@ pub(super) const FUNCTION_MODULE: &str = "connection-function.js";
 /// it (`lockdown`).
 pub(super) const SUPPORT_MODULE: &str = "edge-mtls-support.js";
 pub(super) const SUPPORT_SOURCE: &str = "
-pub(super) const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
-pub(super) const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
+const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
+const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
 // Freezes everything reachable from globalThis: own properties (string and
 // symbol keys, accessors included) and prototypes.
 export function lockdown() {
