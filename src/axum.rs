@@ -6,7 +6,13 @@
 //!   that were allowed.
 //! - [`EdgeAcceptor`]: the same pipeline as an `axum-server` acceptor, for
 //!   applications already built on `axum_server::Server`.
-//! - [`ClientCert`] and [`MtlsConnection`]: extractors for handlers.
+//! - [`serve_forwarded`]: behind a proxy that terminates TLS (ALB
+//!   passthrough, CloudFront, Envoy, nginx, HAProxy), plain HTTP with the
+//!   forwarded certificate verified on every request; or wrap any router in
+//!   [`ForwardedLayer`](crate::tower::ForwardedLayer) and serve it with
+//!   `into_make_service_with_connect_info::<SocketAddr>()`.
+//! - [`ClientCert`] and [`MtlsConnection`]: extractors for handlers, the
+//!   same on both paths.
 //!
 //! Every request reaching the router has had client-sent certificate headers
 //! removed and the connection's own headers attached
@@ -47,7 +53,8 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::acceptor::{AcceptBackoff, ConnectionInfo, MtlsStream};
 use crate::chain_validator::ClientCertInfo;
 use crate::config::Edge;
-use crate::tower::MtlsHeaders;
+use crate::tower::{ForwardedLayer, MtlsHeaders};
+use tower_layer::Layer as _;
 
 /// Serves `router` on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, edge: Edge, router: Router) -> io::Result<()> {
@@ -62,6 +69,27 @@ pub async fn serve_with_shutdown(
     router: Router,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    accept_each(listener, shutdown, move |tcp, peer| {
+        let edge = edge.clone();
+        let router = router.clone();
+        tokio::spawn(async move {
+            // Failures are logged by the pipeline; nothing else to do.
+            if let Ok(stream) = edge.acceptor().accept_tcp(tcp, peer).await {
+                serve_connection(stream, router).await;
+            }
+        });
+    })
+    .await
+}
+
+/// Accepts TCP connections until `shutdown` completes, handing each to
+/// `serve`; waits out accept errors (out of descriptors and similar: the
+/// listener recovers once connections close) instead of spinning or exiting.
+async fn accept_each(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+    mut serve: impl FnMut(TcpStream, std::net::SocketAddr),
+) -> io::Result<()> {
     tokio::pin!(shutdown);
     let mut backoff = AcceptBackoff::default();
     loop {
@@ -73,8 +101,6 @@ pub async fn serve_with_shutdown(
                     backoff.recovered();
                     accepted
                 }
-                // Out of descriptors and similar: the listener recovers once
-                // connections close, so wait instead of spinning or exiting.
                 Err(e) => {
                     let pause = backoff.failed(&e);
                     tokio::select! {
@@ -85,14 +111,7 @@ pub async fn serve_with_shutdown(
                 }
             },
         };
-        let edge = edge.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            // Failures are logged by the pipeline; nothing else to do.
-            if let Ok(stream) = edge.acceptor().accept_tcp(tcp, peer).await {
-                serve_connection(stream, router).await;
-            }
-        });
+        serve(tcp, peer);
     }
 }
 
@@ -104,6 +123,46 @@ pub async fn serve_connection(stream: MtlsStream<TcpStream>, router: Router) {
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await;
+}
+
+/// Behind a proxy that terminates TLS: serves `router` over plain HTTP/1.1
+/// on `listener`, verifying on every request the client certificate the
+/// proxy forwards (`[forwarded]`, see [`Edge::forwarded`]). The extractors
+/// work as behind a direct mTLS listener; refused requests are answered 400
+/// or 403 with an empty body and logged with their reason code.
+///
+/// Fails at once (`InvalidInput`) when `edge` has no `[forwarded]` settings.
+pub async fn serve_forwarded(listener: TcpListener, edge: Edge, router: Router) -> io::Result<()> {
+    serve_forwarded_with_shutdown(listener, edge, router, std::future::pending()).await
+}
+
+/// [`serve_forwarded`] until `shutdown` completes.
+pub async fn serve_forwarded_with_shutdown(
+    listener: TcpListener,
+    edge: Edge,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let verifier = edge.forwarded().cloned().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "serve_forwarded needs the [forwarded] settings (dialect, trusted_proxies)",
+        )
+    })?;
+    let local = listener.local_addr().ok();
+    accept_each(listener, shutdown, move |tcp, peer| {
+        let _ = tcp.set_nodelay(true);
+        let service =
+            ForwardedLayer::for_connection(verifier.clone(), peer, local).layer(router.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+                .with_upgrades()
+                .await;
+        });
+    })
+    .await
 }
 
 /// The pipeline as an `axum-server` acceptor:

@@ -89,7 +89,7 @@
 //! names, serials, key policy, structure rules, textual forms) →
 //! `trust_store` → `chain_validator` → `revocation` → `policy` →
 //! `header_builder` / `connection_log` → `rustls_verifier` → `acceptor` →
-//! `config` → the integrations (`axum`, `tower`, `actix`). The library never
+//! `forwarded` → `config` → the integrations (`axum`, `tower`, `actix`). The library never
 //! prints; operational events go through `tracing`.
 
 #![forbid(unsafe_code)]
@@ -107,6 +107,8 @@ mod chain_validator;
 mod config;
 mod connection_log;
 mod file_input;
+#[cfg(feature = "acceptor")]
+mod forwarded;
 mod header_builder;
 mod policy;
 mod reason;
@@ -234,9 +236,15 @@ pub use acceptor::{
     AcceptBackoff, AcceptError, AcceptorBuildError, ConnectionInfo, ExtractError, MtlsAcceptor,
     MtlsAcceptorBuilder, MtlsStream, RefusalCause, Site, SniPattern,
 };
+// Behind a load balancer: certificates a trusted proxy forwards in a header.
+#[cfg(feature = "acceptor")]
+pub use forwarded::{
+    ForwardedDialect, ForwardedError, ForwardedLimits, ForwardedRefusal, ForwardedVerifier,
+    UnknownDialect,
+};
 #[cfg(feature = "acceptor")]
 pub use config::{
-    CacheSettings, ConfigError, CrlSettings, DenyListSettings, Edge, HeaderSettings, LogSettings,
+    CacheSettings, ConfigError, CrlSettings, DenyListSettings, Edge, ForwardedSettings, HeaderSettings, LogSettings,
     MtlsConfig, MtlsConfigBuilder, OcspSettings, PolicySettings, PostHandshakeCheck, ReloadError,
     RevocationSettings, ServerFiles, SiteOverride, TrustStoreSettings,
 };

@@ -146,7 +146,7 @@ pub(super) fn leaf_fields(
 }
 
 /// The textual fields of a leaf stage 1 refused (for the log record).
-pub(super) fn refused_leaf_fields(leaf: CertificateDer<'static>) -> Option<CertFields> {
+pub(crate) fn refused_leaf_fields(leaf: CertificateDer<'static>) -> Option<CertFields> {
     let info = Arc::new(ClientCertInfo::from_der(&leaf)?);
     Some(CertFields::from_presented(info, Arc::from(vec![leaf])))
 }

@@ -7,7 +7,7 @@
 //! handshake complete, so a client refused here learns of it on its first
 //! read (`curl` reports the alert, or "Connection reset by peer").
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -31,10 +31,10 @@ use crate::revocation::RevocationStatus;
 use crate::rustls_verifier::{MtlsClientVerifier, Rejection, Stage1Outcome};
 use crate::x509::fields::CertFields;
 
-mod handshake;
+pub(crate) mod handshake;
 mod limit;
 mod site;
-mod stage2;
+pub(crate) mod stage2;
 
 use handshake::{
     admitted, is_resumed, leaf_fields, peer_certificates, refused_leaf_fields, tls_names,
@@ -53,8 +53,13 @@ pub use site::{AcceptorBuildError, Site, SniPattern};
 pub struct ConnectionInfo {
     /// The id shared by the connection log and the connection-id header.
     pub connection_id: String,
-    /// The client's address.
+    /// The client's address. Behind a trusted proxy (forwarded mode), the
+    /// client's address as the proxies reported it in `X-Forwarded-For`
+    /// (port 0: not reported), or the proxy's when they reported none.
     pub peer: SocketAddr,
+    /// Forwarded mode: the trusted proxy the request came from (`None` for
+    /// a connection that presented its certificate to this server).
+    pub forwarded_by: Option<IpAddr>,
     /// The SNI host name.
     pub sni: Option<String>,
     /// The verified leaf (`None` without a certificate, and in Passthrough
@@ -607,6 +612,7 @@ impl MtlsAcceptor {
             info: Arc::new(ConnectionInfo {
                 connection_id,
                 peer,
+                forwarded_by: None,
                 sni,
                 client_cert: client_cert.clone().filter(|_| verified),
                 chain: chain.cloned(),
@@ -654,6 +660,7 @@ impl MtlsAcceptor {
         Ok(ConnectionInfo {
             connection_id,
             peer,
+            forwarded_by: None,
             sni: conn.server_name().map(str::to_string),
             client_cert: client_cert.clone().filter(|_| verified),
             chain: match admitted {
@@ -669,7 +676,7 @@ impl MtlsAcceptor {
         })
     }
 
-    fn connection_id(&self) -> String {
+    pub(crate) fn connection_id(&self) -> String {
         ConnectionId::random(self.inner.random)
             .map(|id| id.to_string())
             .unwrap_or_default()
@@ -703,7 +710,12 @@ impl MtlsAcceptor {
         }
     }
 
-    fn finish(&self, mut record: ConnectionLogRecord, started: Instant, status: ConnectionStatus) {
+    pub(crate) fn finish(
+        &self,
+        mut record: ConnectionLogRecord,
+        started: Instant,
+        status: ConnectionStatus,
+    ) {
         record.connection_status = status;
         record.tls_handshake_duration =
             Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));

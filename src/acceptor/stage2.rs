@@ -19,10 +19,10 @@ use crate::x509::fields::CertFields;
 
 /// Why stage 2 refuses a connection: the reason code, the detail for the
 /// log record, and the typed cause for the application.
-pub(super) struct Refused {
-    pub(super) reason: ReasonCode,
-    pub(super) detail: String,
-    pub(super) cause: RefusalCause,
+pub(crate) struct Refused {
+    pub(crate) reason: ReasonCode,
+    pub(crate) detail: String,
+    pub(crate) cause: RefusalCause,
 }
 
 /// What refused a connection after its handshake.
@@ -44,18 +44,18 @@ pub enum RefusalCause {
 }
 
 /// What the revocation stage found.
-pub(super) struct Revocation {
+pub(crate) struct Revocation {
     /// The status every source answered (`None`: nothing was checked).
-    pub(super) status: Option<RevocationStatus>,
+    pub(crate) status: Option<RevocationStatus>,
     /// A denial, which a policy may still override.
-    pub(super) denial: Option<Refused>,
+    pub(crate) denial: Option<Refused>,
 }
 
 /// The revocation stage on the verified chain (`None`: nothing was
 /// verified, as in `Passthrough` mode). `stage1` is the complete status the
 /// handshake found without I/O, if it did: then the sources are not asked
 /// again (unless the session was resumed, whose chain rustls did not verify).
-pub(super) async fn revocation(
+pub(crate) async fn revocation(
     site: &Site,
     chain: Option<&VerifiedChain>,
     resumed: bool,
@@ -90,24 +90,24 @@ pub(super) async fn revocation(
 }
 
 /// What the policy stage decided, with the policy's custom log data.
-pub(super) struct Decision {
-    pub(super) refused: Option<Refused>,
-    pub(super) custom_data: Option<String>,
+pub(crate) struct Decision {
+    pub(crate) refused: Option<Refused>,
+    pub(crate) custom_data: Option<String>,
 }
 
 /// What the policy sees of one connection.
-pub(super) struct PolicyInput<'a> {
-    pub(super) peer: SocketAddr,
-    pub(super) connection_id: &'a str,
-    pub(super) sni: Option<String>,
-    pub(super) client_cert: Option<&'a Arc<ClientCertInfo>>,
+pub(crate) struct PolicyInput<'a> {
+    pub(crate) peer: SocketAddr,
+    pub(crate) connection_id: &'a str,
+    pub(crate) sni: Option<String>,
+    pub(crate) client_cert: Option<&'a Arc<ClientCertInfo>>,
     /// The verified chain (its intermediates are parsed already).
-    pub(super) chain: Option<&'a VerifiedChain>,
-    pub(super) peer_certs: &'a Arc<[CertificateDer<'static>]>,
+    pub(crate) chain: Option<&'a VerifiedChain>,
+    pub(crate) peer_certs: &'a Arc<[CertificateDer<'static>]>,
 }
 
 /// The policy stage: without a policy, a revocation denial refuses.
-pub(super) async fn decide(
+pub(crate) async fn decide(
     site: &Site,
     input: PolicyInput<'_>,
     revocation: &mut Revocation,
@@ -156,7 +156,7 @@ pub(super) async fn decide(
 }
 
 /// The headers every request of a connection receives.
-pub(super) fn render_headers(
+pub(crate) fn render_headers(
     site: &Site,
     cert: Option<&CertFields>,
     verified: bool,

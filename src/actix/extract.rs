@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, ResponseError};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, ResponseError};
 
 use super::EdgeConnection;
 use crate::acceptor::ConnectionInfo;
@@ -20,8 +20,14 @@ impl ResponseError for ExtractError {
     }
 }
 
-fn connection(req: &HttpRequest) -> Result<&EdgeConnection, ExtractError> {
+/// The request's connection: a forwarded request's own (set by
+/// [`ForwardedCerts`](super::ForwardedCerts)), else the TLS connection's.
+fn connection(req: &HttpRequest) -> Result<EdgeConnection, ExtractError> {
+    if let Some(forwarded) = req.extensions().get::<EdgeConnection>() {
+        return Ok(forwarded.clone());
+    }
     req.conn_data::<EdgeConnection>()
+        .cloned()
         .ok_or(ExtractError::NotServedByEdge)
 }
 

@@ -63,7 +63,7 @@ where
     }
 }
 
-fn apply(connection: Option<&EdgeConnection>, headers: &mut HeaderMap) {
+pub(super) fn apply(connection: Option<&EdgeConnection>, headers: &mut HeaderMap) {
     // The connection's own list also covers renamed headers and the
     // connection-id header of its configuration.
     let reserved = |name: &HeaderName| match connection {

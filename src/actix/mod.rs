@@ -15,6 +15,10 @@
 //!   this path has stage 1 only and writes no connection log; see
 //!   [`on_connect`] for exactly what it does and does not do.
 //!
+//! - [`ForwardedCerts`] behind a proxy that terminates TLS: plain HTTP
+//!   with actix-web's own `HttpServer`, the certificate the proxy forwards
+//!   verified on every request (the extractors work the same).
+//!
 //! Either way each connection's [`EdgeConnection`] is stored once in the
 //! connection extensions, where the [`ClientCert`] and [`MtlsConnection`]
 //! extractors find it, and the [`MtlsHeaders`] middleware gives every request
@@ -47,6 +51,7 @@
 //! ```
 
 mod extract;
+mod forwarded;
 mod middleware;
 mod on_connect;
 mod server;
@@ -58,6 +63,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use crate::acceptor::ConnectionInfo;
 
 pub use extract::{ClientCert, ExtractError, MtlsConnection, UnverifiedClientCert};
+pub use forwarded::{ForwardedCerts, ForwardedCertsMiddleware};
 pub use middleware::{MtlsHeaders, MtlsHeadersMiddleware};
 pub use on_connect::{on_connect, rustls_config, OnConnectError};
 pub use server::{listen, server};

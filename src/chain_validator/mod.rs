@@ -282,6 +282,17 @@ impl ChainValidator {
         &self.algorithms
     }
 
+    /// Whether `chain`, verified earlier, still stands without being
+    /// validated again: the trust store is the generation that verified it
+    /// and `now` is inside the path's validity window (unless expiration is
+    /// ignored).
+    pub(crate) fn still_current(&self, chain: &VerifiedChain, now: UnixTime) -> bool {
+        let secs = now.as_secs();
+        chain.trust_store_generation() == self.store.generation()
+            && (self.options.ignore_expiration
+                || (secs >= chain.not_before() && secs <= chain.not_after()))
+    }
+
     /// Validates `end_entity` with the client-sent `intermediates` at `now`,
     /// answering from the verified-chain and refused-chain caches when it can.
     ///

@@ -32,7 +32,7 @@ impl SiteParts {
     pub(super) fn build(
         self,
         tls: &TlsParts<'_>,
-        identity: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
+        identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     ) -> Result<Site, ConfigError> {
         let setting = self.setting;
         let eku = KeyPurpose::parse_setting(&self.eku).ok_or_else(|| {
@@ -72,13 +72,17 @@ impl SiteParts {
             setting: setting.clone(),
             source,
         };
+        let resolver: Arc<dyn ResolvesServerCert> = match identity {
+            Some((chain, key)) => Arc::new(SingleCertAndKey::from(
+                CertifiedKey::from_der(chain, key, tls.provider).map_err(tls_error)?,
+            )),
+            None => Arc::new(NoServerCertificate),
+        };
         let mut config = ServerConfig::builder_with_provider(tls.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(tls_error)?
             .with_client_cert_verifier(verifier.clone())
-            .with_cert_resolver(Arc::new(SingleCertAndKey::from(
-                CertifiedKey::from_der(identity.0, identity.1, tls.provider).map_err(tls_error)?,
-            )));
+            .with_cert_resolver(resolver);
         config.alpn_protocols = tls.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
         if !tls.resumption {
             config.session_storage = Arc::new(NoServerSessionStorage {});
@@ -96,6 +100,98 @@ impl SiteParts {
             .with_headers(Arc::new(headers))
             .with_distribution_id(self.distribution_id))
     }
+}
+
+/// The certificate of a listener that has none (behind a proxy that
+/// terminates TLS): every TLS handshake fails.
+#[derive(Debug)]
+struct NoServerCertificate;
+
+impl ResolvesServerCert for NoServerCertificate {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        None
+    }
+}
+
+/// The verifier of `[forwarded]`.
+pub(super) fn forwarded_verifier(
+    settings: &ForwardedSettings,
+    acceptor: &MtlsAcceptor,
+) -> Result<ForwardedVerifier, ConfigError> {
+    let dialect: ForwardedDialect = settings
+        .dialect
+        .parse()
+        .map_err(|e: crate::forwarded::UnknownDialect| invalid("forwarded.dialect", &e.to_string()))?;
+    if settings.trusted_proxies.is_empty() {
+        return Err(invalid(
+            "forwarded.trusted_proxies",
+            "name the proxies' networks (CIDR): a forwarded header is believed only from them",
+        ));
+    }
+    let networks = settings
+        .trusted_proxies
+        .iter()
+        .map(|n| n.parse::<crate::policy::IpNet>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| invalid("forwarded.trusted_proxies", &e.to_string()))?;
+    if settings.trusted_hops == 0 {
+        return Err(invalid("forwarded.trusted_hops", "must be at least 1"));
+    }
+    if settings.max_certificates == 0 || settings.max_header_bytes == 0 {
+        return Err(invalid(
+            "forwarded.max_certificates",
+            "max_certificates and max_header_bytes must be greater than 0",
+        ));
+    }
+    let secret = match (
+        &settings.shared_secret_header,
+        &settings.shared_secret,
+        &settings.shared_secret_file,
+    ) {
+        (None, None, None) => None,
+        (Some(header), secret, file) => {
+            let name = http::header::HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+                invalid(
+                    "forwarded.shared_secret_header",
+                    &format!("`{header}` is not a header name"),
+                )
+            })?;
+            let value = match (secret, file) {
+                (Some(secret), None) => secret.clone(),
+                (None, Some(path)) => read_text("shared secret", path)?.trim().to_string(),
+                _ => {
+                    return Err(invalid(
+                        "forwarded.shared_secret",
+                        "set exactly one of shared_secret and shared_secret_file",
+                    ))
+                }
+            };
+            if value.is_empty() {
+                return Err(invalid("forwarded.shared_secret", "the secret is empty"));
+            }
+            Some((name, <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes()).into()))
+        }
+        (None, _, _) => {
+            return Err(invalid(
+                "forwarded.shared_secret_header",
+                "a shared secret needs the header that carries it",
+            ))
+        }
+    };
+    Ok(ForwardedVerifier::new(
+        dialect,
+        TrustedProxies {
+            networks,
+            hops: settings.trusted_hops,
+            secret,
+        },
+        ForwardedLimits {
+            max_header_bytes: settings.max_header_bytes,
+            max_certificates: settings.max_certificates,
+        },
+        acceptor.clone(),
+        settings.cache_entries,
+    ))
 }
 
 pub(super) fn invalid(setting: &str, detail: &str) -> ConfigError {

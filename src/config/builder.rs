@@ -46,6 +46,12 @@ impl MtlsConfigBuilder {
         &mut self.config
     }
 
+    /// Verify the certificate a trusted proxy forwards (`[forwarded]`).
+    pub fn forwarded(mut self, settings: ForwardedSettings) -> Self {
+        self.config.forwarded = Some(settings);
+        self
+    }
+
     /// The validation mode.
     pub fn mode(mut self, mode: ValidationMode) -> Self {
         self.config.mode = mode;
@@ -256,15 +262,13 @@ impl MtlsConfigBuilder {
         let custom_revocation = !sources.is_empty();
         let checker = revocation_checker(&config.revocation, sources, &store, &provider)?;
         let mut sni_stores = Vec::new();
-        let identity = match identity {
-            Some(identity) => identity,
-            None => {
-                let files = config
-                    .server
-                    .as_ref()
-                    .ok_or(ConfigError::MissingServerIdentity)?;
-                load_identity(files)?
-            }
+        // Behind a proxy that terminates TLS the listener needs no
+        // certificate of its own (its TLS handshakes then fail).
+        let identity = match (identity, &config.server) {
+            (Some(identity), _) => Some(identity),
+            (None, Some(files)) => Some(load_identity(files)?),
+            (None, None) if config.forwarded.is_some() => None,
+            (None, None) => return Err(ConfigError::MissingServerIdentity),
         };
 
         let base = SiteParts {
@@ -288,7 +292,7 @@ impl MtlsConfigBuilder {
             resumption: config.resumption,
             alpn: &config.alpn,
         };
-        let default_site = base.build(&tls, clone_identity(&identity))?;
+        let default_site = base.build(&tls, identity.as_ref().map(clone_identity))?;
 
         let random = provider.secure_random;
         let mut acceptor = MtlsAcceptor::builder_for(default_site, random)
@@ -330,8 +334,8 @@ impl MtlsConfigBuilder {
                     .or_else(|| policy.clone()),
             };
             let site_identity = match &o.server {
-                Some(files) => load_identity(files)?,
-                None => clone_identity(&identity),
+                Some(files) => Some(load_identity(files)?),
+                None => identity.as_ref().map(clone_identity),
             };
             acceptor = acceptor.sni(pattern, parts.build(&tls, site_identity)?);
         }
@@ -343,11 +347,17 @@ impl MtlsConfigBuilder {
         if let Some(sink) = &sink {
             acceptor = acceptor.log(sink.clone());
         }
+        let acceptor = acceptor
+            .build()
+            .map_err(|e| invalid("sni", &e.to_string()))?;
+        let forwarded = match &config.forwarded {
+            Some(settings) => Some(forwarded_verifier(settings, &acceptor)?),
+            None => None,
+        };
         let edge = Edge {
             inner: Arc::new(EdgeInner {
-                acceptor: acceptor
-                    .build()
-                    .map_err(|e| invalid("sni", &e.to_string()))?,
+                acceptor,
+                forwarded,
                 trust_store: store,
                 reload: ReloadState::new(provider, shared_deny, deny_list, given_store, sni_stores),
                 sink,

@@ -12,6 +12,7 @@ pub struct Edge {
 
 pub(super) struct EdgeInner {
     pub(super) acceptor: MtlsAcceptor,
+    pub(super) forwarded: Option<ForwardedVerifier>,
     pub(super) trust_store: TrustStoreHandle,
     pub(super) reload: ReloadState,
     pub(super) sink: Option<Arc<dyn ConnectionLogSink>>,
@@ -62,6 +63,12 @@ impl Edge {
     /// The connection pipeline (accept, handshake, stage 2, log, headers).
     pub fn acceptor(&self) -> &MtlsAcceptor {
         &self.inner.acceptor
+    }
+
+    /// The verifier of forwarded certificates (`[forwarded]`), which the
+    /// HTTP integrations run on every request behind a trusted proxy.
+    pub fn forwarded(&self) -> Option<&ForwardedVerifier> {
+        self.inner.forwarded.as_ref()
     }
 
     /// The listener's TLS configuration (its default site), for servers that

@@ -59,7 +59,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
-use rustls::server::NoServerSessionStorage;
+use rustls::server::{NoServerSessionStorage, ResolvesServerCert};
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
@@ -70,6 +70,7 @@ use crate::acceptor::{MtlsAcceptor, Site};
 use crate::chain_validator::{ChainValidator, KeyPurpose, Profile, ValidatorBuildError};
 use crate::connection_log::{ConnectionLogSink, LogFormat, QueueSink, Rotation};
 use crate::file_input::read_bounded;
+use crate::forwarded::{ForwardedDialect, ForwardedLimits, ForwardedVerifier, TrustedProxies};
 use crate::header_builder::{HeaderBuilder, HeaderConfigError, HeaderProfile, XfccMode};
 use crate::policy::ConnectionPolicy;
 use crate::revocation::crl::{CrlSource, MissingCrlPolicy, StalePolicy};

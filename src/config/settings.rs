@@ -364,6 +364,62 @@ impl Default for PolicySettings {
     }
 }
 
+/// Behind a load balancer (`[forwarded]`): the client certificate a
+/// trusted proxy forwards in a request header, verified per request by the
+/// HTTP integrations ([`Edge::forwarded`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForwardedSettings {
+    /// `alb_passthrough` (`X-Amzn-Mtls-Clientcert`), `cloudfront`
+    /// (`CloudFront-Viewer-Cert-Pem`), `xfcc` (Envoy), `rfc9440`
+    /// (`Client-Cert`, `Client-Cert-Chain`), `pem-header:NAME` (URL-encoded
+    /// PEM, nginx `$ssl_client_escaped_cert`) or `der-header:NAME` (base64
+    /// DER, HAProxy `ssl_c_der,base64`).
+    pub dialect: String,
+    /// The proxies' networks in CIDR notation (`10.0.0.0/8`, `::1/128`); a
+    /// header from any other peer is stripped and logged. Required.
+    pub trusted_proxies: Vec<String>,
+    /// How many trusted proxies stand between the client and the
+    /// application (default 1): with N, the peer and the last N − 1
+    /// `X-Forwarded-For` entries must all be trusted proxies.
+    pub trusted_hops: usize,
+    /// A header every request from the proxy carries (e.g.
+    /// `X-Origin-Verify`), with [`shared_secret`](Self::shared_secret) or
+    /// [`shared_secret_file`](Self::shared_secret_file) as its value.
+    pub shared_secret_header: Option<String>,
+    /// The shared secret, inline.
+    pub shared_secret: Option<String>,
+    /// A file holding the shared secret (surrounding whitespace ignored).
+    pub shared_secret_file: Option<PathBuf>,
+    /// The most the dialect's header values may hold together, in bytes
+    /// (default 65536).
+    pub max_header_bytes: usize,
+    /// The most certificates a forwarded chain may hold, leaf included
+    /// (default 10).
+    pub max_certificates: usize,
+    /// Forwarded chains remembered by their exact header bytes, so a
+    /// repeated chain is not decoded or parsed again (default 4096; 0
+    /// disables).
+    pub cache_entries: usize,
+}
+
+impl Default for ForwardedSettings {
+    fn default() -> Self {
+        let limits = crate::forwarded::ForwardedLimits::default();
+        Self {
+            dialect: "alb_passthrough".into(),
+            trusted_proxies: Vec::new(),
+            trusted_hops: 1,
+            shared_secret_header: None,
+            shared_secret: None,
+            shared_secret_file: None,
+            max_header_bytes: limits.max_header_bytes,
+            max_certificates: limits.max_certificates,
+            cache_entries: 4096,
+        }
+    }
+}
+
 /// The whole configuration of a listener, as it appears in a file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -418,6 +474,10 @@ pub struct MtlsConfig {
     pub watch: bool,
     /// The connection function (a policy set on the builder wins).
     pub policy: PolicySettings,
+    /// Behind a load balancer: verify the certificate a trusted proxy
+    /// forwards (the `[server]` certificate is then optional: the proxy
+    /// terminates TLS).
+    pub forwarded: Option<ForwardedSettings>,
 }
 
 impl Default for MtlsConfig {
@@ -444,6 +504,7 @@ impl Default for MtlsConfig {
             sni: BTreeMap::new(),
             watch: false,
             policy: PolicySettings::default(),
+            forwarded: None,
         }
     }
 }

@@ -50,7 +50,7 @@ impl LogFormat {
 
 /// The JSON fields, in order: the keys of [`json_line`] and the columns of
 /// the Parquet files.
-pub const JSON_FIELDS: [&str; 20] = [
+pub const JSON_FIELDS: [&str; 22] = [
     "eventTimestamp",
     "connectionId",
     "connectionStatus",
@@ -70,11 +70,13 @@ pub const JSON_FIELDS: [&str; 20] = [
     "clientLeafCertSha256",
     "connectionLogCustomData",
     "trustStoreGeneration",
+    "forwarded",
+    "proxyIp",
     "connectionStatusDetail",
 ];
 
 /// The W3C fields, in order.
-pub const W3C_FIELDS: [&str; 21] = [
+pub const W3C_FIELDS: [&str; 23] = [
     "eventTimestamp",
     "connectionId",
     "connectionStatus",
@@ -95,6 +97,8 @@ pub const W3C_FIELDS: [&str; 21] = [
     "connectionLogCustomData",
     "trustStoreGeneration",
     "tlsKeyExchange",
+    "forwarded",
+    "proxyIp",
     "connectionStatusDetail",
 ];
 
@@ -162,6 +166,8 @@ pub fn json_line(out: &mut String, r: &ConnectionLogRecord) {
         r.connection_log_custom_data.as_deref(),
     );
     json_num(out, "trustStoreGeneration", r.trust_store_generation);
+    let _ = write!(out, ",\"forwarded\":{}", r.forwarded);
+    json_display(out, "proxyIp", r.proxy_ip.as_ref());
     json_str(
         out,
         "connectionStatusDetail",
@@ -235,6 +241,8 @@ pub fn w3c_line(out: &mut String, r: &ConnectionLogRecord) {
         r.connection_log_custom_data.clone(),
         r.trust_store_generation.map(|g| g.to_string()),
         r.tls_key_exchange.clone(),
+        r.forwarded.then(|| "1".to_string()),
+        r.proxy_ip.map(|i| i.to_string()),
         r.connection_status_detail.clone(),
     ];
     for (i, field) in fields.iter().enumerate() {

@@ -29,11 +29,12 @@ use super::rotation::{Completed, FileEncoder, FileState, Rotation, SIDECAR_TAG};
 use super::ConnectionLogRecord;
 
 /// The columns that are never null: the JSON fields that are never `null`.
-const REQUIRED: [&str; 4] = [
+const REQUIRED: [&str; 5] = [
     "eventTimestamp",
     "connectionId",
     "connectionStatus",
     "distributionId",
+    "forwarded",
 ];
 
 /// The Arrow schema of the files: [`JSON_FIELDS`], all `Utf8`.
@@ -262,7 +263,7 @@ impl FileEncoder for ParquetFile {
     }
 
     fn push(&mut self, r: &ConnectionLogRecord) {
-        let [timestamp, id, status, client_ip, client_port, server_ip, server_port, distribution, protocol, cipher, duration, sni, serial, subject, issuer, validity, sha256, custom, generation, detail] =
+        let [timestamp, id, status, client_ip, client_port, server_ip, server_port, distribution, protocol, cipher, duration, sni, serial, subject, issuer, validity, sha256, custom, generation, forwarded, proxy_ip, detail] =
             &mut self.columns[..]
         else {
             return;
@@ -295,6 +296,8 @@ impl FileEncoder for ParquetFile {
         sha256.append_option(r.client_leaf_cert_sha256.as_deref());
         custom.append_option(r.connection_log_custom_data.as_deref());
         display(generation, r.trust_store_generation.as_ref());
+        display(forwarded, Some(&r.forwarded));
+        display(proxy_ip, r.proxy_ip.as_ref());
         detail.append_option(r.connection_status_detail.as_deref());
         self.buffered += 1;
     }

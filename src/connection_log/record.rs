@@ -102,6 +102,12 @@ pub struct ConnectionLogRecord {
     pub connection_log_custom_data: Option<String>,
     /// The trust-store generation that judged the connection.
     pub trust_store_generation: Option<u64>,
+    /// Forwarded mode: a trusted proxy forwarded the certificate in a
+    /// request header (not a CloudFront field); `client_ip` is then the
+    /// client the proxies reported.
+    pub forwarded: bool,
+    /// Forwarded mode: the proxy's address (not a CloudFront field).
+    pub proxy_ip: Option<IpAddr>,
     /// Why the connection failed, for operators (not a CloudFront field):
     /// the failed check and the certificate it concerns, e.g.
     /// `leaf certificate (CN=client,O=Example): expired at … (now …, Unix

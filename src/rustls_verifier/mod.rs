@@ -305,6 +305,34 @@ impl MtlsClientVerifier {
         Ok(Stage1Outcome::Verified(chain))
     }
 
+    /// Stage 1 again for a chain it admitted before (a repeated forwarded
+    /// chain): `None` when the chain must be validated anew (the trust store
+    /// changed, or the clock left the path's validity window); otherwise
+    /// the revocation answers available without I/O, asked again.
+    pub(crate) fn stage1_again(
+        &self,
+        outcome: &Stage1Outcome,
+        now: UnixTime,
+    ) -> Option<Result<Stage1Outcome, Refusal>> {
+        match outcome {
+            Stage1Outcome::Unverified(_) => (self.mode == ValidationMode::Passthrough)
+                .then(|| Ok(outcome.clone())),
+            Stage1Outcome::Verified(chain) => {
+                if self.mode == ValidationMode::Passthrough
+                    || !self.validator.still_current(chain, now)
+                {
+                    return None;
+                }
+                if let Some(checker) = &self.revocation {
+                    if let Err(refusal) = self.check_revocation_now(checker, chain, now) {
+                        return Some(Err(refusal));
+                    }
+                }
+                Some(Ok(outcome.clone()))
+            }
+        }
+    }
+
     /// What a refused connection's log record says about the refusal: the
     /// failed check and the certificate it concerns, named by its place in
     /// the presented chain and its subject, e.g. `intermediate certificate #0
