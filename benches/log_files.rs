@@ -73,6 +73,7 @@ fn records(now: u64) -> Vec<ConnectionLogRecord> {
                      2026-01-01T00:00:00Z (now 2026-12-03T11:00:00Z)"
                         .to_owned()
                 }),
+                ..ConnectionLogRecord::default()
             }
         })
         .collect()

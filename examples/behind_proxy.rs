@@ -22,15 +22,13 @@
 
 use std::path::PathBuf;
 
-use axum::extract::Request;
-use axum::response::Json;
-use axum::Router;
-use edge_mtls::axum::MtlsConnection;
+#[path = "common/identity.rs"]
+mod identity;
+
 use edge_mtls::{
     CrlSettings, DenyListSettings, ForwardedSettings, HeaderProfile, LogSettings, MtlsConfig,
     ValidationMode,
 };
-use serde_json::{json, Value};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -81,7 +79,12 @@ fn options() -> Result<Options, Error> {
                     "required" => ValidationMode::Required,
                     "optional" => ValidationMode::Optional,
                     "passthrough" => ValidationMode::Passthrough,
-                    other => return Err(format!("--mode: `{other}` is not required, optional or passthrough").into()),
+                    other => {
+                        return Err(format!(
+                            "--mode: `{other}` is not required, optional or passthrough"
+                        )
+                        .into())
+                    }
                 }
             }
             "--deny-list" => o.deny_lists.push(value()?.into()),
@@ -99,7 +102,9 @@ fn options() -> Result<Options, Error> {
         }
     }
     if o.forwarded.trusted_proxies.is_empty() {
-        return Err("--trusted-proxy CIDR is required (the proxies whose headers are believed)".into());
+        return Err(
+            "--trusted-proxy CIDR is required (the proxies whose headers are believed)".into(),
+        );
     }
     Ok(o)
 }
@@ -136,38 +141,10 @@ async fn run() -> Result<(), Error> {
         .await
         .map_err(|e| format!("--addr {}: {e}", o.addr))?;
     println!("listening on http://{}", listener.local_addr()?);
-    let app = Router::new().fallback(identity);
+    let app = identity::router();
     edge_mtls::axum::serve_forwarded_with_shutdown(listener, edge.clone(), app, shutdown()).await?;
     let _ = edge.flush_log();
     Ok(())
-}
-
-/// The verified identity (the same `ClientCertInfo` a direct mTLS listener
-/// hands out) and the certificate headers the app received.
-async fn identity(MtlsConnection(info): MtlsConnection, request: Request) -> Json<Value> {
-    let cert = info.client_cert.as_ref().or(info.unverified_cert.as_ref());
-    let headers: serde_json::Map<String, Value> = request
-        .headers()
-        .iter()
-        .filter(|(name, _)| name.as_str().starts_with("cloudfront-viewer-cert-"))
-        .map(|(name, value)| {
-            (
-                name.as_str().to_string(),
-                Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
-            )
-        })
-        .collect();
-    Json(json!({
-        "verified": info.verified,
-        "subject": cert.map(|c| c.subject.clone()),
-        "issuer": cert.map(|c| c.issuer.clone()),
-        "serialNumber": info.cert_fields.as_ref().map(|f| f.serial_cloudfront().to_string()),
-        "sha256": info.cert_fields.as_ref().map(|f| f.sha256_hex().to_string()),
-        "clientIp": info.peer.ip().to_string(),
-        "forwardedBy": info.forwarded_by.map(|ip| ip.to_string()),
-        "connectionId": info.connection_id,
-        "headers": headers,
-    }))
 }
 
 async fn shutdown() {

@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 # Sanitizer builds get their own directory, apart from the main crate's.
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/edge-fuzz-target}"
 export EDGE_MTLS_FUZZ_ALLOW_KNOWN="${EDGE_MTLS_FUZZ_ALLOW_KNOWN:-1}"
-TARGETS=(trust_store_bundle chain_validation differential_webpki cert_headers ocsp_response crl_parse kvs_json_import config_parse js_function)
+TARGETS=(trust_store_bundle chain_validation differential_webpki cert_headers ocsp_response crl_parse kvs_json_import config_parse js_function forwarded_headers)
 
 cargo +nightly fuzz build -O
 BIN="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"

@@ -132,6 +132,38 @@ pub mod internal {
     pub use crate::x509::name::{log_style, rfc2253};
     pub use crate::x509::subject_name::{dns_name_matches, ip_address_matches};
 
+    /// The forwarded chain a dialect reads from `headers` (the parser the
+    /// forwarded-certificate path runs before anything else).
+    #[cfg(feature = "acceptor")]
+    pub fn forwarded_chain(
+        dialect: &crate::ForwardedDialect,
+        headers: &http::HeaderMap,
+        limits: crate::ForwardedLimits,
+    ) -> Result<Option<Vec<rustls_pki_types::CertificateDer<'static>>>, crate::ForwardedError> {
+        crate::forwarded::read_chain(dialect, headers, limits)
+    }
+
+    /// Whether a request from `peer` with `headers` passes the trust
+    /// boundary of `networks` and `hops`: the proxy and the client it
+    /// reports, or why not.
+    #[cfg(feature = "acceptor")]
+    pub fn forwarded_path(
+        networks: &[crate::IpNet],
+        hops: usize,
+        peer: std::net::IpAddr,
+        headers: &http::HeaderMap,
+    ) -> Result<(std::net::IpAddr, std::net::IpAddr), String> {
+        let proxies = crate::forwarded::TrustedProxies {
+            networks: networks.to_vec(),
+            hops,
+            secret: None,
+        };
+        proxies
+            .resolve(peer, headers)
+            .map(|p| (p.proxy, p.client))
+            .map_err(|why| why.to_string())
+    }
+
     /// How many certificates this process has parsed, in whole or in part
     /// (debug builds count; `None` in release builds): lets tests show that
     /// a handshake parses each certificate once.
@@ -238,13 +270,14 @@ pub use acceptor::{
 };
 // Behind a load balancer: certificates a trusted proxy forwards in a header.
 #[cfg(feature = "acceptor")]
+pub use config::{
+    CacheSettings, ConfigError, CrlSettings, DenyListSettings, Edge, ForwardedSettings,
+    HeaderSettings, LogSettings, MtlsConfig, MtlsConfigBuilder, OcspSettings, PolicySettings,
+    PostHandshakeCheck, ReloadError, RevocationSettings, ServerFiles, SiteOverride,
+    TrustStoreSettings,
+};
+#[cfg(feature = "acceptor")]
 pub use forwarded::{
     ForwardedDialect, ForwardedError, ForwardedLimits, ForwardedRefusal, ForwardedVerifier,
     UnknownDialect,
-};
-#[cfg(feature = "acceptor")]
-pub use config::{
-    CacheSettings, ConfigError, CrlSettings, DenyListSettings, Edge, ForwardedSettings, HeaderSettings, LogSettings,
-    MtlsConfig, MtlsConfigBuilder, OcspSettings, PolicySettings, PostHandshakeCheck, ReloadError,
-    RevocationSettings, ServerFiles, SiteOverride, TrustStoreSettings,
 };

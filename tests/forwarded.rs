@@ -62,7 +62,12 @@ fn der_file(pki: &DemoPki, name: &str) -> Vec<u8> {
 
 /// An edge reading `dialect` from 10.0.0.0/8, with the demo trust store
 /// and deny list, CloudFront headers, logs into `sink`.
-fn forwarding_edge(fx: &Fixture, dialect: &str, mode: ValidationMode, sink: &Arc<MemorySink>) -> Edge {
+fn forwarding_edge(
+    fx: &Fixture,
+    dialect: &str,
+    mode: ValidationMode,
+    sink: &Arc<MemorySink>,
+) -> Edge {
     edge_with(fx, dialect, mode, sink, |_| {})
 }
 
@@ -185,7 +190,10 @@ const DIALECTS: [&str; 6] = [
 ];
 
 fn refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
-    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
 }
 
 #[tokio::test]
@@ -202,7 +210,11 @@ async fn every_dialect_authenticates_from_a_trusted_proxy_with_the_direct_paths_
         assert_eq!(json["forwardedBy"], json!("10.0.0.7"), "{dialect}");
         assert_eq!(json["clientIp"], json!("203.0.113.9"), "{dialect}");
         let h = &json["headers"];
-        assert_eq!(h["cloudfront-viewer-cert-present"], json!("1"), "{dialect}: {h}");
+        assert_eq!(
+            h["cloudfront-viewer-cert-present"],
+            json!("1"),
+            "{dialect}: {h}"
+        );
         assert_eq!(
             h["cloudfront-viewer-cert-serial-number"],
             json!("10:01"),
@@ -211,7 +223,10 @@ async fn every_dialect_authenticates_from_a_trusted_proxy_with_the_direct_paths_
         // The forwarded header itself never reaches the app.
         for (name, _) in dialect_headers(&fx.pki, dialect, "my_client") {
             if !name.eq_ignore_ascii_case("cloudfront-viewer-cert-pem") {
-                assert!(h.get(name.to_ascii_lowercase()).is_none(), "{dialect}: {name} leaked");
+                assert!(
+                    h.get(name.to_ascii_lowercase()).is_none(),
+                    "{dialect}: {name} leaked"
+                );
             }
         }
         let records = sink.records();
@@ -220,7 +235,11 @@ async fn every_dialect_authenticates_from_a_trusted_proxy_with_the_direct_paths_
         assert_eq!(r.connection_status, ConnectionStatus::Success, "{dialect}");
         assert!(r.forwarded, "{dialect}");
         assert_eq!(r.proxy_ip, Some("10.0.0.7".parse().unwrap()), "{dialect}");
-        assert_eq!(r.client_ip, Some("203.0.113.9".parse().unwrap()), "{dialect}");
+        assert_eq!(
+            r.client_ip,
+            Some("203.0.113.9".parse().unwrap()),
+            "{dialect}"
+        );
         assert_eq!(r.client_leaf_cert_serial_number.as_deref(), Some("10:01"));
     }
 }
@@ -243,7 +262,11 @@ async fn revoked_expired_and_untrusted_forwarded_certificates_get_403_with_their
             assert_eq!(status, StatusCode::FORBIDDEN, "{dialect} {name}");
             assert_eq!(body, Value::Null, "{dialect} {name}: a refusal has no body");
             let record = sink.records().pop().expect("record");
-            assert_eq!(record.connection_status, ConnectionStatus::Failed(reason), "{dialect} {name}: {record:?}");
+            assert_eq!(
+                record.connection_status,
+                ConnectionStatus::Failed(reason),
+                "{dialect} {name}: {record:?}"
+            );
             assert!(record.forwarded);
         }
         let headers = headers_for(dialect, stranger.der(), stranger.intermediates()[0]);
@@ -279,24 +302,39 @@ async fn forged_headers_from_an_untrusted_peer_never_authenticate_in_any_dialect
         forged.push(("CloudFront-Viewer-Cert-Present".into(), "1".into()));
         let (status, json) = request(&edge, STRANGER, &refs(&forged)).await;
         assert_eq!(status, StatusCode::OK, "{dialect}");
-        assert_eq!(json["subject"], Value::Null, "{dialect}: authenticated by a forged header");
+        assert_eq!(
+            json["subject"],
+            Value::Null,
+            "{dialect}: authenticated by a forged header"
+        );
         let h = json["headers"].as_object().expect("headers");
-        assert_eq!(h.get("cloudfront-viewer-cert-present"), Some(&json!("0")), "{dialect}");
+        assert_eq!(
+            h.get("cloudfront-viewer-cert-present"),
+            Some(&json!("0")),
+            "{dialect}"
+        );
         for name in h.keys() {
             let folded = name.replace('_', "-");
             assert!(
                 !(folded.starts_with("x-amzn-mtls")
                     || folded.starts_with("client-cert")
                     || folded.starts_with("x-forwarded-client-cert")
-                    || dialect.to_ascii_lowercase().ends_with(&format!(":{folded}"))
-                    || (folded.starts_with("cloudfront-viewer-cert") && folded != "cloudfront-viewer-cert-present")),
+                    || dialect
+                        .to_ascii_lowercase()
+                        .ends_with(&format!(":{folded}"))
+                    || (folded.starts_with("cloudfront-viewer-cert")
+                        && folded != "cloudfront-viewer-cert-present")),
                 "{dialect}: {name} reached the app"
             );
         }
         let record = sink.records().pop().expect("record");
         assert!(!record.forwarded, "{dialect}");
         assert!(
-            record.connection_status_detail.as_deref().unwrap_or_default().contains("192.0.2.66 is not a trusted proxy"),
+            record
+                .connection_status_detail
+                .as_deref()
+                .unwrap_or_default()
+                .contains("192.0.2.66 is not a trusted proxy"),
             "{dialect}: {record:?}"
         );
 
@@ -317,23 +355,99 @@ async fn malformed_values_get_400_or_403_with_a_clear_reason_and_never_panic() {
     let fx = Fixture::new();
     let leaf_pem = pem_file(&fx.pki, "my_client.pem");
     let truncated = urlencode(&leaf_pem[..leaf_pem.len() / 2]);
-    let no_end = urlencode(leaf_pem.trim_end().trim_end_matches("-----END CERTIFICATE-----"));
+    let no_end = urlencode(
+        leaf_pem
+            .trim_end()
+            .trim_end_matches("-----END CERTIFICATE-----"),
+    );
     let bad_base64 = urlencode(&leaf_pem.replacen("MII", "M!I", 1));
     let huge = "A".repeat(1 << 20);
     let hundred = urlencode(&leaf_pem.repeat(100));
     let cases: Vec<(&str, String, u16, ReasonCode, &str)> = vec![
-        ("alb_passthrough", truncated, 400, ReasonCode::ClientCertInvalid, "no END line"),
-        ("alb_passthrough", no_end, 400, ReasonCode::ClientCertInvalid, "no END line"),
-        ("alb_passthrough", "%ZZ%0A".into(), 400, ReasonCode::ClientCertInvalid, "bad URL encoding"),
-        ("alb_passthrough", bad_base64, 400, ReasonCode::ClientCertInvalid, "bad base64"),
-        ("alb_passthrough", "hello".into(), 400, ReasonCode::ClientCertInvalid, "no `-----BEGIN CERTIFICATE-----` block"),
-        ("alb_passthrough", huge.clone(), 400, ReasonCode::ClientCertMaxSizeExceeded, "limit 65536"),
-        ("der-header:X-SSL-Client-Der", "not base64!".into(), 400, ReasonCode::ClientCertInvalid, "bad base64"),
-        ("der-header:X-SSL-Client-Der", huge, 400, ReasonCode::ClientCertMaxSizeExceeded, "limit 65536"),
-        ("der-header:X-SSL-Client-Der", b64(b"\x30\x03\x02\x01\x01"), 403, ReasonCode::ClientCertInvalid, "leaf certificate"),
-        ("rfc9440", "no-colons".into(), 400, ReasonCode::ClientCertInvalid, "byte sequence"),
-        ("xfcc", "Hash=abc;Subject=\"CN=x\"".into(), 400, ReasonCode::ClientCertInvalid, "neither Cert nor Chain"),
-        ("xfcc", "Cert=\"unterminated".into(), 400, ReasonCode::ClientCertInvalid, "unterminated"),
+        (
+            "alb_passthrough",
+            truncated,
+            400,
+            ReasonCode::ClientCertInvalid,
+            "no END line",
+        ),
+        (
+            "alb_passthrough",
+            no_end,
+            400,
+            ReasonCode::ClientCertInvalid,
+            "no END line",
+        ),
+        (
+            "alb_passthrough",
+            "%ZZ%0A".into(),
+            400,
+            ReasonCode::ClientCertInvalid,
+            "bad URL encoding",
+        ),
+        (
+            "alb_passthrough",
+            bad_base64,
+            400,
+            ReasonCode::ClientCertInvalid,
+            "bad base64",
+        ),
+        (
+            "alb_passthrough",
+            "hello".into(),
+            400,
+            ReasonCode::ClientCertInvalid,
+            "no `-----BEGIN CERTIFICATE-----` block",
+        ),
+        (
+            "alb_passthrough",
+            huge.clone(),
+            400,
+            ReasonCode::ClientCertMaxSizeExceeded,
+            "limit 65536",
+        ),
+        (
+            "der-header:X-SSL-Client-Der",
+            "not base64!".into(),
+            400,
+            ReasonCode::ClientCertInvalid,
+            "bad base64",
+        ),
+        (
+            "der-header:X-SSL-Client-Der",
+            huge,
+            400,
+            ReasonCode::ClientCertMaxSizeExceeded,
+            "limit 65536",
+        ),
+        (
+            "der-header:X-SSL-Client-Der",
+            b64(b"\x30\x03\x02\x01\x01"),
+            403,
+            ReasonCode::ClientCertInvalid,
+            "leaf certificate",
+        ),
+        (
+            "rfc9440",
+            "no-colons".into(),
+            400,
+            ReasonCode::ClientCertInvalid,
+            "byte sequence",
+        ),
+        (
+            "xfcc",
+            "Hash=abc;Subject=\"CN=x\"".into(),
+            400,
+            ReasonCode::ClientCertInvalid,
+            "neither Cert nor Chain",
+        ),
+        (
+            "xfcc",
+            "Cert=\"unterminated".into(),
+            400,
+            ReasonCode::ClientCertInvalid,
+            "unterminated",
+        ),
     ];
     for (dialect, value, status, reason, detail) in cases {
         let sink = Arc::new(MemorySink::default());
@@ -348,15 +462,28 @@ async fn malformed_values_get_400_or_403_with_a_clear_reason_and_never_panic() {
         assert_eq!(got.as_u16(), status, "{dialect} {detail}");
         assert_eq!(body, Value::Null);
         let record = sink.records().pop().expect("record");
-        assert_eq!(record.connection_status, ConnectionStatus::Failed(reason), "{dialect}: {record:?}");
+        assert_eq!(
+            record.connection_status,
+            ConnectionStatus::Failed(reason),
+            "{dialect}: {record:?}"
+        );
         let logged = record.connection_status_detail.unwrap_or_default();
-        assert!(logged.contains(detail), "{dialect}: `{logged}` does not say `{detail}`");
+        assert!(
+            logged.contains(detail),
+            "{dialect}: `{logged}` does not say `{detail}`"
+        );
     }
     // 100 certificates, with room for them in the header.
     let sink = Arc::new(MemorySink::default());
-    let edge = edge_with(&fx, "alb_passthrough", ValidationMode::Required, &sink, |s| {
-        s.max_header_bytes = 1 << 20;
-    });
+    let edge = edge_with(
+        &fx,
+        "alb_passthrough",
+        ValidationMode::Required,
+        &sink,
+        |s| {
+            s.max_header_bytes = 1 << 20;
+        },
+    );
     let (got, _) = request(&edge, PROXY, &[("X-Amzn-Mtls-Clientcert", &hundred)]).await;
     assert_eq!(got, StatusCode::BAD_REQUEST);
     let record = sink.records().pop().expect("record");
@@ -364,15 +491,30 @@ async fn malformed_values_get_400_or_403_with_a_clear_reason_and_never_panic() {
         record.connection_status,
         ConnectionStatus::Failed(ReasonCode::ClientCertMaxChainDepthExceeded)
     );
-    assert!(record.connection_status_detail.unwrap_or_default().contains("more than 10 certificates"));
+    assert!(record
+        .connection_status_detail
+        .unwrap_or_default()
+        .contains("more than 10 certificates"));
 
     // A single-valued header sent twice is ambiguous.
     let sink = Arc::new(MemorySink::default());
     let edge = forwarding_edge(&fx, "cloudfront", ValidationMode::Required, &sink);
     let v = urlencode(&leaf_pem);
-    let (got, _) = request(&edge, PROXY, &[("CloudFront-Viewer-Cert-Pem", &v), ("CloudFront-Viewer-Cert-Pem", &v)]).await;
+    let (got, _) = request(
+        &edge,
+        PROXY,
+        &[
+            ("CloudFront-Viewer-Cert-Pem", &v),
+            ("CloudFront-Viewer-Cert-Pem", &v),
+        ],
+    )
+    .await;
     assert_eq!(got, StatusCode::BAD_REQUEST);
-    assert!(sink.records()[0].connection_status_detail.as_deref().unwrap_or_default().contains("sent 2 times"));
+    assert!(sink.records()[0]
+        .connection_status_detail
+        .as_deref()
+        .unwrap_or_default()
+        .contains("sent 2 times"));
 }
 
 #[tokio::test]
@@ -387,7 +529,12 @@ async fn alb_chain_order_with_the_root_in_the_header_trusts_only_the_store() {
         pem_file(&fx.pki, "intermediate_ca.pem"),
         pem_file(&fx.pki, "root_ca.pem")
     );
-    let (status, _) = request(&edge, PROXY, &[("X-Amzn-Mtls-Clientcert", &urlencode(&full))]).await;
+    let (status, _) = request(
+        &edge,
+        PROXY,
+        &[("X-Amzn-Mtls-Clientcert", &urlencode(&full))],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{:?}", sink.records());
 
     // Another PKI's full chain, its own root included: the root in the
@@ -395,7 +542,12 @@ async fn alb_chain_order_with_the_root_in_the_header_trusts_only_the_store() {
     let foreign = common::Pki::new(1);
     let stranger = foreign.client("stranger", &common::LeafOptions::default());
     let forged = format!("{}{}", stranger.chain_pem(), foreign.root.pem());
-    let (status, _) = request(&edge, PROXY, &[("X-Amzn-Mtls-Clientcert", &urlencode(&forged))]).await;
+    let (status, _) = request(
+        &edge,
+        PROXY,
+        &[("X-Amzn-Mtls-Clientcert", &urlencode(&forged))],
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
         sink.records().pop().expect("record").connection_status,
@@ -410,10 +562,19 @@ async fn a_repeated_chain_is_rechecked_against_the_deny_list_every_request() {
     let edge = forwarding_edge(&fx, "alb_passthrough", ValidationMode::Required, &sink);
     let headers = dialect_headers(&fx.pki, "alb_passthrough", "my_client");
     for _ in 0..3 {
-        assert_eq!(request(&edge, PROXY, &refs(&headers)).await.0, StatusCode::OK);
+        assert_eq!(
+            request(&edge, PROXY, &refs(&headers)).await.0,
+            StatusCode::OK
+        );
     }
-    edge.deny_list().expect("file deny list").put("1001", "revoked now").expect("put");
-    assert_eq!(request(&edge, PROXY, &refs(&headers)).await.0, StatusCode::FORBIDDEN);
+    edge.deny_list()
+        .expect("file deny list")
+        .put("1001", "revoked now")
+        .expect("put");
+    assert_eq!(
+        request(&edge, PROXY, &refs(&headers)).await.0,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(
         sink.records().pop().expect("record").connection_status,
         ConnectionStatus::Failed(ReasonCode::ClientCertRevoked)
@@ -436,18 +597,32 @@ async fn two_hops_and_a_shared_secret_are_both_required_when_configured() {
     let (status, json) = request(&edge, PROXY, &refs(&headers)).await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["clientIp"], json!("198.51.100.20"));
-    assert!(json["headers"].get("x-origin-verify").is_none(), "the secret reached the app");
+    assert!(
+        json["headers"].get("x-origin-verify").is_none(),
+        "the secret reached the app"
+    );
 
     // The inner hop is not a trusted proxy.
     let mut wrong_hop = headers.clone();
     wrong_hop.pop();
     wrong_hop.push(("X-Forwarded-For".into(), "172.16.5.5, 198.51.100.20".into()));
-    assert_eq!(request(&edge, PROXY, &refs(&wrong_hop)).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(
+        request(&edge, PROXY, &refs(&wrong_hop)).await.0,
+        StatusCode::FORBIDDEN
+    );
     // The secret is wrong.
     let mut wrong_secret = headers.clone();
     wrong_secret[1].1 = "guess".into();
-    assert_eq!(request(&edge, PROXY, &refs(&wrong_secret)).await.0, StatusCode::FORBIDDEN);
-    let detail = sink.records().pop().unwrap().connection_status_detail.unwrap_or_default();
+    assert_eq!(
+        request(&edge, PROXY, &refs(&wrong_secret)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let detail = sink
+        .records()
+        .pop()
+        .unwrap()
+        .connection_status_detail
+        .unwrap_or_default();
     assert!(detail.contains("shared-secret"), "{detail}");
 }
 
@@ -469,9 +644,15 @@ fn settings_are_checked_at_build_naming_the_setting() {
             .map(drop)
             .map_err(|e| e.to_string())
     };
-    assert!(build(&|_| {}).is_ok(), "no [server] is needed behind a proxy");
+    assert!(
+        build(&|_| {}).is_ok(),
+        "no [server] is needed behind a proxy"
+    );
     let err = build(&|s| s.dialect = "nginx".into()).unwrap_err();
-    assert!(err.contains("forwarded.dialect") && err.contains("`nginx`"), "{err}");
+    assert!(
+        err.contains("forwarded.dialect") && err.contains("`nginx`"),
+        "{err}"
+    );
     let err = build(&|s| s.trusted_proxies = vec!["10.0.0.0/33".into()]).unwrap_err();
     assert!(err.contains("forwarded.trusted_proxies"), "{err}");
     let err = build(&|s| s.trusted_proxies.clear()).unwrap_err();
@@ -506,22 +687,26 @@ async fn actix_middleware() {
             .wrap(ForwardedCerts::from_edge(&edge).expect("[forwarded]"))
             .route(
                 "/",
-                web::get().to(|ActixCert(cert): ActixCert, req: actix_web::HttpRequest| async move {
-                    let present = req
-                        .headers()
-                        .get("cloudfront-viewer-cert-present")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string();
-                    let leaked = req.headers().contains_key("x-amzn-mtls-clientcert");
-                    format!("{}|{present}|{leaked}", cert.subject)
-                }),
+                web::get().to(
+                    |ActixCert(cert): ActixCert, req: actix_web::HttpRequest| async move {
+                        let present = req
+                            .headers()
+                            .get("cloudfront-viewer-cert-present")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string();
+                        let leaked = req.headers().contains_key("x-amzn-mtls-clientcert");
+                        format!("{}|{present}|{leaked}", cert.subject)
+                    },
+                ),
             ),
     )
     .await;
     let headers = dialect_headers(&fx.pki, "alb_passthrough", "my_client");
     let from = |peer: &str| {
-        let mut r = test::TestRequest::get().uri("/").peer_addr(peer.parse().unwrap());
+        let mut r = test::TestRequest::get()
+            .uri("/")
+            .peer_addr(peer.parse().unwrap());
         for (n, v) in &headers {
             r = r.insert_header((n.as_str(), v.as_str()));
         }

@@ -174,3 +174,62 @@ mode = "optional"
         b"[sni]\n\"\" = {}".to_vec(),
     ]
 }
+
+/// Seeds for `forwarded_headers`: each fixture chain in every dialect's
+/// header (lines of `<header index><value>`, the indexes of the target's
+/// `NAMES`), with `X-Forwarded-For` hops.
+pub fn forwarded_headers() -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let f = fixtures();
+    let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
+    let urlencode = |text: &str| -> String {
+        text.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~+=/".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let line = |index: u8, value: &str| {
+        let mut l = vec![index];
+        l.extend_from_slice(value.as_bytes());
+        l
+    };
+    let mut out = Vec::new();
+    for chain in f.chains.iter().take(3) {
+        let leaf_pem = pem("CERTIFICATE", &chain.leaf);
+        let mut chain_pem = leaf_pem.clone();
+        for c in &chain.intermediates {
+            chain_pem.push_str(&pem("CERTIFICATE", c));
+        }
+        let rest: Vec<String> = chain
+            .intermediates
+            .iter()
+            .map(|c| format!(":{}:", b64(c)))
+            .collect();
+        let lines = [
+            line(0, &urlencode(&chain_pem)),
+            line(1, &urlencode(&leaf_pem)),
+            line(
+                2,
+                &format!(
+                    "By=spiffe://a;Hash=00;Cert=\"{}\";Chain=\"{}\",By=x;Cert=\"\"",
+                    urlencode(&leaf_pem),
+                    urlencode(&chain_pem)
+                ),
+            ),
+            line(3, &format!(":{}:", b64(&chain.leaf))),
+            line(4, &rest.join(", ")),
+            line(5, &b64(&chain.leaf)),
+            line(6, "203.0.113.9, 10.0.0.2:443, [2001:db8::1]:80"),
+        ];
+        out.push(lines.join(&b'\n'));
+        for l in lines {
+            out.push(l);
+        }
+    }
+    out
+}

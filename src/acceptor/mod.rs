@@ -22,7 +22,7 @@ use tracing::Instrument as _;
 
 use crate::chain_validator::{ClientCertInfo, VerifiedChain};
 use crate::connection_log::{
-    ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus,
+    ConnectionId, ConnectionLogRecord, ConnectionLogSink, ConnectionStatus, RandomPool,
 };
 use crate::header_builder::{ConnectionHeaders, HeaderBuilder};
 use crate::policy::ConnectionPolicy;
@@ -310,7 +310,8 @@ struct Inner {
     sites: Vec<(String, Site)>,
     log: Option<Arc<dyn ConnectionLogSink>>,
     handshake_timeout: Duration,
-    random: &'static dyn SecureRandom,
+    /// Connection ids: random bytes drawn from the provider in blocks.
+    ids: RandomPool,
     connections: Arc<ConnectionCount>,
 }
 
@@ -372,7 +373,7 @@ impl MtlsAcceptor {
                 sites: Vec::new(),
                 log: None,
                 handshake_timeout: Duration::from_secs(10),
-                random,
+                ids: RandomPool::new(random),
                 connections: Arc::new(ConnectionCount::new(0)),
             },
         }
@@ -677,7 +678,7 @@ impl MtlsAcceptor {
     }
 
     pub(crate) fn connection_id(&self) -> String {
-        ConnectionId::random(self.inner.random)
+        ConnectionId::from_pool(&self.inner.ids)
             .map(|id| id.to_string())
             .unwrap_or_default()
     }

@@ -110,7 +110,10 @@ where
                     let connection = EdgeConnection::new(info);
                     apply(Some(&connection), req.headers_mut());
                     req.extensions_mut().insert(connection);
-                    service.call(req).await.map(ServiceResponse::map_into_left_body)
+                    service
+                        .call(req)
+                        .await
+                        .map(ServiceResponse::map_into_left_body)
                 }
                 Err(refusal) => {
                     apply(None, req.headers_mut());

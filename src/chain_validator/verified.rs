@@ -53,6 +53,12 @@ impl VerifiedChain {
         }))
     }
 
+    /// Whether `other` is this very chain (a clone of it), not merely an
+    /// equal one.
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// The leaf certificate.
     pub fn end_entity(&self) -> &ParsedCertificate {
         // `new` puts the leaf first and the anchor last.

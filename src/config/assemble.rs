@@ -118,10 +118,13 @@ pub(super) fn forwarded_verifier(
     settings: &ForwardedSettings,
     acceptor: &MtlsAcceptor,
 ) -> Result<ForwardedVerifier, ConfigError> {
-    let dialect: ForwardedDialect = settings
-        .dialect
-        .parse()
-        .map_err(|e: crate::forwarded::UnknownDialect| invalid("forwarded.dialect", &e.to_string()))?;
+    let dialect: ForwardedDialect =
+        settings
+            .dialect
+            .parse()
+            .map_err(|e: crate::forwarded::UnknownDialect| {
+                invalid("forwarded.dialect", &e.to_string())
+            })?;
     if settings.trusted_proxies.is_empty() {
         return Err(invalid(
             "forwarded.trusted_proxies",
@@ -169,7 +172,10 @@ pub(super) fn forwarded_verifier(
             if value.is_empty() {
                 return Err(invalid("forwarded.shared_secret", "the secret is empty"));
             }
-            Some((name, <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes()).into()))
+            Some((
+                name,
+                <sha2::Sha256 as sha2::Digest>::digest(value.as_bytes()).into(),
+            ))
         }
         (None, _, _) => {
             return Err(invalid(

@@ -23,6 +23,7 @@ pub use format::LogFormat;
 pub use output::{LogOutput, Progress, StreamOutput};
 #[cfg(feature = "parquet")]
 pub use parquet::parquet_schema;
+pub(crate) use record::RandomPool;
 pub use record::{ConnectionId, ConnectionLogRecord, ConnectionStatus};
 pub use rotation::{RotatingFiles, Rotation};
 pub use sink::{ConnectionLogSink, LogShutdownError, QueueSink};

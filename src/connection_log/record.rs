@@ -44,6 +44,16 @@ impl ConnectionId {
         ))
     }
 
+    /// A fresh id from `pool`, which draws random bytes from the provider
+    /// a few kilobytes at a time (one generator call per hundred ids).
+    pub(crate) fn from_pool(pool: &RandomPool) -> Result<Self, rustls::crypto::GetRandomFailed> {
+        let mut bytes = [0u8; 40];
+        pool.fill(&mut bytes)?;
+        Ok(Self(
+            base64::engine::general_purpose::URL_SAFE.encode(bytes),
+        ))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -53,6 +63,53 @@ impl ConnectionId {
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+/// Random bytes drawn from a `SecureRandom` in blocks: each block is used
+/// once, front to back, and never handed out twice.
+pub(crate) struct RandomPool {
+    random: &'static dyn rustls::crypto::SecureRandom,
+    block: std::sync::Mutex<(Box<[u8; RandomPool::BLOCK]>, usize)>,
+}
+
+impl RandomPool {
+    const BLOCK: usize = 4000;
+
+    pub(crate) fn new(random: &'static dyn rustls::crypto::SecureRandom) -> Self {
+        Self {
+            random,
+            // Empty: the first call fills it.
+            block: std::sync::Mutex::new((Box::new([0; Self::BLOCK]), Self::BLOCK)),
+        }
+    }
+
+    /// Fills `out` (at most one block) with bytes no other caller gets.
+    pub(crate) fn fill(&self, out: &mut [u8]) -> Result<(), rustls::crypto::GetRandomFailed> {
+        if out.len() > Self::BLOCK {
+            return self.random.fill(out);
+        }
+        let mut guard = self
+            .block
+            .lock()
+            .map_err(|_| rustls::crypto::GetRandomFailed)?;
+        let (block, used) = &mut *guard;
+        if Self::BLOCK - *used < out.len() {
+            self.random.fill(&mut block[..])?;
+            *used = 0;
+        }
+        let start = *used;
+        out.copy_from_slice(&block[start..start + out.len()]);
+        // Handed out: wipe so the bytes are not kept around.
+        block[start..start + out.len()].fill(0);
+        *used += out.len();
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for RandomPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RandomPool")
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
+
 use std::sync::{Arc, Mutex};
 
 use http::header::HeaderMap;
@@ -19,6 +20,9 @@ use crate::chain_validator::ClientCertInfo;
 use crate::rustls_verifier::Stage1Outcome;
 use crate::x509::fields::CertFields;
 
+/// How many bytes at each end of a header value the cache key hashes.
+const SAMPLE: usize = 256;
+
 /// A forwarded chain, leaf first, shared with the cache.
 #[derive(Clone)]
 pub(crate) struct CachedChain(Arc<Entry>);
@@ -28,15 +32,15 @@ struct Entry {
     /// (a byte no header value holds).
     raw: Box<[u8]>,
     certs: Arc<[CertificateDer<'static>]>,
-    judged: Mutex<Option<Judged>>,
+    judged: Mutex<Option<Arc<Judged>>>,
 }
 
-/// What the last stage 1 of this chain found.
-#[derive(Clone)]
-struct Judged {
-    outcome: Stage1Outcome,
-    client_cert: Arc<ClientCertInfo>,
-    fields: CertFields,
+/// What the last stage 1 of this chain found, with the leaf's facts and
+/// textual forms: computed on first use, kept for the next request.
+pub(crate) struct Judged {
+    pub(crate) outcome: Stage1Outcome,
+    pub(crate) client_cert: Arc<ClientCertInfo>,
+    pub(crate) fields: CertFields,
 }
 
 impl CachedChain {
@@ -59,7 +63,8 @@ impl CachedChain {
 
 pub(crate) struct ForwardedCache {
     capacity: usize,
-    hasher: std::collections::hash_map::RandomState,
+    /// Seeds the header hash per process.
+    seed: u64,
     entries: Mutex<Entries>,
 }
 
@@ -73,7 +78,7 @@ impl ForwardedCache {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             capacity,
-            hasher: std::collections::hash_map::RandomState::new(),
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
             entries: Mutex::new(Entries::default()),
         }
     }
@@ -87,16 +92,24 @@ impl ForwardedCache {
         limits: ForwardedLimits,
     ) -> Result<Option<CachedChain>, ForwardedError> {
         if self.capacity == 0 {
-            return Ok(read_chain(dialect, headers, limits)?.map(|certs| fresh(Box::default(), certs)));
+            return Ok(
+                read_chain(dialect, headers, limits)?.map(|certs| fresh(Box::default(), certs))
+            );
         }
         let names = dialect.header_names();
-        let mut hasher = self.hasher.build_hasher();
+        let mut hasher = WordHasher(self.seed);
         let mut len = 0usize;
         for name in &names {
             for value in headers.get_all(name) {
-                hasher.write(value.as_bytes());
-                hasher.write_u8(0);
-                len = len.saturating_add(value.len() + 1);
+                // A sample picks the entry (the whole value is compared on
+                // a hit): the length, and the first and last bytes, where
+                // every dialect puts what differs between clients (the
+                // leaf's serial, hash and signature).
+                let v = value.as_bytes();
+                hasher.write_usize(v.len());
+                hasher.write(&v[..v.len().min(SAMPLE)]);
+                hasher.write(&v[v.len().saturating_sub(SAMPLE)..]);
+                len = len.saturating_add(v.len() + 1);
             }
         }
         if len == 0 {
@@ -154,28 +167,39 @@ impl ForwardedCache {
         Ok(Some(chain))
     }
 
-    /// Records what stage 1 admitted for `chain` and returns the leaf's
-    /// facts and textual forms, computed once per cached chain.
+    /// Records what stage 1 admitted for `chain` and returns it with the
+    /// leaf's facts and textual forms, shared by every request carrying the
+    /// chain (forms computed for one request are there for the next).
     pub(crate) fn remember(
         &self,
         chain: &CachedChain,
-        outcome: &Stage1Outcome,
-    ) -> Option<(Arc<ClientCertInfo>, CertFields)> {
-        let mut judged = chain.0.judged.lock().ok();
-        if let Some(Some(j)) = judged.as_deref_mut() {
-            j.outcome = outcome.clone();
-            return Some((j.client_cert.clone(), j.fields.clone()));
+        outcome: Stage1Outcome,
+    ) -> Option<Arc<Judged>> {
+        let mut slot = chain.0.judged.lock().ok();
+        let known = slot.as_deref().and_then(Option::as_ref);
+        let judged = match known {
+            Some(j) if same_outcome(&j.outcome, &outcome) => return Some(j.clone()),
+            // Judged again (a new trust-store generation, say): same leaf,
+            // same forms.
+            Some(j) => Arc::new(Judged {
+                outcome,
+                client_cert: j.client_cert.clone(),
+                fields: j.fields.clone(),
+            }),
+            None => {
+                let client_cert = Arc::new(ClientCertInfo::from_parsed(outcome.leaf())?);
+                let fields = CertFields::from_presented(client_cert.clone(), chain.0.certs.clone());
+                Arc::new(Judged {
+                    outcome,
+                    client_cert,
+                    fields,
+                })
+            }
+        };
+        if let Some(slot) = slot.as_deref_mut() {
+            *slot = Some(judged.clone());
         }
-        let client_cert = Arc::new(ClientCertInfo::from_parsed(outcome.leaf())?);
-        let fields = CertFields::from_presented(client_cert.clone(), chain.0.certs.clone());
-        if let Some(slot) = judged.as_deref_mut() {
-            *slot = Some(Judged {
-                outcome: outcome.clone(),
-                client_cert: client_cert.clone(),
-                fields: fields.clone(),
-            });
-        }
-        Some((client_cert, fields))
+        Some(judged)
     }
 }
 
@@ -185,4 +209,40 @@ fn fresh(raw: Box<[u8]>, certs: Vec<CertificateDer<'static>>) -> CachedChain {
         certs: certs.into(),
         judged: Mutex::new(None),
     }))
+}
+
+/// Whether two stage-1 outcomes are the same judgement (the same verified
+/// path object, or the same unverified leaf).
+fn same_outcome(a: &Stage1Outcome, b: &Stage1Outcome) -> bool {
+    match (a, b) {
+        (Stage1Outcome::Verified(a), Stage1Outcome::Verified(b)) => a.same(b),
+        (Stage1Outcome::Unverified(a), Stage1Outcome::Unverified(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A fast hash of the header bytes, eight at a time (seeded per process).
+/// Not collision-resistant, and it need not be: it only picks the entry,
+/// which is used for bytes equal to its own and nothing else; a collision
+/// costs a decode.
+struct WordHasher(u64);
+
+impl Hasher for WordHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        // The last words' high bits reach the low ones.
+        self.0 ^ (self.0 >> 29)
+    }
 }

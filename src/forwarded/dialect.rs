@@ -318,7 +318,11 @@ fn joined<'h>(
     Ok(out)
 }
 
-fn check_size(name: &HeaderName, bytes: usize, limits: ForwardedLimits) -> Result<(), ForwardedError> {
+fn check_size(
+    name: &HeaderName,
+    bytes: usize,
+    limits: ForwardedLimits,
+) -> Result<(), ForwardedError> {
     if bytes > limits.max_header_bytes {
         return Err(ForwardedError::TooLarge {
             header: name.clone(),
@@ -387,7 +391,8 @@ fn pem_certificates(
     let mut found = false;
     while let Some(start) = find(rest, BEGIN) {
         let body = &rest[start + BEGIN.len()..];
-        let end = find(body, END).ok_or_else(|| bad("a certificate's PEM block has no END line"))?;
+        let end =
+            find(body, END).ok_or_else(|| bad("a certificate's PEM block has no END line"))?;
         out.room(header)?;
         let b64: Vec<u8> = body[..end]
             .iter()
@@ -453,12 +458,16 @@ fn byte_sequence<'v>(header: &HeaderName, item: &'v [u8]) -> Result<&'v [u8], Fo
         })
 }
 
+/// One XFCC element: its `key=value` pairs, keys lowercase, values
+/// unquoted.
+type XfccElement = Vec<(String, Vec<u8>)>;
+
 /// The XFCC element describing the client's certificate: the first one
 /// (proxies append theirs after it). A client-sent element cannot take its
 /// place when the outermost trusted proxy sanitizes the header (Envoy
 /// `SANITIZE_SET`, or a proxy overwriting it), which the operator's
 /// trusted-proxy setting asserts.
-fn xfcc_client_element(values: &[&[u8]]) -> Result<Option<Vec<(String, Vec<u8>)>>, ForwardedError> {
+fn xfcc_client_element(values: &[&[u8]]) -> Result<Option<XfccElement>, ForwardedError> {
     let malformed = |detail: &str| ForwardedError::Malformed {
         header: XFCC,
         detail: detail.to_string(),
@@ -472,7 +481,7 @@ fn xfcc_client_element(values: &[&[u8]]) -> Result<Option<Vec<(String, Vec<u8>)>
     }
     // Split on `,` and `;` outside quotes; values may be quoted with `\`
     // escapes inside.
-    let mut element: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut element: XfccElement = Vec::new();
     let mut key = Vec::new();
     let mut value = Vec::new();
     let mut in_key = true;
@@ -483,7 +492,9 @@ fn xfcc_client_element(values: &[&[u8]]) -> Result<Option<Vec<(String, Vec<u8>)>
         if quoted {
             match b {
                 b'\\' => {
-                    let next = *all.get(i + 1).ok_or_else(|| malformed("unterminated quoted value"))?;
+                    let next = *all
+                        .get(i + 1)
+                        .ok_or_else(|| malformed("unterminated quoted value"))?;
                     value.push(next);
                     i += 1;
                 }
@@ -517,7 +528,7 @@ fn xfcc_client_element(values: &[&[u8]]) -> Result<Option<Vec<(String, Vec<u8>)>
 }
 
 /// Ends one `key=value` pair of an XFCC element.
-fn finish_pair(key: &mut Vec<u8>, value: &mut Vec<u8>, element: &mut Vec<(String, Vec<u8>)>) {
+fn finish_pair(key: &mut Vec<u8>, value: &mut Vec<u8>, element: &mut XfccElement) {
     let k = String::from_utf8_lossy(trim(key)).to_ascii_lowercase();
     if !k.is_empty() {
         element.push((k, std::mem::take(value)));

@@ -35,21 +35,20 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use crate::acceptor::stage2::{self, PolicyInput, RefusalCause};
 use crate::acceptor::{handshake, ConnectionInfo, MtlsAcceptor, Site};
 use crate::connection_log::{ConnectionLogRecord, ConnectionStatus};
-use crate::chain_validator::ClientCertInfo;
 use crate::reason::ReasonCode;
 use crate::revocation::RevocationStatus;
 use crate::rustls_verifier::stage1::capture_stage1;
 use crate::rustls_verifier::{Rejection, Stage1Outcome, ValidationMode};
-use crate::x509::fields::CertFields;
 
 mod cache;
 mod dialect;
 mod proxies;
 
+pub(crate) use dialect::read_chain;
 pub use dialect::{ForwardedDialect, ForwardedError, ForwardedLimits, UnknownDialect};
 pub(crate) use proxies::TrustedProxies;
 
-use cache::ForwardedCache;
+use cache::{ForwardedCache, Judged};
 use proxies::Untrusted;
 
 /// Why a forwarded request was refused. The response carries only the
@@ -244,15 +243,16 @@ impl ForwardedVerifier {
             trust_store_generation: Some(site.verifier().validator().trust_store().generation()),
             ..ConnectionLogRecord::default()
         };
-        let refuse = |mut record: ConnectionLogRecord, refusal: ForwardedRefusal, detail: String| {
-            record.connection_status_detail = Some(detail);
-            inner.acceptor.finish(
-                record,
-                started,
-                ConnectionStatus::Failed(refusal.reason_code()),
-            );
-            Err(refusal)
-        };
+        let refuse =
+            |mut record: ConnectionLogRecord, refusal: ForwardedRefusal, detail: String| {
+                record.connection_status_detail = Some(detail);
+                inner.acceptor.finish(
+                    record,
+                    started,
+                    ConnectionStatus::Failed(refusal.reason_code()),
+                );
+                Err(refusal)
+            };
 
         // The trust boundary.
         let present = headers.contains_key(inner.dialect.primary());
@@ -282,9 +282,8 @@ impl ForwardedVerifier {
                         header = %inner.dialect.primary(),
                         "a forwarded certificate header from an untrusted peer was stripped: {why}"
                     );
-                    record.connection_status_detail = Some(format!(
-                        "forwarded certificate header stripped: {why}"
-                    ));
+                    record.connection_status_detail =
+                        Some(format!("forwarded certificate header stripped: {why}"));
                 }
                 let client = peer.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
                 (client, None)
@@ -329,10 +328,14 @@ impl ForwardedVerifier {
                     record.set_leaf(&fields);
                 }
                 let detail = site.verifier().refusal_detail(&refusal, leaf, rest);
-                return refuse(record, ForwardedRefusal::Rejected(refusal.rejection), detail);
+                return refuse(
+                    record,
+                    ForwardedRefusal::Rejected(refusal.rejection),
+                    detail,
+                );
             }
         };
-        let Some((client_cert, fields)) = inner.cache.remember(&chain, &outcome) else {
+        let Some(judged) = inner.cache.remember(&chain, outcome) else {
             let detail = "leaf certificate: cannot be described".to_string();
             return refuse(
                 record,
@@ -340,16 +343,21 @@ impl ForwardedVerifier {
                 detail,
             );
         };
-        record.set_leaf(&fields);
+        record.set_leaf(&judged.fields);
         let admitted = Admitted {
-            outcome,
-            client_cert,
-            fields,
+            judged,
             certs: chain.certs().clone(),
         };
         let stage1_revocation = report.revocation.take();
-        self.admit(site, record, started, client, Some(admitted), stage1_revocation)
-            .await
+        self.admit(
+            site,
+            record,
+            started,
+            client,
+            Some(admitted),
+            stage1_revocation,
+        )
+        .await
     }
 
     /// Stage 2 (revocation answers needing I/O, the connection policy), the
@@ -366,11 +374,8 @@ impl ForwardedVerifier {
     ) -> Result<Arc<ConnectionInfo>, ForwardedRefusal> {
         let inner = &*self.inner;
         let connection_id = record.connection_id.clone();
-        let chain = match &admitted {
-            Some(Admitted {
-                outcome: Stage1Outcome::Verified(chain),
-                ..
-            }) => Some(chain),
+        let chain = match admitted.as_ref().map(|a| &a.judged.outcome) {
+            Some(Stage1Outcome::Verified(chain)) => Some(chain),
             _ => None,
         };
         let verified = chain.is_some();
@@ -380,7 +385,7 @@ impl ForwardedVerifier {
             peer: client,
             connection_id: &connection_id,
             sni: None,
-            client_cert: admitted.as_ref().map(|a| &a.client_cert),
+            client_cert: admitted.as_ref().map(|a| &a.judged.client_cert),
             chain,
             peer_certs: admitted.as_ref().map_or(&no_certs, |a| &a.certs),
         };
@@ -389,14 +394,16 @@ impl ForwardedVerifier {
         if let Some(refused) = decision.refused {
             let refusal = ForwardedRefusal::Refused(refused.cause);
             record.connection_status_detail = Some(refused.detail);
-            inner
-                .acceptor
-                .finish(record, started, ConnectionStatus::Failed(refusal.reason_code()));
+            inner.acceptor.finish(
+                record,
+                started,
+                ConnectionStatus::Failed(refusal.reason_code()),
+            );
             return Err(refusal);
         }
         let headers = stage2::render_headers(
             site,
-            admitted.as_ref().map(|a| &a.fields),
+            admitted.as_ref().map(|a| &a.judged.fields),
             verified,
             &connection_id,
             None,
@@ -408,7 +415,10 @@ impl ForwardedVerifier {
             .finish(record, started, ConnectionStatus::Success);
         let chain = chain.cloned();
         let (client_cert, cert_fields) = match admitted {
-            Some(a) => (Some(a.client_cert), Some(a.fields)),
+            Some(a) => (
+                Some(a.judged.client_cert.clone()),
+                Some(a.judged.fields.clone()),
+            ),
             None => (None, None),
         };
         Ok(Arc::new(ConnectionInfo {
@@ -430,8 +440,6 @@ impl ForwardedVerifier {
 
 /// What stage 1 admitted of a forwarded chain.
 struct Admitted {
-    outcome: Stage1Outcome,
-    client_cert: Arc<ClientCertInfo>,
-    fields: CertFields,
+    judged: Arc<Judged>,
     certs: Arc<[CertificateDer<'static>]>,
 }

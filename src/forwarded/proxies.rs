@@ -67,7 +67,11 @@ impl TrustedProxies {
     /// where it came from. With `hops` = N the peer and the last N − 1
     /// `X-Forwarded-For` entries must all be trusted proxies; the entry
     /// before them is the client.
-    pub(crate) fn resolve(&self, peer: IpAddr, headers: &HeaderMap) -> Result<ProxyPath, Untrusted> {
+    pub(crate) fn resolve(
+        &self,
+        peer: IpAddr,
+        headers: &HeaderMap,
+    ) -> Result<ProxyPath, Untrusted> {
         let peer = canonical(peer);
         if !self.trusted(peer) {
             return Err(Untrusted::Address(peer));
@@ -179,7 +183,10 @@ mod tests {
     fn one_hop_believes_a_trusted_peer_and_reads_the_client_from_the_last_entry() {
         let p = proxies(&["10.0.0.0/8"], 1);
         let path = p
-            .resolve("10.1.2.3".parse().unwrap(), &xff("198.51.100.1, 203.0.113.9"))
+            .resolve(
+                "10.1.2.3".parse().unwrap(),
+                &xff("198.51.100.1, 203.0.113.9"),
+            )
             .unwrap();
         assert_eq!(path.client, "203.0.113.9".parse::<IpAddr>().unwrap());
         assert_eq!(path.proxy, "10.1.2.3".parse::<IpAddr>().unwrap());

@@ -50,8 +50,13 @@ pub fn issuer_id(issuer_der: &[u8]) -> Option<String> {
 }
 
 /// The issuer id of a parsed issuer certificate.
+/// The issuer id of a parsed issuer (its key's hash is computed once per
+/// parsed certificate).
 fn issuer_id_of(issuer: &ParsedCertificate) -> String {
-    spki_id(issuer.spki())
+    let mut buf = [0u8; 64];
+    let mut id = String::with_capacity(64 + 1 + KEY_BUF);
+    id.push_str(hex_into(issuer.spki_sha256(), &mut buf).unwrap_or_default());
+    id
 }
 
 fn spki_id(spki: &[u8]) -> String {
@@ -135,9 +140,13 @@ impl DenyListSource {
             }
         }
         if self.scoping != IssuerScoping::SerialOnly {
-            let issuer = issuer_id_of(cert.issuer);
+            let mut scoped = issuer_id_of(cert.issuer);
+            scoped.push('/');
+            let prefix = scoped.len();
             for key in keys() {
-                if let Some(v) = probe(&format!("{issuer}/{key}")) {
+                scoped.truncate(prefix);
+                scoped.push_str(key);
+                if let Some(v) = probe(&scoped) {
                     return Ok(Some(v));
                 }
             }

@@ -315,8 +315,9 @@ impl MtlsClientVerifier {
         now: UnixTime,
     ) -> Option<Result<Stage1Outcome, Refusal>> {
         match outcome {
-            Stage1Outcome::Unverified(_) => (self.mode == ValidationMode::Passthrough)
-                .then(|| Ok(outcome.clone())),
+            Stage1Outcome::Unverified(_) => {
+                (self.mode == ValidationMode::Passthrough).then(|| Ok(outcome.clone()))
+            }
             Stage1Outcome::Verified(chain) => {
                 if self.mode == ValidationMode::Passthrough
                     || !self.validator.still_current(chain, now)

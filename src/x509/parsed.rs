@@ -171,6 +171,7 @@ struct Inner {
     der: CertificateDer<'static>,
     layout: CertLayout,
     sha256: OnceLock<[u8; 32]>,
+    spki_sha256: OnceLock<[u8; 32]>,
 }
 
 /// One X.509 certificate, parsed once, owning its DER. Cloning shares it.
@@ -201,6 +202,7 @@ impl ParsedCertificate {
             der,
             layout,
             sha256: OnceLock::new(),
+            spki_sha256: OnceLock::new(),
         }))
     }
 
@@ -258,6 +260,14 @@ impl ParsedCertificate {
     /// `notAfter`, Unix seconds.
     pub fn not_after(&self) -> u64 {
         self.0.layout.not_after
+    }
+
+    /// SHA-256 of the subjectPublicKeyInfo (how the deny list names an
+    /// issuer), computed on first use.
+    pub(crate) fn spki_sha256(&self) -> &[u8; 32] {
+        self.0
+            .spki_sha256
+            .get_or_init(|| Sha256::digest(self.spki()).into())
     }
 
     /// The SHA-256 of the DER, computed on first use.

@@ -1,0 +1,223 @@
+//! Per-request verification of a forwarded 3-certificate chain (leaf,
+//! intermediate, root: ALB passthrough's `X-Amzn-Mtls-Clientcert`, URL-encoded
+//! PEM), through `ForwardedVerifier::judge`: the trust boundary, reading the
+//! header, chain validation, the deny list (stage 1), the CloudFront headers
+//! and the connection-log record (built, no sink), side by side with the
+//! floor, rustls' `WebPkiClientVerifier` verifying the same chain from DER
+//! (no header to read, no deny list, no headers, no record):
+//!
+//! - `forwarded_first_sight`: every request carries a different leaf, and the
+//!   forwarded-chain and verified-chain caches are off, so each request
+//!   decodes, parses and validates (the issuer-signature cache hits, as in
+//!   any deployment: the intermediate's signature is checked once);
+//! - `forwarded_repeated`: the same header on every request (cache hits:
+//!   the header bytes are compared, the trust-store generation, validity
+//!   window and deny list are checked again);
+//! - `webpki_floor`: `WebPkiClientVerifier::verify_client_cert` on the
+//!   first-sight chains.
+//!
+//! Goal: `forwarded_repeated` median ≤ 2 µs. Run with
+//! `cargo bench --bench forwarded` (about 30 s); the ratios to the floor are
+//! printed at the end from criterion's medians.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use edge_mtls::{
+    CacheSettings, DenyListSettings, Edge, ForwardedSettings, ForwardedVerifier, HeaderProfile,
+    LogSettings, MtlsConfig,
+};
+use http::{HeaderMap, HeaderValue};
+use rcgen::{
+    CertificateParams, ExtendedKeyUsagePurpose, Issuer, KeyUsagePurpose, SanType, SerialNumber,
+};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::RootCertStore;
+use support::{ca_params, dn, p256};
+
+const DISTINCT: usize = 256;
+
+struct Chains {
+    root_pem: String,
+    root: CertificateDer<'static>,
+    /// `[leaf, intermediate]` DER per client.
+    chains: Vec<Vec<CertificateDer<'static>>>,
+    /// The ALB header value per client: leaf, intermediate, root.
+    headers: Vec<HeaderValue>,
+}
+
+fn pem(der: &[u8]) -> String {
+    pem_rfc7468::encode_string("CERTIFICATE", pem_rfc7468::LineEnding::LF, der).expect("PEM")
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~+=/".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn chains() -> Chains {
+    let root_key = p256();
+    let root_params = ca_params("Forwarded Bench Root CA");
+    let root = root_params.self_signed(&root_key).expect("root");
+    let root_issuer = Issuer::from_params(&root_params, &root_key);
+    let inter_key = p256();
+    let inter_params = ca_params("Forwarded Bench Intermediate CA");
+    let inter = inter_params
+        .signed_by(&inter_key, &root_issuer)
+        .expect("intermediate");
+    let inter_issuer = Issuer::from_params(&inter_params, &inter_key);
+    let mut chains = Vec::new();
+    let mut headers = Vec::new();
+    for i in 0..DISTINCT {
+        let key = p256();
+        let mut p = CertificateParams::default();
+        let name = format!("client-{i}.forwarded.bench");
+        p.distinguished_name = dn(&name);
+        let serial = u32::try_from(0x0100_0000 + i).expect("serial fits");
+        p.serial_number = Some(SerialNumber::from_slice(&serial.to_be_bytes()));
+        p.subject_alt_names = vec![SanType::DnsName(name.try_into().expect("DNS name"))];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        p.use_authority_key_identifier_extension = true;
+        let leaf = p.signed_by(&key, &inter_issuer).expect("leaf");
+        let text = format!("{}{}{}", pem(leaf.der()), pem(inter.der()), pem(root.der()));
+        headers.push(HeaderValue::from_str(&urlencode(&text)).expect("header value"));
+        chains.push(vec![leaf.der().clone(), inter.der().clone()]);
+    }
+    Chains {
+        root_pem: pem(root.der()),
+        root: root.der().clone(),
+        chains,
+        headers,
+    }
+}
+
+fn edge(chains: &Chains, caches: bool) -> Edge {
+    let mut b = MtlsConfig::builder()
+        .header_profiles([HeaderProfile::CloudFront])
+        .forwarded(ForwardedSettings {
+            dialect: "alb_passthrough".into(),
+            trusted_proxies: vec!["10.0.0.0/8".into()],
+            cache_entries: if caches { 4096 } else { 0 },
+            ..ForwardedSettings::default()
+        });
+    let settings = b.settings();
+    settings.trust_store.pem = Some(chains.root_pem.clone());
+    settings.log = LogSettings {
+        target: "off".into(),
+        ..LogSettings::default()
+    };
+    settings.revocation.deny_list = Some(DenyListSettings {
+        serials: vec!["0badc0de".into(), "01".into(), "02".into()],
+        ..DenyListSettings::default()
+    });
+    if !caches {
+        settings.cache = CacheSettings {
+            verified_chains: 0,
+            ..CacheSettings::default()
+        };
+    }
+    b.build().expect("edge")
+}
+
+fn request(verifier: &ForwardedVerifier, rt: &tokio::runtime::Runtime, header: &HeaderValue) {
+    let peer: SocketAddr = "10.0.0.7:40000".parse().expect("address");
+    let mut headers = HeaderMap::new();
+    headers.insert("x-amzn-mtls-clientcert", header.clone());
+    let info = rt
+        .block_on(verifier.judge(Some(peer), None, &headers))
+        .expect("admitted");
+    black_box(info);
+}
+
+fn forwarded(c: &mut Criterion) {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let chains = chains();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let first = edge(&chains, false);
+    let first = first.forwarded().expect("[forwarded]").clone();
+    let repeated = edge(&chains, true);
+    let repeated = repeated.forwarded().expect("[forwarded]").clone();
+    let mut roots = RootCertStore::empty();
+    roots.add(chains.root.clone()).expect("root");
+    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .expect("webpki verifier");
+
+    let mut group = c.benchmark_group("forwarded");
+    let mut i = 0usize;
+    group.bench_function("forwarded_first_sight", |b| {
+        b.iter(|| {
+            i = (i + 1) % DISTINCT;
+            request(&first, &rt, &chains.headers[i]);
+        })
+    });
+    group.bench_function("forwarded_repeated", |b| {
+        b.iter(|| request(&repeated, &rt, &chains.headers[0]))
+    });
+    let mut j = 0usize;
+    group.bench_function("webpki_floor", |b| {
+        b.iter(|| {
+            j = (j + 1) % DISTINCT;
+            let chain = &chains.chains[j];
+            black_box(
+                webpki
+                    .verify_client_cert(&chain[0], &chain[1..], UnixTime::now())
+                    .expect("verified"),
+            );
+        })
+    });
+    group.finish();
+}
+
+/// The medians criterion recorded, and their ratios to the floor.
+fn summary() {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("target"))
+        .join("criterion/forwarded");
+    let median = |case: &str| -> Option<f64> {
+        let text = std::fs::read_to_string(dir.join(case).join("new/estimates.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        v["median"]["point_estimate"].as_f64()
+    };
+    let (Some(first), Some(repeated), Some(floor)) = (
+        median("forwarded_first_sight"),
+        median("forwarded_repeated"),
+        median("webpki_floor"),
+    ) else {
+        return;
+    };
+    println!(
+        "forwarded medians: first sight {:.2} µs ({:.2}× the webpki floor of {:.2} µs), \
+         repeated {:.2} µs ({:.3}× the floor; goal ≤ 2 µs)",
+        first / 1000.0,
+        first / floor,
+        floor / 1000.0,
+        repeated / 1000.0,
+        repeated / floor
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    forwarded(c);
+    summary();
+}
+
+criterion_group!(group, benches);
+criterion_main!(group);
