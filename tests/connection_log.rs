@@ -94,7 +94,7 @@ fn json_keys(line: &str) -> Vec<String> {
 }
 
 /// CloudFront's connection-log field names, in the order the JSON carries them.
-const JSON_FIELDS: [&str; 20] = [
+const JSON_FIELDS: [&str; 22] = [
     "eventTimestamp",
     "connectionId",
     "connectionStatus",
@@ -114,6 +114,8 @@ const JSON_FIELDS: [&str; 20] = [
     "clientLeafCertSha256",
     "connectionLogCustomData",
     "trustStoreGeneration",
+    "forwarded",
+    "proxyIp",
     "connectionStatusDetail",
 ];
 
@@ -152,6 +154,8 @@ fn json_line_has_cloudfront_field_names_and_values() {
         "clientLeafCertSha256": sha256,
         "connectionLogCustomData": "Valid certificate: 00b143ed93d2d8f39d",
         "trustStoreGeneration": 3,
+        "forwarded": false,
+        "proxyIp": null,
         "connectionStatusDetail": null,
     });
     assert_eq!(v, expected);
@@ -192,10 +196,12 @@ fn json_line_of_a_failed_attempt_without_certificate() {
         "clientLeafCertSha256",
         "connectionLogCustomData",
         "trustStoreGeneration",
+        "proxyIp",
         "connectionStatusDetail",
     ] {
         assert!(v[key].is_null(), "{key} = {}", v[key]);
     }
+    assert_eq!(v["forwarded"], false);
     // Every reason code is written by its CloudFront name.
     for &code in ReasonCode::ALL {
         let mut line = String::new();
@@ -249,7 +255,7 @@ fn json_line_of_a_refused_handshake_names_the_leaf_and_the_failed_check() {
     // The detail is the last field, after CloudFront's own.
     assert!(
         line.ends_with(
-            ",\"trustStoreGeneration\":3,\"connectionStatusDetail\":\"intermediate certificate \
+            ",\"trustStoreGeneration\":3,\"forwarded\":false,\"proxyIp\":null,\"connectionStatusDetail\":\"intermediate certificate \
              #0 (CN=Acme Issuing CA,O=Acme): pathLenConstraint 0 exceeded by 1 intermediate(s) \
              below it\"}\n"
         ),
