@@ -78,6 +78,12 @@
 //! connection and attached to every request after client-sent copies are
 //! removed, so a client can never forge them.
 //!
+//! **Behind a proxy.** Where ALB, CloudFront, Envoy, nginx or HAProxy
+//! terminate TLS and forward the client certificate in a header,
+//! [`ForwardedVerifier`] (`[forwarded]` in the configuration) runs the same
+//! validation, revocation, policy, headers and log record on every request,
+//! believing the header only from the configured proxy networks.
+//!
 //! **One configuration.** `MtlsConfig` (TOML or JSON) and its builder
 //! produce one `Edge` that the axum, actix-web, hyper and plain tokio
 //! listeners share; `build()` checks everything at once and names the

@@ -47,6 +47,10 @@
 //! max_bytes = 134217728              # dir: targets: a file's size limit
 //! hive = false                       # dir: targets: distributionid=…/year=…/…/hour=…/
 //!
+//! # [forwarded]                     # behind a proxy that terminates TLS (no [server] needed)
+//! # dialect = "alb_passthrough"      # cloudfront | xfcc | rfc9440 | pem-header:NAME | der-header:NAME
+//! # trusted_proxies = ["10.0.0.0/8"]
+//!
 //! [sni."partners.example.com"]
 //! mode = "optional"
 //! distribution_id = "E2PARTNERS"
