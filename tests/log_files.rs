@@ -310,6 +310,7 @@ mod parquet {
             "connectionId",
             "connectionStatus",
             "distributionId",
+            "forwarded",
         ];
         Value::Array(
             JSON_FIELDS
