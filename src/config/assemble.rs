@@ -270,6 +270,20 @@ pub(super) fn load_trust_store(
             })
         };
     }
+    trust_store_builder(setting, settings)
+        .build()
+        .map_err(|source| ConfigError::TrustStore {
+            setting: setting.to_string(),
+            source,
+        })
+}
+
+/// The builder of a trust store's settings (its files, directories and
+/// inline PEM), for the first build and for reloads alike.
+pub(super) fn trust_store_builder(
+    setting: &str,
+    settings: &TrustStoreSettings,
+) -> crate::trust_store::TrustStoreBuilder {
     let mut builder = TrustStore::builder();
     for file in &settings.files {
         builder = builder.add_file(file.clone());
@@ -280,10 +294,7 @@ pub(super) fn load_trust_store(
     if let Some(pem) = &settings.pem {
         builder = builder.add_bundle(format!("{setting}.pem"), pem.as_bytes());
     }
-    builder.build().map_err(|source| ConfigError::TrustStore {
-        setting: setting.to_string(),
-        source,
-    })
+    builder
 }
 
 pub(super) fn load_identity(

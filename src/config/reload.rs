@@ -324,17 +324,7 @@ fn reload_trust_store(
     if settings.is_empty() && mode == ValidationMode::Passthrough {
         return Ok(TrustStore::default());
     }
-    let mut builder = TrustStore::builder();
-    for file in &settings.files {
-        builder = builder.add_file(file.clone());
-    }
-    for dir in &settings.directories {
-        builder = builder.add_directory(dir.clone());
-    }
-    if let Some(pem) = &settings.pem {
-        builder = builder.add_bundle(format!("{setting}.pem"), pem.as_bytes());
-    }
-    builder.build().map_err(|source| ReloadError::TrustStore {
+    trust_store_builder(setting, settings).build().map_err(|source| ReloadError::TrustStore {
         setting: setting.to_string(),
         files: settings
             .files
