@@ -722,3 +722,72 @@ async fn actix_middleware() {
     assert_eq!(records.len(), 2);
     assert!(records[0].forwarded && !records[1].forwarded);
 }
+
+/// Denies connections from 198.51.100.0/24 and logs which client it saw.
+#[derive(Debug)]
+struct DenyDocumentationNet;
+
+#[async_trait::async_trait]
+impl edge_mtls::ConnectionPolicy for DenyDocumentationNet {
+    async fn evaluate(
+        &self,
+        connection: &edge_mtls::Connection,
+    ) -> Result<edge_mtls::Verdict, edge_mtls::PolicyError> {
+        let seen = format!(
+            "client {} serial {}",
+            connection.client_ip,
+            connection
+                .client_certificate()
+                .map(|c| c.certificates.leaf.serial_number.clone())
+                .unwrap_or_default()
+        );
+        let verdict = if connection.client_ip.to_string().starts_with("198.51.100.") {
+            edge_mtls::Verdict::deny()
+        } else {
+            edge_mtls::Verdict::allow()
+        };
+        Ok(verdict.with_custom_data(seen))
+    }
+}
+
+#[tokio::test]
+async fn the_connection_policy_sees_the_reported_client_and_the_forwarded_certificate() {
+    let fx = Fixture::new();
+    let sink = Arc::new(MemorySink::default());
+    let edge = MtlsConfig::builder()
+        .trust_store_file(fx.pki.trust_store())
+        .log_sink(sink.clone())
+        .policy(Arc::new(DenyDocumentationNet))
+        .forwarded(ForwardedSettings {
+            dialect: "cloudfront".into(),
+            trusted_proxies: vec!["10.0.0.0/8".into()],
+            ..ForwardedSettings::default()
+        })
+        .build()
+        .expect("edge");
+    let mut headers = dialect_headers(&fx.pki, "cloudfront", "my_client");
+    headers.push(("X-Forwarded-For".into(), "203.0.113.5".into()));
+    assert_eq!(
+        request(&edge, PROXY, &refs(&headers)).await.0,
+        StatusCode::OK
+    );
+    headers.pop();
+    headers.push(("X-Forwarded-For".into(), "198.51.100.5".into()));
+    assert_eq!(
+        request(&edge, PROXY, &refs(&headers)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let records = sink.records();
+    assert_eq!(
+        records[0].connection_log_custom_data.as_deref(),
+        Some("client 203.0.113.5 serial 10:01")
+    );
+    assert_eq!(
+        records[1].connection_status,
+        ConnectionStatus::Failed(ReasonCode::ConnectionFunctionDenied)
+    );
+    assert_eq!(
+        records[1].connection_log_custom_data.as_deref(),
+        Some("client 198.51.100.5 serial 10:01")
+    );
+}

@@ -324,16 +324,18 @@ fn reload_trust_store(
     if settings.is_empty() && mode == ValidationMode::Passthrough {
         return Ok(TrustStore::default());
     }
-    trust_store_builder(setting, settings).build().map_err(|source| ReloadError::TrustStore {
-        setting: setting.to_string(),
-        files: settings
-            .files
-            .iter()
-            .chain(&settings.directories)
-            .cloned()
-            .collect(),
-        source: Box::new(source),
-    })
+    trust_store_builder(setting, settings)
+        .build()
+        .map_err(|source| ReloadError::TrustStore {
+            setting: setting.to_string(),
+            files: settings
+                .files
+                .iter()
+                .chain(&settings.directories)
+                .cloned()
+                .collect(),
+            source: Box::new(source),
+        })
 }
 
 impl Edge {
