@@ -33,13 +33,11 @@ use edge_mtls::{
     LogSettings, MtlsConfig,
 };
 use http::{HeaderMap, HeaderValue};
-use rcgen::{
-    CertificateParams, ExtendedKeyUsagePurpose, Issuer, KeyUsagePurpose, SanType, SerialNumber,
-};
+use rcgen::{Issuer, SanType, SerialNumber};
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
-use support::{ca_params, dn, p256};
+use support::{ca_params, client_leaf_params, dn, p256, url_encode};
 
 const DISTINCT: usize = 256;
 
@@ -54,18 +52,6 @@ struct Chains {
 
 fn pem(der: &[u8]) -> String {
     pem_rfc7468::encode_string("CERTIFICATE", pem_rfc7468::LineEnding::LF, der).expect("PEM")
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~+=/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 fn chains() -> Chains {
@@ -83,18 +69,14 @@ fn chains() -> Chains {
     let mut headers = Vec::new();
     for i in 0..DISTINCT {
         let key = p256();
-        let mut p = CertificateParams::default();
         let name = format!("client-{i}.forwarded.bench");
-        p.distinguished_name = dn(&name);
+        let mut p = client_leaf_params(dn(&name));
         let serial = u32::try_from(0x0100_0000 + i).expect("serial fits");
         p.serial_number = Some(SerialNumber::from_slice(&serial.to_be_bytes()));
         p.subject_alt_names = vec![SanType::DnsName(name.try_into().expect("DNS name"))];
-        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        p.use_authority_key_identifier_extension = true;
         let leaf = p.signed_by(&key, &inter_issuer).expect("leaf");
         let text = format!("{}{}{}", pem(leaf.der()), pem(inter.der()), pem(root.der()));
-        headers.push(HeaderValue::from_str(&urlencode(&text)).expect("header value"));
+        headers.push(HeaderValue::from_str(&url_encode(&text)).expect("header value"));
         chains.push(vec![leaf.der().clone(), inter.der().clone()]);
     }
     Chains {

@@ -56,3 +56,17 @@ pub(crate) fn client_leaf_params(name: DistinguishedName) -> CertificateParams {
     p.use_authority_key_identifier_extension = true;
     p
 }
+
+/// URL-encoding as ALB and CloudFront write a PEM into a header: every byte
+/// but letters, digits and `-._~+=/` as `%XX`.
+pub(crate) fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3 / 2);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~+=/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

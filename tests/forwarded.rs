@@ -14,6 +14,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::Json;
 use axum::Router;
 use base64::Engine as _;
+use common::e2e::demo_pki::pki::url_encode as urlencode;
 use common::e2e::demo_pki::DemoPki;
 use common::e2e::{Fixture, MemorySink};
 use edge_mtls::axum::{ClientCert, MtlsConnection};
@@ -32,19 +33,6 @@ use tower_service::Service as _;
 const MY_CLIENT: &str = "CN=my-client,O=edge-mtls demo,C=US";
 const PROXY: &str = "10.0.0.7:40000";
 const STRANGER: &str = "192.0.2.66:40000";
-
-/// URL-encoding as ALB and CloudFront write it (`+`, `=`, `/` literal).
-fn urlencode(text: &str) -> String {
-    let mut out = String::new();
-    for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~+=/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
 
 fn b64(der: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(der)

@@ -23,6 +23,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::e2e::demo_pki::pki::url_encode as urlencode;
 use common::e2e::{Fixture, MemorySink};
 use edge_mtls::{
     ConnectionStatus, DenyListSettings, Edge, ForwardedSettings, HeaderProfile, MtlsConfig,
@@ -436,16 +437,4 @@ async fn wait_record(log: &Arc<Mutex<Vec<Value>>>, matches: impl Fn(&Value) -> b
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("no such record in {:#?}", log.lock().unwrap());
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~+=/".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

@@ -21,6 +21,9 @@ pub fn p256() -> KeyPair {
 #[path = "../../testkit/pki.rs"]
 mod pki;
 
+#[allow(unused_imports)] // each bench uses its own subset
+pub(crate) use pki::{client_leaf_params, url_encode};
+
 pub fn dn(common_name: &str) -> DistinguishedName {
     pki::name(Some("US"), Some("Edge mTLS Bench"), common_name)
 }

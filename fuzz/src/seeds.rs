@@ -182,17 +182,7 @@ pub fn forwarded_headers() -> Vec<Vec<u8>> {
     use base64::Engine as _;
     let f = fixtures();
     let b64 = |der: &[u8]| base64::engine::general_purpose::STANDARD.encode(der);
-    let urlencode = |text: &str| -> String {
-        text.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~+=/".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
+    let urlencode = crate::pki::url_encode;
     let line = |index: u8, value: &str| {
         let mut l = vec![index];
         l.extend_from_slice(value.as_bytes());
