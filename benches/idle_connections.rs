@@ -28,6 +28,13 @@
 //! servers interleaved (bare, edge, bare, edge, …), each in a fresh process;
 //! the bench prints every run and the median per server.
 //!
+//! `IDLE_CONNECTIONS=N` changes the number of connections,
+//! `IDLE_CONNECTIONS_RUNS` the number of runs, `IDLE_CONNECTIONS_WARM_UP`
+//! the warm-up connections, `IDLE_CONNECTIONS_SERVERS`
+//! which servers run (`bare,edge`), and `IDLE_CONNECTIONS_SERVER_PREFIX` a
+//! command the servers run under (a profiler: `heaptrack -o /tmp/edge`; the
+//! memory figures then include the profiler's).
+//!
 //! The allocator is the system one (glibc malloc on Linux), whose per-thread
 //! arenas are part of what is measured; `MALLOC_ARENA_MAX=1` in the
 //! environment (inherited by the server processes) shows the figure with one
@@ -97,6 +104,13 @@ mod server {
 
     pub fn run(edge: bool) {
         let dir = PathBuf::from(std::env::var_os(PKI_DIR).expect("PKI directory"));
+        // The measuring process closes stdin when it is done: exit then,
+        // with every connection still open (a profiler sees them as the
+        // memory still allocated at exit).
+        std::thread::spawn(|| {
+            let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+            std::process::exit(0);
+        });
         let rt = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -281,6 +295,14 @@ mod client {
         Pki { dir, clients }
     }
 
+    /// `IDLE_CONNECTIONS_WARM_UP`, or [`WARM_UP`].
+    fn warm_up_count() -> usize {
+        std::env::var("IDLE_CONNECTIONS_WARM_UP")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(WARM_UP)
+    }
+
     /// A server process.
     struct Server {
         child: Child,
@@ -290,21 +312,34 @@ mod client {
     impl Server {
         fn start(role: &str, dir: &Path) -> Self {
             let exe = std::env::current_exe().expect("bench executable");
-            let mut child = Command::new(exe)
+            // A profiler to run the server under (`heaptrack`, …).
+            let prefix = std::env::var("IDLE_CONNECTIONS_SERVER_PREFIX").unwrap_or_default();
+            let mut words = prefix.split_whitespace();
+            let mut command = match words.next() {
+                Some(program) => {
+                    let mut c = Command::new(program);
+                    c.args(words).arg(exe);
+                    c
+                }
+                None => Command::new(exe),
+            };
+            let mut child = command
                 .env(ROLE, role)
                 .env(PKI_DIR, dir)
+                .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .spawn()
                 .expect("server process");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().expect("stdout"))
-                .read_line(&mut line)
-                .expect("server port");
-            let port: u16 = line
-                .trim()
-                .strip_prefix("listening ")
-                .and_then(|p| p.parse().ok())
-                .unwrap_or_else(|| panic!("server said `{line}`"));
+            // A profiler may say something first.
+            let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+            let port: u16 = lines
+                .find_map(|line| {
+                    line.expect("server output")
+                        .trim()
+                        .strip_prefix("listening ")
+                        .and_then(|p| p.parse().ok())
+                })
+                .expect("the server's port");
             Self {
                 child,
                 addr: SocketAddr::from(([127, 0, 0, 1], port)),
@@ -339,6 +374,15 @@ mod client {
 
     impl Drop for Server {
         fn drop(&mut self) {
+            // Closing stdin asks the server to exit; it is killed if it
+            // has not within 10 s.
+            drop(self.child.stdin.take());
+            for _ in 0..100 {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
@@ -420,7 +464,7 @@ mod client {
         connections: usize,
     ) -> (f64, u64, u64) {
         let server = Server::start(role, pki.dir.path());
-        let (warm, held) = pki.clients.split_at(WARM_UP);
+        let (warm, held) = pki.clients.split_at(warm_up_count());
         warm_up(rt, server.addr, warm);
         std::thread::sleep(Duration::from_millis(300));
         let before = server.settled_rss_kib();
@@ -438,12 +482,16 @@ mod client {
             .ok()
             .and_then(|n| n.parse().ok())
             .unwrap_or(DEFAULT_CONNECTIONS);
+        let runs = std::env::var("IDLE_CONNECTIONS_RUNS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(RUNS);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let generating = Instant::now();
-        let pki = generate(&provider, WARM_UP + connections);
+        let pki = generate(&provider, warm_up_count() + connections);
         eprintln!(
             "idle_connections: {} client certificates generated in {:.1?}; {connections} idle \
-             connections per run, {RUNS} runs; MALLOC_ARENA_MAX={}",
+             connections per run, {runs} runs; MALLOC_ARENA_MAX={}",
             pki.clients.len(),
             generating.elapsed(),
             std::env::var("MALLOC_ARENA_MAX").unwrap_or_else(|_| "(unset)".into()),
@@ -452,8 +500,13 @@ mod client {
             .enable_all()
             .build()
             .expect("client runtime");
-        let mut figures: Vec<(&str, Vec<f64>)> = vec![("bare", Vec::new()), ("edge", Vec::new())];
-        for run in 1..=RUNS {
+        let servers = std::env::var("IDLE_CONNECTIONS_SERVERS").unwrap_or("bare,edge".into());
+        let mut figures: Vec<(&str, Vec<f64>)> = ["bare", "edge"]
+            .into_iter()
+            .filter(|s| servers.split(',').any(|w| w.trim() == *s))
+            .map(|s| (s, Vec::new()))
+            .collect();
+        for run in 1..=runs {
             for (role, values) in &mut figures {
                 let (per, before, after) = measure(&rt, role, &pki, connections);
                 eprintln!(
@@ -465,10 +518,13 @@ mod client {
         }
         for (role, mut values) in figures {
             values.sort_by(f64::total_cmp);
+            let Some(median) = values.get(values.len() / 2).copied() else {
+                continue;
+            };
             let runs: Vec<String> = values.iter().map(|v| format!("{v:.1}")).collect();
             eprintln!(
                 "idle_connections: {role:<4} median {:.1} KiB per idle connection (runs: {})",
-                values[values.len() / 2],
+                median,
                 runs.join(", ")
             );
         }

@@ -88,8 +88,12 @@ pub async fn serve_with_shutdown(
         let edge = edge.clone();
         let router = router.clone();
         tokio::spawn(async move {
+            // The handshake's state lives in its own allocation, freed once
+            // it is done: the task then holds only what serving needs (an
+            // idle connection would otherwise keep the handshake's bytes).
+            let accepting = Box::pin(edge.acceptor().accept_tcp(tcp, peer));
             // Failures are logged by the pipeline; nothing else to do.
-            if let Ok(stream) = edge.acceptor().accept_tcp(tcp, peer).await {
+            if let Ok(stream) = accepting.await {
                 serve_connection(stream, router).await;
             }
         });
