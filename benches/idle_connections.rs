@@ -178,9 +178,10 @@ mod server {
         roots
             .add(CertificateDer::from(read(dir, "root.der")))
             .expect("root");
-        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .expect("client verifier");
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .expect("client verifier");
         let (chain, key) = server_identity(dir);
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
@@ -277,7 +278,9 @@ mod client {
             p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
             p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             p.use_authority_key_identifier_extension = true;
-            let leaf = p.signed_by(&key, &inter_issuer).expect("client certificate");
+            let leaf = p
+                .signed_by(&key, &inter_issuer)
+                .expect("client certificate");
             let mut config = ClientConfig::builder_with_provider(provider.clone())
                 .with_protocol_versions(&[&rustls::version::TLS13])
                 .expect("TLS 1.3")

@@ -933,6 +933,30 @@ fn throughput(c: &mut Criterion) {
              interleaved rounds, {low:.3}–{high:.3}x)"
         );
     }
+    // The same in server CPU per handshake (steadier on a shared machine).
+    let cpu_ratio = |name: &str, base: &str| -> Option<(f64, f64, f64)> {
+        let base = tallies[runs.iter().position(|r| r.0 == base)?]
+            .lock()
+            .expect("tally");
+        let case = tallies[runs.iter().position(|r| r.0 == name)?]
+            .lock()
+            .expect("tally");
+        spread(
+            base.measured(SAMPLES)
+                .iter()
+                .zip(case.measured(SAMPLES))
+                .filter_map(|(b, c)| {
+                    Some(b.server_cpu_per_handshake()? / c.server_cpu_per_handshake()?)
+                })
+                .collect(),
+        )
+    };
+    if let Some((median, low, high)) = cpu_ratio("edge_revocation_1m", "edge_revocation_empty") {
+        eprintln!(
+            "throughput: edge_revocation_1m / edge_revocation_empty = {median:.3}x less server \
+             CPU per handshake (median, {low:.3}–{high:.3}x)"
+        );
+    }
     // The JavaScript policy against the Rust SAN rule, same pipeline.
     if let Some((median, low, high)) = ratio("edge_distinct_js", "edge_distinct_certs") {
         eprintln!(

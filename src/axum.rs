@@ -40,7 +40,6 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -100,14 +99,14 @@ pub async fn serve_with_shutdown(
     }
 }
 
-/// Serves HTTP/1.1 on one accepted connection.
+/// Serves HTTP/1.1 on one accepted connection. Between requests the
+/// connection holds no HTTP state (hyper's buffers are released while it is
+/// idle) unless the listener was configured with
+/// `release_idle_buffers = false`.
 pub async fn serve_connection(stream: MtlsStream<TcpStream>, router: Router) {
     let service = TowerToHyperService::new(MtlsHeaders::new(router, stream.info.clone()));
-    let _ = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await;
+    let release_idle = stream.releases_idle_buffers();
+    crate::idle_http1::serve(stream, service, release_idle).await;
 }
 
 /// The pipeline as an `axum-server` acceptor:

@@ -108,6 +108,8 @@ mod config;
 mod connection_log;
 mod file_input;
 mod header_builder;
+#[cfg(feature = "axum")]
+mod idle_http1;
 mod policy;
 mod reason;
 mod revocation;

@@ -337,7 +337,10 @@ impl Render<'_> {
                     self.push("cloudfront-viewer-cert-issuer", copy(c.issuer()));
                     self.push("cloudfront-viewer-cert-subject", copy(c.subject()));
                     self.push("cloudfront-viewer-cert-validity", copy(c.validity()));
-                    self.push("cloudfront-viewer-cert-pem", shared(c.leaf_pem_urlencoded_shared()));
+                    self.push(
+                        "cloudfront-viewer-cert-pem",
+                        shared(c.leaf_pem_urlencoded_shared()),
+                    );
                     self.push("cloudfront-viewer-cert-present", PRESENT);
                     self.push("cloudfront-viewer-cert-sha256", copy(c.sha256_hex()));
                 }
@@ -357,7 +360,10 @@ impl Render<'_> {
             }
             HeaderProfile::AlbPassthrough => {
                 if let Some(c) = cert {
-                    self.push("x-amzn-mtls-clientcert", shared(c.chain_pem_urlencoded_shared()));
+                    self.push(
+                        "x-amzn-mtls-clientcert",
+                        shared(c.chain_pem_urlencoded_shared()),
+                    );
                 }
             }
             HeaderProfile::Rfc9440 => {
