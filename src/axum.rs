@@ -103,10 +103,16 @@ pub async fn serve_with_shutdown(
 /// connection holds no HTTP state (hyper's buffers are released while it is
 /// idle) unless the listener was configured with
 /// `release_idle_buffers = false`.
-pub async fn serve_connection(stream: MtlsStream<TcpStream>, router: Router) {
+///
+/// The returned future holds the connection from the start (it is not an
+/// `async fn`, whose future would keep a second, dead copy of the stream).
+pub fn serve_connection(
+    stream: MtlsStream<TcpStream>,
+    router: Router,
+) -> impl Future<Output = ()> + Send {
     let service = TowerToHyperService::new(MtlsHeaders::new(router, stream.info.clone()));
     let release_idle = stream.releases_idle_buffers();
-    crate::idle_http1::serve(stream, service, release_idle).await;
+    crate::idle_http1::serve(stream, service, release_idle)
 }
 
 /// The pipeline as an `axum-server` acceptor:

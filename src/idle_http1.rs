@@ -44,7 +44,15 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves `service` over HTTP/1.1 on `stream`, parking the connection
 /// between requests when `release_idle` is set (hyper serves it throughout
 /// otherwise).
-pub(crate) async fn serve<S, B>(stream: MtlsStream<TcpStream>, service: S, release_idle: bool)
+///
+/// Not an `async fn`: the stream moves into its shared place before the
+/// future exists, so the future (boxed, the task holds a pointer) does not
+/// keep a dead copy of it for the connection's lifetime.
+pub(crate) fn serve<S, B>(
+    stream: MtlsStream<TcpStream>,
+    service: S,
+    release_idle: bool,
+) -> Pin<Box<dyn Future<Output = ()> + Send>>
 where
     S: Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -56,11 +64,12 @@ where
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new());
     if !release_idle {
-        let _ = builder
+        let connection = builder
             .serve_connection(TokioIo::new(stream), service)
-            .with_upgrades()
-            .await;
-        return;
+            .with_upgrades();
+        return Box::pin(async move {
+            let _ = connection.await;
+        });
     }
     let shared = Arc::new(Mutex::new(Parkable {
         stream,
@@ -70,6 +79,23 @@ where
         parked: false,
         pinned: false,
     }));
+    Box::pin(park_between_requests(builder, shared, service))
+}
+
+/// Serves requests with hyper while there are some, and waits with no HTTP
+/// state in between.
+async fn park_between_requests<S, B>(
+    builder: hyper::server::conn::http1::Builder,
+    shared: Arc<Mutex<Parkable>>,
+    service: S,
+) where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Unpin + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     loop {
         let io = ParkableIo {
             shared: shared.clone(),
