@@ -21,7 +21,9 @@
 //! - `edge`: the full pipeline, `edge_mtls::axum::serve` with an axum router
 //!   whose handler takes the `ClientCert` extractor: chain validation, a deny
 //!   list, a connection policy, the default CloudFront headers, one JSON
-//!   connection-log record per connection (a `QueueSink`).
+//!   connection-log record per connection (a `QueueSink`), hyper's buffers
+//!   released while a connection is idle (`release_idle_buffers`, the
+//!   default; `IDLE_CONNECTIONS_RELEASE=0` turns it off).
 //!
 //! Both run a multi-threaded tokio runtime with one worker per core (as
 //! `#[tokio::main]` does), TLS 1.3, no session resumption. Three runs, the
@@ -208,7 +210,7 @@ mod server {
                 CLIENT_DOMAIN.into(),
             )))),
         ]));
-        MtlsConfig::builder()
+        let mut builder = MtlsConfig::builder()
             .mode(ValidationMode::Required)
             .distribution_id("EIDLE00000001")
             .server_identity(chain, key)
@@ -216,9 +218,11 @@ mod server {
             .resumption(false)
             .deny_serials(["DEADBEEF", "7F:00:00:01"])
             .policy(policy)
-            .log_sink(log)
-            .build()
-            .expect("edge configuration")
+            .log_sink(log);
+        // `IDLE_CONNECTIONS_RELEASE=0`: hyper keeps its buffers while idle.
+        builder.settings().release_idle_buffers =
+            std::env::var("IDLE_CONNECTIONS_RELEASE").map_or(true, |v| v != "0");
+        builder.build().expect("edge configuration")
     }
 }
 
