@@ -45,6 +45,16 @@
 //! handshake. On a shared machine the CPU time per handshake is the steadier
 //! figure.
 //!
+//! Two more cases measure whether a handshake gets slower as revocation data
+//! grows: `edge_revocation_empty` is `edge_distinct_certs` with an empty
+//! deny list and an empty CRL of the intermediate (a `CrlSource` on the
+//! builder), `edge_revocation_1m` the same with 1,000,000 deny-list serials
+//! and a 1,000,000-entry CRL (generated with rcgen and signed by the
+//! intermediate when the bench starts; no bench client is on either list).
+//! The bench prints the median ratio of the second to the first over the
+//! rounds. `THROUGHPUT_REVOCATION_ENTRIES` changes the 1,000,000 (0 leaves
+//! both cases out).
+//!
 //! With `--features redis` (and `redis-server` on the PATH) a fourth case,
 //! `edge_redis_deny_list`, runs the distinct-certificate pipeline with the
 //! deny list in Redis (a `redis-server` the bench starts on a free port,
@@ -64,10 +74,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use edge_mtls::{ConnectionPolicy, Edge, MtlsConfig, TrustStore, TrustStoreHandle};
+use edge_mtls::{CrlSource, FailurePolicy};
 use edge_mtls::{LogFormat, QueueSink};
 use edge_mtls::{Matcher, NamePattern, Rule};
 use rcgen::{
-    CertificateParams, ExtendedKeyUsagePurpose, Issuer, KeyUsagePurpose, SanType, SerialNumber,
+    CertificateParams, CertificateRevocationListParams, ExtendedKeyUsagePurpose, Issuer,
+    KeyIdMethod, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
 };
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
@@ -96,6 +108,63 @@ const CLIENT_DOMAIN: &str = "clients.bench.example";
 
 /// Serials the deny lists hold (no bench client has them).
 const DENIED: [&str; 3] = ["00:a7:30:9e:12:34", "7F:00:00:01", "DEADBEEF"];
+
+/// Deny-list serials and CRL entries of `edge_revocation_1m`.
+const REVOCATION_ENTRIES: usize = 1_000_000;
+
+/// The revocation data of the large-revocation cases.
+struct RevocationData {
+    /// Deny-list serials, CloudFront's colon hex.
+    serials: Vec<String>,
+    /// A CRL of the intermediate, DER.
+    crl: Vec<u8>,
+}
+
+/// `n` serials no bench client has (theirs are 01:00:00:00 + i): eight
+/// bytes, 0x40 followed by a scrambled counter.
+fn revoked_serial(i: usize) -> [u8; 8] {
+    let scrambled = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 8;
+    let mut serial = scrambled.to_be_bytes();
+    serial[0] = 0x40;
+    serial
+}
+
+/// `entries` revoked serials as a deny list and as a CRL signed by `issuer`.
+fn revocation_data(issuer: &Issuer<'_, impl rcgen::SigningKey>, entries: usize) -> RevocationData {
+    let serials = (0..entries)
+        .map(|i| {
+            revoked_serial(i)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .collect();
+    // Other serials than the deny list's: a lookup misses both, as for a
+    // valid client.
+    let revoked_certs = (0..entries)
+        .map(|i| RevokedCertParams {
+            serial_number: SerialNumber::from_slice(&revoked_serial(i + entries)),
+            revocation_time: rcgen::date_time_ymd(2025, 1, 1),
+            reason_code: Some(RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        })
+        .collect();
+    let crl = CertificateRevocationListParams {
+        this_update: rcgen::date_time_ymd(2025, 1, 1),
+        next_update: rcgen::date_time_ymd(2045, 1, 1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs,
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(issuer)
+    .expect("CRL");
+    RevocationData {
+        serials,
+        crl: crl.der().to_vec(),
+    }
+}
 
 /// A `redis-server` on a free port for the Redis case, holding [`DENIED`],
 /// and the runtime its follower task runs on.
@@ -165,10 +234,16 @@ struct Pki {
     server_key: PrivatePkcs8KeyDer<'static>,
     distinct: Vec<Arc<ClientConfig>>,
     repeating: Arc<ClientConfig>,
+    /// The intermediate, DER (the issuer of the bench CRLs).
+    inter_der: CertificateDer<'static>,
+    /// No revocation data; the CRL is the intermediate's, empty.
+    revocation_empty: RevocationData,
+    /// [`REVOCATION_ENTRIES`] (or `THROUGHPUT_REVOCATION_ENTRIES`) of each.
+    revocation_large: Option<RevocationData>,
 }
 
 impl Pki {
-    fn generate(provider: &Arc<CryptoProvider>, distinct: usize) -> Self {
+    fn generate(provider: &Arc<CryptoProvider>, distinct: usize, revoked: usize) -> Self {
         let root_key = p256();
         let root_params = ca_params("Bench Root CA");
         let root = root_params.self_signed(&root_key).expect("root");
@@ -235,13 +310,27 @@ impl Pki {
         });
         let mut configs = first;
         configs.extend(second);
+        let repeating = client(distinct);
+        let generating = Instant::now();
+        let revocation_large = (revoked > 0).then(|| revocation_data(&inter_issuer, revoked));
+        if revoked > 0 {
+            eprintln!(
+                "throughput: {revoked} deny-list serials and a {revoked}-entry CRL ({} MB) \
+                 generated in {:.1?}",
+                revocation_large.as_ref().map_or(0, |r| r.crl.len()) / 1_000_000,
+                generating.elapsed()
+            );
+        }
         Self {
+            inter_der,
+            revocation_empty: revocation_data(&inter_issuer, 0),
+            revocation_large,
             root_pem: root.pem(),
             root_der: root.der().clone(),
             server_chain: vec![server.der().clone()],
             server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()),
             distinct: configs,
-            repeating: client(distinct),
+            repeating,
         }
     }
 }
@@ -398,6 +487,7 @@ fn edge_server(
     provider: &Arc<CryptoProvider>,
     redis: Option<&str>,
     policy: Arc<dyn ConnectionPolicy>,
+    revocation: Option<&RevocationData>,
 ) -> (Server, Arc<QueueSink>) {
     let store = TrustStore::from_pem(pki.root_pem.as_bytes()).expect("trust store");
     let log =
@@ -413,6 +503,17 @@ fn edge_server(
         .resumption(false)
         .policy(policy)
         .log_sink(log.clone());
+    if let Some(data) = revocation {
+        // The deny list and the CRL, instead of the three serials.
+        let crls = CrlSource::builder(provider).build();
+        crls.add(&data.crl, &[pki.inter_der.as_ref()])
+            .expect("the bench CRL verifies");
+        builder = builder
+            .deny_serials(data.serials.iter().cloned())
+            .revocation_source(Arc::new(crls), FailurePolicy::HardFail);
+        let edge = builder.build().expect("edge configuration");
+        return (Server::start(Pipeline::Edge(edge)), log);
+    }
     match redis {
         // Serials no bench client has (theirs start at 01:00:00:00).
         None => builder = builder.deny_serials(DENIED),
@@ -619,7 +720,11 @@ fn throughput(c: &mut Criterion) {
     const SAMPLES: usize = 15;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let generating = Instant::now();
-    let pki = Pki::generate(&provider, DISTINCT_CLIENTS);
+    let revoked = std::env::var("THROUGHPUT_REVOCATION_ENTRIES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(REVOCATION_ENTRIES);
+    let pki = Pki::generate(&provider, DISTINCT_CLIENTS, revoked);
     eprintln!(
         "throughput: {} distinct client certificates + 1 repeating one generated in {:.1?}; \
          clients {} the server's CertificateVerify signature",
@@ -632,19 +737,34 @@ fn throughput(c: &mut Criterion) {
         }
     );
     let bare = bare_server(&pki, &provider);
-    let (edge, log) = edge_server(&pki, &provider, None, rust_san_policy());
+    let (edge, log) = edge_server(&pki, &provider, None, rust_san_policy(), None);
     #[cfg(feature = "js")]
-    let (edge_js, _js_log) = edge_server(&pki, &provider, None, seed_000_js_policy());
+    let (edge_js, _js_log) = edge_server(&pki, &provider, None, seed_000_js_policy(), None);
     #[cfg(feature = "redis")]
     let redis = BenchRedis::start();
     #[cfg(feature = "redis")]
     let redis_edge = redis.as_ref().map(|r| {
         let _enter = r.rt.enter();
-        let (server, _) = edge_server(&pki, &provider, Some(&r.url), rust_san_policy());
+        let (server, _) = edge_server(&pki, &provider, Some(&r.url), rust_san_policy(), None);
         server
     });
     #[cfg(not(feature = "redis"))]
     let redis_edge: Option<Server> = None;
+    // Side by side: the same pipeline with no revocation data, and with
+    // the large deny list and CRL.
+    let revocation_edges = pki.revocation_large.as_ref().map(|large| {
+        let policy = rust_san_policy();
+        let (empty, _) = edge_server(
+            &pki,
+            &provider,
+            None,
+            policy.clone(),
+            Some(&pki.revocation_empty),
+        );
+        let (large, _) = edge_server(&pki, &provider, None, policy, Some(large));
+        (empty, large)
+    });
+    let (empty_cursor, large_cursor) = (AtomicUsize::new(0), AtomicUsize::new(0));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -688,6 +808,18 @@ fn throughput(c: &mut Criterion) {
                 Clients::Distinct(&pki.distinct, &redis_cursor),
             ),
         );
+    }
+    if let Some((empty, large)) = &revocation_edges {
+        runs.push((
+            "edge_revocation_empty",
+            empty,
+            Clients::Distinct(&pki.distinct, &empty_cursor),
+        ));
+        runs.push((
+            "edge_revocation_1m",
+            large,
+            Clients::Distinct(&pki.distinct, &large_cursor),
+        ));
     }
     #[cfg(feature = "js")]
     runs.push((
@@ -792,6 +924,37 @@ fn throughput(c: &mut Criterion) {
         eprintln!(
             "throughput: edge_redis_deny_list / edge_distinct_certs = {median:.3}x handshakes/s \
              (median of {SAMPLES} interleaved rounds, {low:.3}–{high:.3}x)"
+        );
+    }
+    if let Some((median, low, high)) = ratio("edge_revocation_1m", "edge_revocation_empty") {
+        eprintln!(
+            "throughput: edge_revocation_1m / edge_revocation_empty = {median:.3}x handshakes/s \
+             ({revoked} deny-list serials + a {revoked}-entry CRL vs none; median of {SAMPLES} \
+             interleaved rounds, {low:.3}–{high:.3}x)"
+        );
+    }
+    // The same in server CPU per handshake (steadier on a shared machine).
+    let cpu_ratio = |name: &str, base: &str| -> Option<(f64, f64, f64)> {
+        let base = tallies[runs.iter().position(|r| r.0 == base)?]
+            .lock()
+            .expect("tally");
+        let case = tallies[runs.iter().position(|r| r.0 == name)?]
+            .lock()
+            .expect("tally");
+        spread(
+            base.measured(SAMPLES)
+                .iter()
+                .zip(case.measured(SAMPLES))
+                .filter_map(|(b, c)| {
+                    Some(b.server_cpu_per_handshake()? / c.server_cpu_per_handshake()?)
+                })
+                .collect(),
+        )
+    };
+    if let Some((median, low, high)) = cpu_ratio("edge_revocation_1m", "edge_revocation_empty") {
+        eprintln!(
+            "throughput: edge_revocation_1m / edge_revocation_empty = {median:.3}x less server \
+             CPU per handshake (median, {low:.3}–{high:.3}x)"
         );
     }
     // The JavaScript policy against the Rust SAN rule, same pipeline.

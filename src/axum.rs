@@ -46,7 +46,6 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -73,8 +72,12 @@ pub async fn serve_with_shutdown(
         let edge = edge.clone();
         let router = router.clone();
         tokio::spawn(async move {
+            // The handshake's state lives in its own allocation, freed once
+            // it is done: the task then holds only what serving needs (an
+            // idle connection would otherwise keep the handshake's bytes).
+            let accepting = Box::pin(edge.acceptor().accept_tcp(tcp, peer));
             // Failures are logged by the pipeline; nothing else to do.
-            if let Ok(stream) = edge.acceptor().accept_tcp(tcp, peer).await {
+            if let Ok(stream) = accepting.await {
                 serve_connection(stream, router).await;
             }
         });
@@ -115,14 +118,20 @@ async fn accept_each(
     }
 }
 
-/// Serves HTTP/1.1 on one accepted connection.
-pub async fn serve_connection(stream: MtlsStream<TcpStream>, router: Router) {
+/// Serves HTTP/1.1 on one accepted connection. Between requests the
+/// connection holds no HTTP state (hyper's buffers are released while it is
+/// idle) unless the listener was configured with
+/// `release_idle_buffers = false`.
+///
+/// The returned future holds the connection from the start (it is not an
+/// `async fn`, whose future would keep a second, dead copy of the stream).
+pub fn serve_connection(
+    stream: MtlsStream<TcpStream>,
+    router: Router,
+) -> impl Future<Output = ()> + Send {
     let service = TowerToHyperService::new(MtlsHeaders::new(router, stream.info.clone()));
-    let _ = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await;
+    let release_idle = stream.releases_idle_buffers();
+    crate::idle_http1::serve(stream, service, release_idle)
 }
 
 /// Behind a proxy that terminates TLS: serves `router` over plain HTTP/1.1
@@ -157,7 +166,10 @@ pub async fn serve_forwarded_with_shutdown(
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+                .serve_connection(
+                    hyper_util::rt::TokioIo::new(tcp),
+                    TowerToHyperService::new(service),
+                )
                 .with_upgrades()
                 .await;
         });

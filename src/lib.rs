@@ -116,6 +116,8 @@ mod file_input;
 #[cfg(feature = "acceptor")]
 mod forwarded;
 mod header_builder;
+#[cfg(feature = "axum")]
+mod idle_http1;
 mod policy;
 mod reason;
 mod revocation;

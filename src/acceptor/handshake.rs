@@ -136,9 +136,9 @@ pub(super) fn leaf_fields(
     admitted: Option<&Stage1Outcome>,
     peer_certs: &Arc<[CertificateDer<'static>]>,
 ) -> (Option<Arc<ClientCertInfo>>, Option<CertFields>) {
-    let client_cert = admitted
-        .and_then(|outcome| ClientCertInfo::from_parsed(outcome.leaf()))
-        .map(Arc::new);
+    // Shared with the verified-chain cache: a repeating client's
+    // connections hold one copy.
+    let client_cert = admitted.and_then(|outcome| outcome.leaf().client_cert_info());
     let cert_fields = client_cert
         .as_ref()
         .map(|info| CertFields::from_presented(info.clone(), peer_certs.clone()));

@@ -92,6 +92,17 @@ pub struct MtlsStream<IO> {
     pub info: Arc<ConnectionInfo>,
     /// Counts the connection against `max_connections` until dropped.
     _slot: ConnectionSlot,
+    /// See [`MtlsAcceptorBuilder::release_idle_buffers`].
+    release_idle: bool,
+}
+
+impl<IO> MtlsStream<IO> {
+    /// Whether the HTTP server integrations release their per-connection
+    /// buffers while this connection is idle
+    /// ([`MtlsAcceptorBuilder::release_idle_buffers`]).
+    pub fn releases_idle_buffers(&self) -> bool {
+        self.release_idle
+    }
 }
 
 impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for MtlsStream<IO> {
@@ -286,6 +297,17 @@ impl MtlsAcceptorBuilder {
         self
     }
 
+    /// Whether the HTTP/1.1 server integrations (`edge_mtls::axum`) release
+    /// hyper's read and write buffers (8 KiB each) while a keep-alive
+    /// connection waits for its next request (default `true`): an idle
+    /// connection then holds its TLS stream and its connection facts only,
+    /// at the cost of setting up hyper's connection state again for the
+    /// next request (about a microsecond).
+    pub fn release_idle_buffers(mut self, release: bool) -> Self {
+        self.inner.release_idle_buffers = release;
+        self
+    }
+
     /// Finishes the configuration; refuses an SNI pattern that is not a
     /// host name or a `*.` wildcard of one, and a pattern given twice (the
     /// checks `MtlsConfig` makes for `sni."…"` keys).
@@ -313,6 +335,7 @@ struct Inner {
     /// Connection ids: random bytes drawn from the provider in blocks.
     ids: RandomPool,
     connections: Arc<ConnectionCount>,
+    release_idle_buffers: bool,
 }
 
 impl Inner {
@@ -375,6 +398,7 @@ impl MtlsAcceptor {
                 handshake_timeout: Duration::from_secs(10),
                 ids: RandomPool::new(random),
                 connections: Arc::new(ConnectionCount::new(0)),
+                release_idle_buffers: true,
             },
         }
     }
@@ -609,6 +633,7 @@ impl MtlsAcceptor {
         self.finish(record, started, ConnectionStatus::Success);
         Ok(MtlsStream {
             _slot: slot,
+            release_idle: inner.release_idle_buffers,
             stream,
             info: Arc::new(ConnectionInfo {
                 connection_id,

@@ -297,7 +297,8 @@ impl MtlsConfigBuilder {
         let random = provider.secure_random;
         let mut acceptor = MtlsAcceptor::builder_for(default_site, random)
             .handshake_timeout(Duration::from_millis(config.handshake_timeout_ms))
-            .max_connections(config.max_connections);
+            .max_connections(config.max_connections)
+            .release_idle_buffers(config.release_idle_buffers);
         for (pattern, o) in &config.sni {
             check_sni_pattern(pattern)?;
             let setting = format!("sni.\"{pattern}\"");

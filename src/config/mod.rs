@@ -17,6 +17,7 @@
 //! handshake_timeout_ms = 10000
 //! resumption = true
 //! max_connections = 10000           # 0: no limit
+//! release_idle_buffers = true       # idle keep-alive connections hold no HTTP buffers (axum)
 //! watch = false                     # reload trust store, CRLs, deny lists on change (feature `watch`)
 //!
 //! [cache]

@@ -465,6 +465,9 @@ pub struct MtlsConfig {
     /// Connections served at once at most; one more is refused at once
     /// with `Failed:ConnectionLimitExceeded` in the log (0: no limit).
     pub max_connections: usize,
+    /// Release hyper's read and write buffers (8 KiB each) while a
+    /// keep-alive connection is idle (default `true`; `edge_mtls::axum`).
+    pub release_idle_buffers: bool,
     /// The validation caches.
     pub cache: CacheSettings,
     /// Per-SNI overrides; keys are host names or `*.` wildcards.
@@ -500,6 +503,7 @@ impl Default for MtlsConfig {
             resumption: true,
             alpn: vec!["http/1.1".into()],
             max_connections: 10_000,
+            release_idle_buffers: true,
             cache: CacheSettings::default(),
             sni: BTreeMap::new(),
             watch: false,

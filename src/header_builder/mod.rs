@@ -256,6 +256,8 @@ impl HeaderBuilder {
                 entries.push((self.too_large_header.clone(), v));
             }
         }
+        // Kept for the connection's lifetime: no spare capacity.
+        entries.shrink_to_fit();
         ConnectionHeaders {
             entries,
             reserved: self.reserved.clone(),
@@ -272,6 +274,21 @@ struct Render<'b> {
 /// A header value from text held elsewhere (one copy into the value).
 fn copy(text: &str) -> Bytes {
     Bytes::copy_from_slice(text.as_bytes())
+}
+
+/// Text a header value shares with the connection's [`CertFields`].
+struct SharedText(Arc<str>);
+
+impl AsRef<[u8]> for SharedText {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+/// A header value sharing `text` (the certificate PEMs: the largest values,
+/// kept once per connection instead of twice).
+fn shared(text: &Arc<str>) -> Bytes {
+    Bytes::from_owner(SharedText(text.clone()))
 }
 
 const PRESENT: Bytes = Bytes::from_static(b"1");
@@ -320,7 +337,10 @@ impl Render<'_> {
                     self.push("cloudfront-viewer-cert-issuer", copy(c.issuer()));
                     self.push("cloudfront-viewer-cert-subject", copy(c.subject()));
                     self.push("cloudfront-viewer-cert-validity", copy(c.validity()));
-                    self.push("cloudfront-viewer-cert-pem", copy(c.leaf_pem_urlencoded()));
+                    self.push(
+                        "cloudfront-viewer-cert-pem",
+                        shared(c.leaf_pem_urlencoded_shared()),
+                    );
                     self.push("cloudfront-viewer-cert-present", PRESENT);
                     self.push("cloudfront-viewer-cert-sha256", copy(c.sha256_hex()));
                 }
@@ -332,12 +352,18 @@ impl Render<'_> {
                     self.push("x-amzn-mtls-clientcert-issuer", copy(c.issuer()));
                     self.push("x-amzn-mtls-clientcert-subject", copy(c.subject()));
                     self.push("x-amzn-mtls-clientcert-validity", copy(c.validity()));
-                    self.push("x-amzn-mtls-clientcert-leaf", copy(c.leaf_pem_urlencoded()));
+                    self.push(
+                        "x-amzn-mtls-clientcert-leaf",
+                        shared(c.leaf_pem_urlencoded_shared()),
+                    );
                 }
             }
             HeaderProfile::AlbPassthrough => {
                 if let Some(c) = cert {
-                    self.push("x-amzn-mtls-clientcert", copy(c.chain_pem_urlencoded()));
+                    self.push(
+                        "x-amzn-mtls-clientcert",
+                        shared(c.chain_pem_urlencoded_shared()),
+                    );
                 }
             }
             HeaderProfile::Rfc9440 => {
@@ -375,7 +401,7 @@ impl Render<'_> {
                         custom("Issuer", copy(c.issuer()));
                         custom("Subject", copy(c.subject()));
                         custom("Validity", copy(c.validity()));
-                        custom("Pem", copy(c.leaf_pem_urlencoded()));
+                        custom("Pem", shared(c.leaf_pem_urlencoded_shared()));
                         custom("Present", PRESENT);
                         custom("SHA256", copy(c.sha256_hex()));
                         if !c.san().is_empty() {

@@ -36,8 +36,9 @@ pub struct CertFields {
     not_after: OnceLock<String>,
     sha256_hex: OnceLock<String>,
     sha256_colon: OnceLock<String>,
-    leaf_pem_urlencoded: OnceLock<String>,
-    chain_pem_urlencoded: OnceLock<String>,
+    /// Shared with the header values that carry them (no second copy).
+    leaf_pem_urlencoded: OnceLock<Arc<str>>,
+    chain_pem_urlencoded: OnceLock<Arc<str>>,
     leaf_der_base64: OnceLock<String>,
     chain_der_base64: OnceLock<Vec<String>>,
     san: OnceLock<String>,
@@ -161,15 +162,26 @@ impl CertFields {
 
     /// The leaf PEM, URL-encoded with `+ = /` literal (ALB and CloudFront).
     pub fn leaf_pem_urlencoded(&self) -> &str {
+        self.leaf_pem_urlencoded_shared()
+    }
+
+    /// [`leaf_pem_urlencoded`](Self::leaf_pem_urlencoded), shared (the
+    /// headers carry it without copying it).
+    pub(crate) fn leaf_pem_urlencoded_shared(&self) -> &Arc<str> {
         self.leaf_pem_urlencoded.get_or_init(|| {
-            let mut out = String::new();
+            let mut out = String::with_capacity(url_encoded_pem_len(&self.leaf.der));
             push_url_encoded_pem(&mut out, &self.leaf.der);
-            out
+            Arc::from(out)
         })
     }
 
     /// Every presented certificate's PEM, leaf first, URL-encoded the same way.
     pub fn chain_pem_urlencoded(&self) -> &str {
+        self.chain_pem_urlencoded_shared()
+    }
+
+    /// [`chain_pem_urlencoded`](Self::chain_pem_urlencoded), shared.
+    pub(crate) fn chain_pem_urlencoded_shared(&self) -> &Arc<str> {
         self.chain_pem_urlencoded.get_or_init(|| {
             let leaf = self.leaf_pem_urlencoded();
             let rest: usize = self.chain().iter().map(|c| url_encoded_pem_len(c)).sum();
@@ -178,7 +190,7 @@ impl CertFields {
             for cert in self.chain() {
                 push_url_encoded_pem(&mut out, cert);
             }
-            out
+            Arc::from(out)
         })
     }
 

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::cert::{Cert, Version};
 use super::extensions::{BasicConstraints, Extensions, KeyUsage};
+use super::info::ClientCertInfo;
 use super::name::rfc2253;
 use super::serial::SerialNumber;
 
@@ -172,6 +173,10 @@ struct Inner {
     layout: CertLayout,
     sha256: OnceLock<[u8; 32]>,
     spki_sha256: OnceLock<[u8; 32]>,
+    /// The application's view of the certificate, formatted on first use
+    /// and shared by every connection presenting it while the
+    /// verified-chain cache keeps it.
+    info: OnceLock<Option<Arc<ClientCertInfo>>>,
 }
 
 /// One X.509 certificate, parsed once, owning its DER. Cloning shares it.
@@ -203,6 +208,7 @@ impl ParsedCertificate {
             layout,
             sha256: OnceLock::new(),
             spki_sha256: OnceLock::new(),
+            info: OnceLock::new(),
         }))
     }
 
@@ -268,6 +274,15 @@ impl ParsedCertificate {
         self.0
             .spki_sha256
             .get_or_init(|| Sha256::digest(self.spki()).into())
+    }
+
+    /// The leaf's facts as the application sees them, formatted once per
+    /// parsed certificate and shared (`None` when they cannot be read).
+    pub(crate) fn client_cert_info(&self) -> Option<Arc<ClientCertInfo>> {
+        self.0
+            .info
+            .get_or_init(|| ClientCertInfo::from_parsed(self).map(Arc::new))
+            .clone()
     }
 
     /// The SHA-256 of the DER, computed on first use.
