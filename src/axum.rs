@@ -9,7 +9,7 @@
 //! - [`serve_forwarded`]: behind a proxy that terminates TLS (ALB
 //!   passthrough, CloudFront, Envoy, nginx, HAProxy), plain HTTP with the
 //!   forwarded certificate verified on every request; or wrap any router in
-//!   [`ForwardedLayer`](crate::tower::ForwardedLayer) and serve it with
+//!   [`ForwardedLayer`] and serve it with
 //!   `into_make_service_with_connect_info::<SocketAddr>()`.
 //! - [`ClientCert`] and [`MtlsConnection`]: extractors for handlers, the
 //!   same on both paths.
