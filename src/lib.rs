@@ -225,11 +225,11 @@ pub use revocation::ocsp::{
     OcspTransport, TransportError,
 };
 pub use revocation::{
-    issuer_id, scoped_key, CertStatus, CertStatusKind, CertToCheck, CertificateRevocationStatus,
-    ChainRevocationStatuses, ChainValidity, CheckerBuildError, CrlReason, DenyListSource,
-    FailurePolicy, ImmediateCheck, IssuerScoping, RevocationChain, RevocationChecker,
-    RevocationCheckerBuilder, RevocationError, RevocationMethod, RevocationOutcome,
-    RevocationScope, RevocationSource, RevocationStatus, StatusErrorKind,
+    issuer_id, next_data_stamp, scoped_key, CertStatus, CertStatusKind, CertToCheck,
+    CertificateRevocationStatus, ChainRevocationStatuses, ChainValidity, CheckerBuildError,
+    CrlReason, DenyListSource, FailurePolicy, ImmediateCheck, IssuerScoping, RevocationChain,
+    RevocationChecker, RevocationCheckerBuilder, RevocationError, RevocationMethod,
+    RevocationOutcome, RevocationScope, RevocationSource, RevocationStatus, StatusErrorKind,
 };
 
 // The rustls verifier (stage 1, inside the handshake).

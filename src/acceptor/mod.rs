@@ -704,7 +704,7 @@ impl MtlsAcceptor {
 
     pub(crate) fn connection_id(&self) -> String {
         ConnectionId::from_pool(&self.inner.ids)
-            .map(|id| id.to_string())
+            .map(ConnectionId::into_string)
             .unwrap_or_default()
     }
 

@@ -1,7 +1,8 @@
 //! The outcome of a successful validation: the verified chain, owned and
 //! parsed, from the leaf to its trust anchor.
 
-use std::sync::Arc;
+use std::any::Any;
+use std::sync::{Arc, RwLock};
 
 use rustls_pki_types::UnixTime;
 
@@ -27,6 +28,27 @@ struct Inner {
     not_before: u64,
     not_after: u64,
     generation: u64,
+    /// What a later stage keeps with the chain for the next connection that
+    /// presents it (the revocation answers of its last check); opaque here.
+    kept: Kept,
+}
+
+/// A slot for [`VerifiedChain::kept`]; not part of the chain's identity.
+#[derive(Default)]
+struct Kept(RwLock<Option<Arc<dyn Any + Send + Sync>>>);
+
+impl PartialEq for Kept {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Kept {}
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept")
+    }
 }
 
 impl VerifiedChain {
@@ -50,7 +72,21 @@ impl VerifiedChain {
             not_before,
             not_after,
             generation,
+            kept: Kept::default(),
         }))
+    }
+
+    /// What was kept with this chain by [`keep`](Self::keep), if it is a `T`.
+    pub(crate) fn kept<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let slot = self.0.kept.0.read().ok()?;
+        slot.clone()?.downcast::<T>().ok()
+    }
+
+    /// Keeps `value` with this chain (replacing what was kept).
+    pub(crate) fn keep<T: Any + Send + Sync>(&self, value: Arc<T>) {
+        if let Ok(mut slot) = self.0.kept.0.write() {
+            *slot = Some(value);
+        }
     }
 
     /// Whether `other` is this very chain (a clone of it), not merely an
@@ -132,6 +168,7 @@ impl VerifiedChain {
             not_before,
             not_after,
             generation,
+            kept: Kept::default(),
         }))
     }
 }

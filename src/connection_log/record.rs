@@ -58,6 +58,11 @@ impl ConnectionId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id as an owned string (no copy).
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
 impl fmt::Display for ConnectionId {

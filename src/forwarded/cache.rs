@@ -10,13 +10,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use http::header::HeaderMap;
 use rustls_pki_types::CertificateDer;
 
 use super::dialect::{read_chain, ForwardedDialect, ForwardedError, ForwardedLimits};
 use crate::chain_validator::ClientCertInfo;
+use crate::header_builder::ConnectionHeaders;
 use crate::rustls_verifier::Stage1Outcome;
 use crate::x509::fields::CertFields;
 
@@ -41,6 +42,10 @@ pub(crate) struct Judged {
     pub(crate) outcome: Stage1Outcome,
     pub(crate) client_cert: Arc<ClientCertInfo>,
     pub(crate) fields: CertFields,
+    /// The certificate headers, rendered for the first request that needed
+    /// them (only where they depend on nothing else; see
+    /// [`HeaderBuilder::per_connection`](crate::HeaderBuilder::per_connection)).
+    pub(crate) headers: OnceLock<ConnectionHeaders>,
 }
 
 impl CachedChain {
@@ -185,6 +190,7 @@ impl ForwardedCache {
                 outcome,
                 client_cert: j.client_cert.clone(),
                 fields: j.fields.clone(),
+                headers: OnceLock::new(),
             }),
             None => {
                 let client_cert = Arc::new(ClientCertInfo::from_parsed(outcome.leaf())?);
@@ -193,6 +199,7 @@ impl ForwardedCache {
                     outcome,
                     client_cert,
                     fields,
+                    headers: OnceLock::new(),
                 })
             }
         };

@@ -401,14 +401,24 @@ impl ForwardedVerifier {
             );
             return Err(refusal);
         }
-        let headers = stage2::render_headers(
-            site,
-            admitted.as_ref().map(|a| &a.judged.fields),
-            verified,
-            &connection_id,
-            None,
-            None,
-        );
+        let render = || {
+            stage2::render_headers(
+                site,
+                admitted.as_ref().map(|a| &a.judged.fields),
+                verified,
+                &connection_id,
+                None,
+                None,
+            )
+        };
+        // A repeated chain's headers are rendered once (unless they carry
+        // the connection id).
+        let headers = match &admitted {
+            Some(a) if !site.headers().per_connection() => {
+                a.judged.headers.get_or_init(render).clone()
+            }
+            _ => render(),
+        };
         let forwarded_by = record.proxy_ip;
         inner
             .acceptor

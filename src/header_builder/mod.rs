@@ -225,6 +225,13 @@ impl HeaderBuilder {
         }
     }
 
+    /// Whether [`render`](Self::render) reads more than the certificate and
+    /// whether it was verified (the connection id or TLS parameters): when
+    /// not, connections with the same certificate can share one rendering.
+    pub fn per_connection(&self) -> bool {
+        self.connection_id_header.is_some() || self.tls_headers
+    }
+
     /// Renders the headers of one connection (call once per connection).
     pub fn render(&self, facts: &ConnectionFacts<'_>) -> ConnectionHeaders {
         let mut out = Render {
@@ -256,10 +263,10 @@ impl HeaderBuilder {
                 entries.push((self.too_large_header.clone(), v));
             }
         }
-        // Kept for the connection's lifetime: no spare capacity.
-        entries.shrink_to_fit();
+        // Kept for the connection's lifetime (no spare capacity), and
+        // cheap to clone.
         ConnectionHeaders {
-            entries,
+            entries: entries.into(),
             reserved: self.reserved.clone(),
         }
     }
@@ -446,7 +453,7 @@ fn xfcc(c: &CertFields) -> String {
 /// The headers of one connection, ready to attach to each of its requests.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionHeaders {
-    entries: Vec<(HeaderName, HeaderValue)>,
+    entries: Arc<[(HeaderName, HeaderValue)]>,
     reserved: Arc<sanitize::Reserved>,
 }
 
@@ -456,7 +463,7 @@ impl ConnectionHeaders {
     pub fn apply(&self, headers: &mut HeaderMap) {
         sanitize::sanitize_with(headers, &self.reserved);
         headers.reserve(self.entries.len());
-        for (name, value) in &self.entries {
+        for (name, value) in self.entries.iter() {
             headers.append(name.clone(), value.clone());
         }
     }

@@ -114,6 +114,7 @@ impl RevocationCheckerBuilder {
         Ok(RevocationChecker {
             sources: self.sources,
             scope: self.scope,
+            id: super::next_data_stamp(),
         })
     }
 }
@@ -123,6 +124,18 @@ impl RevocationCheckerBuilder {
 pub struct RevocationChecker {
     sources: Vec<ConfiguredSource>,
     scope: RevocationScope,
+    /// Names this checker in answers kept with a chain.
+    id: u64,
+}
+
+/// The answers of [`RevocationChecker::check_now`] for one chain, with the
+/// checker and the data stamps they were given under.
+#[derive(Debug)]
+pub(crate) struct KeptAnswer {
+    checker: u64,
+    versions: Box<[u64]>,
+    /// What `check_now` answered (`Allowed` only).
+    pub(crate) status: RevocationStatus,
 }
 
 /// The result of the synchronous stage (inside the handshake).
@@ -192,6 +205,37 @@ impl RevocationChecker {
     /// The configured scope.
     pub fn scope(&self) -> RevocationScope {
         self.scope
+    }
+
+    /// Every source's [`data_version`](RevocationSource::data_version), in
+    /// order; `None` when one has none (its answers must be asked for).
+    pub(crate) fn data_versions(&self) -> Option<Box<[u64]>> {
+        self.sources
+            .iter()
+            .map(|c| c.source.data_version())
+            .collect()
+    }
+
+    /// `status` (an `Allowed` answer) kept with the stamps read before it
+    /// was asked for.
+    pub(crate) fn keep(&self, versions: Box<[u64]>, status: RevocationStatus) -> KeptAnswer {
+        KeptAnswer {
+            checker: self.id,
+            versions,
+            status,
+        }
+    }
+
+    /// Whether `kept` was answered by this checker from the data its
+    /// sources hold now (so `check_now` would answer the same).
+    pub(crate) fn still_answers(&self, kept: &KeptAnswer) -> bool {
+        kept.checker == self.id
+            && kept.versions.len() == self.sources.len()
+            && self
+                .sources
+                .iter()
+                .zip(kept.versions.iter())
+                .all(|(c, v)| c.source.data_version() == Some(*v))
     }
 
     /// Stage 1: answers only from sources that need no I/O (deny lists,
@@ -628,5 +672,42 @@ mod tests {
             .block_on(checker.check(&chain, UnixTime::now()));
         assert!(outcome.is_allowed());
         assert!(RevocationChecker::builder().build().is_err());
+    }
+
+    #[test]
+    fn kept_answers_hold_only_while_every_source_keeps_its_data() {
+        use crate::revocation::kvs::MemoryKeyValueStore;
+        use crate::revocation::DenyListSource;
+
+        let store = Arc::new(MemoryKeyValueStore::for_serial_numbers());
+        let deny_list: Arc<dyn RevocationSource> = Arc::new(DenyListSource::new(store.clone()));
+        let checker = RevocationChecker::builder()
+            .source(deny_list.clone())
+            .build()
+            .unwrap();
+        let status = match run(&checker) {
+            ImmediateCheck::Allowed(status) => status,
+            other => panic!("allowed expected, got {other:?}"),
+        };
+        let versions = checker.data_versions().expect("a deny list has a version");
+        let kept = checker.keep(versions, status);
+        assert!(checker.still_answers(&kept));
+        // Any change to the list, even of another key, takes a new stamp.
+        store.put("0badc0de", "").unwrap();
+        assert!(!checker.still_answers(&kept));
+        // Another checker over the same sources never takes this one's answer.
+        let other = RevocationChecker::builder()
+            .source(deny_list)
+            .build()
+            .unwrap();
+        let kept = checker.keep(checker.data_versions().unwrap(), kept.status.clone());
+        assert!(checker.still_answers(&kept));
+        assert!(!other.still_answers(&kept));
+        // A source without a stamp (time-dependent answers): nothing is kept.
+        let timed = RevocationChecker::builder()
+            .source(source(RevocationMethod::Crl, Some(CertStatus::Good)))
+            .build()
+            .unwrap();
+        assert!(timed.data_versions().is_none());
     }
 }

@@ -168,6 +168,11 @@ impl RevocationSource for DenyListSource {
         RevocationMethod::DenyList
     }
 
+    /// The store's version: answers depend on nothing else.
+    fn data_version(&self) -> Option<u64> {
+        self.store.version()
+    }
+
     fn check_now(&self, cert: &CertToCheck<'_>, _now: UnixTime) -> Option<CertStatus> {
         let result = self.probe_keys(cert, |key| match self.store.exists_local(key) {
             Some(true) => Some(Probe::Listed),

@@ -208,6 +208,16 @@ impl RevocationSource for GenerationDenyList {
         })
     }
 
+    /// The version of the generation's list (stamps are unique to a store,
+    /// so a swap to another list changes it); 0 for a generation without
+    /// one, whose answer never changes.
+    fn data_version(&self) -> Option<u64> {
+        with_snapshot(&self.handle, |s| match &s.deny_list {
+            Some(list) => list.data_version(),
+            None => Some(0),
+        })
+    }
+
     async fn check(&self, cert: &CertToCheck<'_>, now: UnixTime) -> CertStatus {
         match current(&self.handle).deny_list.clone() {
             Some(list) => list.check(cert, now).await,

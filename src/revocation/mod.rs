@@ -51,6 +51,7 @@ use rustls_pki_types::UnixTime;
 pub(crate) use crate::x509::parsed::ParsedCertificate;
 pub(crate) use crate::x509::serial::{SerialNumber, SerialParseError};
 pub use chain::RevocationChain;
+pub(crate) use checker::KeptAnswer;
 pub use checker::{
     CheckerBuildError, FailurePolicy, ImmediateCheck, RevocationChecker, RevocationCheckerBuilder,
     RevocationOutcome, RevocationScope,
@@ -198,4 +199,27 @@ pub trait RevocationSource: Send + Sync + fmt::Debug {
 
     /// The full answer, performing I/O when needed.
     async fn check(&self, cert: &CertToCheck<'_>, now: UnixTime) -> CertStatus;
+
+    /// A stamp of the data [`applies_to`](Self::applies_to) and
+    /// [`check_now`](Self::check_now) answer from: while it stays the same,
+    /// so do their answers for a given certificate, whatever the time. A
+    /// change takes a new stamp from [`next_data_stamp`]. `None` (the
+    /// default) when answers may change without a new stamp (they depend on
+    /// the time, like a CRL's `nextUpdate` or a cached OCSP response's
+    /// expiry): such a source is asked on every connection.
+    ///
+    /// A repeated client's chain keeps the answers of its last check with
+    /// the stamps they were given under, and is checked again only when a
+    /// stamp differs.
+    fn data_version(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// A new, process-wide unique stamp for [`RevocationSource::data_version`]
+/// and [`KeyValueStore::version`](crate::KeyValueStore::version) (never 0;
+/// later calls return larger numbers).
+pub fn next_data_stamp() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }

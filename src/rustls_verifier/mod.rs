@@ -28,7 +28,8 @@ use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
 use crate::chain_validator::{CertPosition, ChainValidator, ValidationError, VerifiedChain};
 use crate::reason::{ReasonCode, TlsAlert};
 use crate::revocation::{
-    ImmediateCheck, RevocationChain, RevocationChecker, RevocationError, RevocationOutcome,
+    ImmediateCheck, KeptAnswer, RevocationChain, RevocationChecker, RevocationError,
+    RevocationOutcome,
 };
 use crate::x509::cert::Cert;
 use crate::x509::name::rfc2253;
@@ -247,17 +248,31 @@ impl MtlsClientVerifier {
         let store = self.validator.trust_store().load_guard();
         let _pin = (store.generation() == chain.trust_store_generation())
             .then(|| crate::revocation::generation::pin(&store));
+        // A chain seen before, with the same data behind every source: the
+        // same answer as last time.
+        if let Some(kept) = chain.kept::<KeptAnswer>() {
+            if checker.still_answers(&kept) {
+                record_revocation(kept.status.clone());
+                return Ok(());
+            }
+        }
+        // Stamps first: data changed while checking gets a new stamp, so
+        // the answer is never kept under the stamp of data it did not see.
+        let versions = checker.data_versions();
         match checker.check_now(&RevocationChain::from_verified(chain), now) {
+            ImmediateCheck::Allowed(status) => {
+                if let Some(versions) = versions {
+                    chain.keep(Arc::new(checker.keep(versions, status.clone())));
+                }
+                record_revocation(status);
+                Ok(())
+            }
             ImmediateCheck::Denied(e) => Err(Refusal {
                 // Revocation names certificates by their place in what the
                 // client sent, as validation does.
                 position: e.position(),
                 rejection: Rejection::Revocation(e),
             }),
-            ImmediateCheck::Allowed(status) => {
-                record_revocation(status);
-                Ok(())
-            }
             // Pending: stage 2 decides after the handshake.
             _ => Ok(()),
         }

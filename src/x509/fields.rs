@@ -20,10 +20,14 @@ use super::name;
 /// The textual forms of a leaf certificate (and the chain it came with),
 /// each computed on first use.
 ///
-/// Cloning keeps what has been computed; the parsed leaf and the presented
-/// certificates are shared by reference count.
+/// Cheap to clone: clones share the parsed leaf, the presented certificates
+/// and every form computed so far (or later, by any of them), so a
+/// repeated client's forms are computed once however many connections or
+/// requests carry them.
 #[derive(Clone)]
-pub struct CertFields {
+pub struct CertFields(Arc<Fields>);
+
+struct Fields {
     leaf: Arc<ClientCertInfo>,
     /// What the client sent, leaf first.
     presented: Arc<[CertificateDer<'static>]>,
@@ -67,7 +71,7 @@ impl CertFields {
         leaf: Arc<ClientCertInfo>,
         presented: Arc<[CertificateDer<'static>]>,
     ) -> Self {
-        Self {
+        Self(Arc::new(Fields {
             leaf,
             presented,
             serial_cloudfront: OnceLock::new(),
@@ -85,79 +89,90 @@ impl CertFields {
             chain_der_base64: OnceLock::new(),
             san: OnceLock::new(),
             spki_hex: OnceLock::new(),
-        }
+        }))
     }
 
     /// The parsed leaf.
     pub fn leaf(&self) -> &Arc<ClientCertInfo> {
-        &self.leaf
+        &self.0.leaf
     }
 
     /// The certificates the client sent after its leaf, in the order sent.
     pub fn chain(&self) -> &[CertificateDer<'static>] {
-        self.presented.get(1..).unwrap_or_default()
+        self.0.presented.get(1..).unwrap_or_default()
     }
 
     /// CloudFront serial: lowercase hex, `:`-separated, DER sign byte kept (`00:b1:43:…`).
     pub fn serial_cloudfront(&self) -> &str {
-        self.serial_cloudfront
-            .get_or_init(|| serial_cloudfront(&self.leaf.serial))
+        self.0
+            .serial_cloudfront
+            .get_or_init(|| serial_cloudfront(&self.0.leaf.serial))
     }
 
     /// ALB serial: uppercase hex, no separators, no sign byte (`FEF257372D5C14D4`).
     pub fn serial_alb(&self) -> &str {
-        self.serial_alb
-            .get_or_init(|| serial_alb(&self.leaf.serial))
+        self.0
+            .serial_alb
+            .get_or_init(|| serial_alb(&self.0.leaf.serial))
     }
 
     /// Subject, RFC 2253 (`CN=…,OU=…,C=US`).
     pub fn subject(&self) -> &str {
-        &self.leaf.subject
+        &self.0.leaf.subject
     }
 
     /// Issuer, RFC 2253.
     pub fn issuer(&self) -> &str {
-        &self.leaf.issuer
+        &self.0.leaf.issuer
     }
 
     /// Subject in CloudFront's log style (`C=US, ST=WA, …, CN=…`).
     pub fn subject_log(&self) -> &str {
-        self.subject_log
-            .get_or_init(|| name::log_style(&self.leaf.subject_der).unwrap_or_default())
+        self.0
+            .subject_log
+            .get_or_init(|| name::log_style(&self.0.leaf.subject_der).unwrap_or_default())
     }
 
     /// Issuer in CloudFront's log style.
     pub fn issuer_log(&self) -> &str {
-        self.issuer_log
-            .get_or_init(|| name::log_style(&self.leaf.issuer_der).unwrap_or_default())
+        self.0
+            .issuer_log
+            .get_or_init(|| name::log_style(&self.0.leaf.issuer_der).unwrap_or_default())
     }
 
     /// `NotBefore=2023-09-21T01:50:17Z;NotAfter=2024-09-20T01:50:17Z`.
     pub fn validity(&self) -> &str {
-        self.validity
-            .get_or_init(|| validity(self.leaf.not_before, self.leaf.not_after))
+        self.0
+            .validity
+            .get_or_init(|| validity(self.0.leaf.not_before, self.0.leaf.not_after))
     }
 
     /// `notBefore`, ISO 8601 UTC.
     pub fn not_before(&self) -> &str {
-        self.not_before
-            .get_or_init(|| iso8601(self.leaf.not_before))
+        self.0
+            .not_before
+            .get_or_init(|| iso8601(self.0.leaf.not_before))
     }
 
     /// `notAfter`, ISO 8601 UTC.
     pub fn not_after(&self) -> &str {
-        self.not_after.get_or_init(|| iso8601(self.leaf.not_after))
+        self.0
+            .not_after
+            .get_or_init(|| iso8601(self.0.leaf.not_after))
     }
 
     /// SHA-256 of the leaf DER, 64 lowercase hex digits.
     pub fn sha256_hex(&self) -> &str {
-        self.sha256_hex.get_or_init(|| hex_lower(&self.leaf.sha256))
+        self.0
+            .sha256_hex
+            .get_or_init(|| hex_lower(&self.0.leaf.sha256))
     }
 
     /// SHA-256 of the leaf DER, uppercase hex pairs joined by `:`.
     pub fn sha256_colon(&self) -> &str {
-        self.sha256_colon
-            .get_or_init(|| hex_upper_colon(&self.leaf.sha256))
+        self.0
+            .sha256_colon
+            .get_or_init(|| hex_upper_colon(&self.0.leaf.sha256))
     }
 
     /// The leaf PEM, URL-encoded with `+ = /` literal (ALB and CloudFront).
@@ -168,9 +183,9 @@ impl CertFields {
     /// [`leaf_pem_urlencoded`](Self::leaf_pem_urlencoded), shared (the
     /// headers carry it without copying it).
     pub(crate) fn leaf_pem_urlencoded_shared(&self) -> &Arc<str> {
-        self.leaf_pem_urlencoded.get_or_init(|| {
-            let mut out = String::with_capacity(url_encoded_pem_len(&self.leaf.der));
-            push_url_encoded_pem(&mut out, &self.leaf.der);
+        self.0.leaf_pem_urlencoded.get_or_init(|| {
+            let mut out = String::with_capacity(url_encoded_pem_len(&self.0.leaf.der));
+            push_url_encoded_pem(&mut out, &self.0.leaf.der);
             Arc::from(out)
         })
     }
@@ -182,7 +197,7 @@ impl CertFields {
 
     /// [`chain_pem_urlencoded`](Self::chain_pem_urlencoded), shared.
     pub(crate) fn chain_pem_urlencoded_shared(&self) -> &Arc<str> {
-        self.chain_pem_urlencoded.get_or_init(|| {
+        self.0.chain_pem_urlencoded.get_or_init(|| {
             let leaf = self.leaf_pem_urlencoded();
             let rest: usize = self.chain().iter().map(|c| url_encoded_pem_len(c)).sum();
             let mut out = String::with_capacity(leaf.len() + rest);
@@ -196,13 +211,14 @@ impl CertFields {
 
     /// Base64 of the leaf DER (RFC 9440 `Client-Cert` without the colons).
     pub fn leaf_der_base64(&self) -> &str {
-        self.leaf_der_base64
-            .get_or_init(|| base64::engine::general_purpose::STANDARD.encode(&self.leaf.der))
+        self.0
+            .leaf_der_base64
+            .get_or_init(|| base64::engine::general_purpose::STANDARD.encode(&self.0.leaf.der))
     }
 
     /// Base64 of each presented certificate after the leaf.
     pub fn chain_der_base64(&self) -> &[String] {
-        self.chain_der_base64.get_or_init(|| {
+        self.0.chain_der_base64.get_or_init(|| {
             let b64 = base64::engine::general_purpose::STANDARD;
             self.chain().iter().map(|c| b64.encode(c)).collect()
         })
@@ -210,18 +226,19 @@ impl CertFields {
 
     /// subjectAltName entries in OpenSSL's print form (`DNS:a,URI:b,IP Address:1.2.3.4,email:c`).
     pub fn san(&self) -> &str {
-        self.san
-            .get_or_init(|| san_openssl(&self.leaf.subject_alt_names))
+        self.0
+            .san
+            .get_or_init(|| san_openssl(&self.0.leaf.subject_alt_names))
     }
 
     /// The SubjectPublicKeyInfo DER as lowercase hex.
     pub fn spki_hex(&self) -> &str {
-        self.spki_hex.get_or_init(|| hex_lower(&self.leaf.spki))
+        self.0.spki_hex.get_or_init(|| hex_lower(&self.0.leaf.spki))
     }
 
     /// The first OCSP responder URL, when the certificate names one.
     pub fn ocsp_url(&self) -> Option<&str> {
-        self.leaf.ocsp_url.as_deref()
+        self.0.leaf.ocsp_url.as_deref()
     }
 }
 
@@ -229,7 +246,8 @@ impl PartialEq for CertFields {
     /// Equal when formatted from the same certificates (whatever has been
     /// computed so far).
     fn eq(&self, other: &Self) -> bool {
-        self.leaf == other.leaf && self.presented == other.presented
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.leaf == other.0.leaf && self.0.presented == other.0.presented)
     }
 }
 

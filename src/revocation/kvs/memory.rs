@@ -1,9 +1,12 @@
 //! The in-memory [`KeyValueStore`].
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 
 use rustls_pki_types::UnixTime;
+
+use crate::revocation::next_data_stamp;
 
 use super::{
     normalize_key, KeyNormalization, KeyValueStore, KvsError, KvsMeta, MAX_KEY_BYTES,
@@ -24,6 +27,8 @@ pub struct MemoryKeyValueStore {
     max_keys: usize,
     clock: fn() -> UnixTime,
     inner: RwLock<Inner>,
+    /// A new stamp after every write (see [`KeyValueStore::version`]).
+    version: AtomicU64,
 }
 
 struct Inner {
@@ -71,6 +76,7 @@ impl MemoryKeyValueStore {
                 created: now,
                 updated: now,
             }),
+            version: AtomicU64::new(next_data_stamp()),
         }
     }
 
@@ -224,7 +230,12 @@ impl MemoryKeyValueStore {
 
     fn write<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        f(&mut guard)
+        let result = f(&mut guard);
+        // After the change, under the lock: a reader that saw the old stamp
+        // may have read either content, one that sees the new stamp reads
+        // the new content.
+        self.version.store(next_data_stamp(), Ordering::Release);
+        result
     }
 }
 
@@ -257,6 +268,10 @@ impl KeyValueStore for MemoryKeyValueStore {
 
     fn normalization(&self) -> KeyNormalization {
         self.normalization
+    }
+
+    fn version(&self) -> Option<u64> {
+        Some(self.version.load(Ordering::Acquire))
     }
 }
 

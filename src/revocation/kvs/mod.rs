@@ -185,4 +185,13 @@ pub trait KeyValueStore: Send + Sync + fmt::Debug {
     fn normalization(&self) -> KeyNormalization {
         KeyNormalization::Exact
     }
+
+    /// A stamp of the local copy [`exists_local`](Self::exists_local)
+    /// answers from, from [`next_data_stamp`](crate::next_data_stamp):
+    /// a new one is taken after every change. `None` (the default) when
+    /// answers may change without a new stamp (no local copy, or one whose
+    /// usability depends on the time).
+    fn version(&self) -> Option<u64> {
+        None
+    }
 }

@@ -262,6 +262,7 @@ pub(super) fn apply_in_order(
     let mut last_id = None;
     let mut reload = None;
     {
+        let _restamp = Restamp(&shared.stamp);
         let mut set = write_lock(&shared.set);
         for event in events {
             if event.op == Op::Reset {
@@ -438,7 +439,10 @@ pub(super) async fn full_reload(
         }
 
         let count = set.len();
-        *write_lock(&shared.set) = set;
+        {
+            let _restamp = Restamp(&shared.stamp);
+            *write_lock(&shared.set) = set;
+        }
         publish(shared, version, last_id);
         shared.full_reloads.fetch_add(1, Ordering::AcqRel);
         shared.touch();

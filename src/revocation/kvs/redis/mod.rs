@@ -361,6 +361,9 @@ struct Shared {
     contact_ms: AtomicU64,
     epoch: Instant,
     version: AtomicU64,
+    /// A new data stamp after every change to `set` (see
+    /// [`KeyValueStore::version`]).
+    stamp: AtomicU64,
     last_id: RwLock<String>,
     full_reloads: AtomicU64,
     created: u64,
@@ -483,6 +486,7 @@ impl RedisKeyValueStore {
             contact_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             version: AtomicU64::new(0),
+            stamp: AtomicU64::new(crate::revocation::next_data_stamp()),
             last_id: RwLock::new("0-0".into()),
             full_reloads: AtomicU64::new(0),
             created,
@@ -628,6 +632,26 @@ impl KeyValueStore for RedisKeyValueStore {
 
     fn normalization(&self) -> KeyNormalization {
         KeyNormalization::SerialNumbers
+    }
+
+    /// Only without a staleness bound (with one, answers change with the
+    /// time since the last contact), and once synchronised.
+    fn version(&self) -> Option<u64> {
+        if self.shared.options.fail_closed_after.is_some() || !self.shared.answerable() {
+            return None;
+        }
+        Some(self.shared.stamp.load(Ordering::Acquire))
+    }
+}
+
+/// Takes a new data stamp when dropped: declared before the set's write
+/// guard, it runs after the change is complete, on every path out.
+struct Restamp<'a>(&'a AtomicU64);
+
+impl Drop for Restamp<'_> {
+    fn drop(&mut self) {
+        self.0
+            .store(crate::revocation::next_data_stamp(), Ordering::Release);
     }
 }
 
