@@ -49,9 +49,7 @@ impl ConnectionId {
     pub(crate) fn from_pool(pool: &RandomPool) -> Result<Self, rustls::crypto::GetRandomFailed> {
         let mut bytes = [0u8; 40];
         pool.fill(&mut bytes)?;
-        Ok(Self(
-            base64::engine::general_purpose::URL_SAFE.encode(bytes),
-        ))
+        Ok(Self(base64url_padded(&bytes)))
     }
 
     /// The id as text.
@@ -69,6 +67,32 @@ impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// `bytes` in base64url with padding, as `URL_SAFE.encode` writes it (a
+/// short, fixed-size input: one allocation, no engine set-up).
+fn base64url_padded(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let digit = |v: u32| DIGITS[(v & 63) as usize];
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(3) * 4);
+    let mut groups = bytes.chunks_exact(3);
+    for g in &mut groups {
+        let v = u32::from(g[0]) << 16 | u32::from(g[1]) << 8 | u32::from(g[2]);
+        out.extend_from_slice(&[digit(v >> 18), digit(v >> 12), digit(v >> 6), digit(v)]);
+    }
+    match *groups.remainder() {
+        [a] => {
+            let v = u32::from(a) << 16;
+            out.extend_from_slice(&[digit(v >> 18), digit(v >> 12), b'=', b'=']);
+        }
+        [a, b] => {
+            let v = u32::from(a) << 16 | u32::from(b) << 8;
+            out.extend_from_slice(&[digit(v >> 18), digit(v >> 12), digit(v >> 6), b'=']);
+        }
+        _ => {}
+    }
+    // ASCII only: the check cannot fail.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Random bytes drawn from a `SecureRandom` in blocks: each block is used
@@ -187,5 +211,25 @@ impl ConnectionLogRecord {
         self.client_leaf_cert_issuer = Some(cert.issuer_log().to_owned());
         self.client_leaf_cert_validity = Some(cert.validity().to_owned());
         self.client_leaf_cert_sha256 = Some(cert.sha256_hex().to_owned());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+
+    #[test]
+    fn connection_ids_are_base64url_with_padding() {
+        let bytes: Vec<u8> = (0u8..=255).rev().chain(0..=255).collect();
+        for len in 0..=48 {
+            for start in [0, 1, 100, 250, 300] {
+                let input = &bytes[start..start + len];
+                assert_eq!(
+                    super::base64url_padded(input),
+                    base64::engine::general_purpose::URL_SAFE.encode(input),
+                    "{len} bytes from {start}"
+                );
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, Hasher};
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use http::header::HeaderMap;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use rustls_pki_types::CertificateDer;
 
 use super::dialect::{read_chain, ForwardedDialect, ForwardedError, ForwardedLimits};
@@ -89,10 +89,12 @@ impl ForwardedCache {
     }
 
     /// The forwarded chain of a request (`None`: no certificate), from the
-    /// cache when these exact header bytes were read before.
+    /// cache when these exact header bytes were read before. `names` are the
+    /// dialect's header names, in its order.
     pub(crate) fn read(
         &self,
         dialect: &ForwardedDialect,
+        names: &[HeaderName],
         headers: &HeaderMap,
         limits: ForwardedLimits,
     ) -> Result<Option<CachedChain>, ForwardedError> {
@@ -101,21 +103,22 @@ impl ForwardedCache {
                 read_chain(dialect, headers, limits)?.map(|certs| fresh(Box::default(), certs))
             );
         }
-        let names = dialect.header_names();
+        // Every value of every name, in order (one lookup per name).
+        let mut values: Vec<&[u8]> = Vec::with_capacity(names.len());
+        for name in names {
+            values.extend(headers.get_all(name).iter().map(HeaderValue::as_bytes));
+        }
         let mut hasher = WordHasher(self.seed);
         let mut len = 0usize;
-        for name in &names {
-            for value in headers.get_all(name) {
-                // A sample picks the entry (the whole value is compared on
-                // a hit): the length, and the first and last bytes, where
-                // every dialect puts what differs between clients (the
-                // leaf's serial, hash and signature).
-                let v = value.as_bytes();
-                hasher.write_usize(v.len());
-                hasher.write(&v[..v.len().min(SAMPLE)]);
-                hasher.write(&v[v.len().saturating_sub(SAMPLE)..]);
-                len = len.saturating_add(v.len() + 1);
-            }
+        for v in &values {
+            // A sample picks the entry (the whole value is compared on a
+            // hit): the length, and the first and last bytes, where every
+            // dialect puts what differs between clients (the leaf's serial,
+            // hash and signature).
+            hasher.write_usize(v.len());
+            hasher.write(&v[..v.len().min(SAMPLE)]);
+            hasher.write(&v[v.len().saturating_sub(SAMPLE)..]);
+            len = len.saturating_add(v.len() + 1);
         }
         if len == 0 {
             return Ok(None);
@@ -127,15 +130,12 @@ impl ForwardedCache {
         let key = hasher.finish();
         let same = |raw: &[u8]| {
             let mut at = 0usize;
-            for name in &names {
-                for value in headers.get_all(name) {
-                    let v = value.as_bytes();
-                    let end = at + v.len();
-                    if raw.get(at..end) != Some(v) || raw.get(end) != Some(&0) {
-                        return false;
-                    }
-                    at = end + 1;
+            for v in &values {
+                let end = at + v.len();
+                if raw.get(at..end) != Some(*v) || raw.get(end) != Some(&0) {
+                    return false;
                 }
+                at = end + 1;
             }
             at == raw.len()
         };
@@ -150,11 +150,9 @@ impl ForwardedCache {
             return Ok(None);
         };
         let mut raw = Vec::with_capacity(len);
-        for name in &names {
-            for value in headers.get_all(name) {
-                raw.extend_from_slice(value.as_bytes());
-                raw.push(0);
-            }
+        for v in &values {
+            raw.extend_from_slice(v);
+            raw.push(0);
         }
         let chain = fresh(raw.into_boxed_slice(), certs);
         if let Ok(mut entries) = self.entries.lock() {

@@ -118,6 +118,8 @@ struct Inner {
     limits: ForwardedLimits,
     acceptor: MtlsAcceptor,
     cache: ForwardedCache,
+    /// The dialect's header names, in its order.
+    names: Vec<HeaderName>,
     /// Headers removed from every request besides the reserved certificate
     /// headers: a named dialect's header and the shared-secret header.
     strip: Vec<HeaderName>,
@@ -144,7 +146,8 @@ impl ForwardedVerifier {
         acceptor: MtlsAcceptor,
         cache_capacity: usize,
     ) -> Self {
-        let mut strip: Vec<HeaderName> = dialect.header_names();
+        let names = dialect.header_names();
+        let mut strip: Vec<HeaderName> = names.clone();
         if let Some((name, _)) = &proxies.secret {
             strip.push(name.clone());
         }
@@ -155,6 +158,7 @@ impl ForwardedVerifier {
                 limits,
                 acceptor,
                 cache: ForwardedCache::new(cache_capacity),
+                names,
                 strip,
             }),
         }
@@ -266,13 +270,17 @@ impl ForwardedVerifier {
                 record.proxy_ip = Some(path.proxy);
                 record.client_ip = Some(path.client);
                 record.client_port = None;
-                let chain = match inner.cache.read(&inner.dialect, headers, inner.limits) {
-                    Ok(chain) => chain,
-                    Err(e) => {
-                        let detail = format!("forwarded certificate: {e}");
-                        return refuse(record, ForwardedRefusal::Malformed(e), detail);
-                    }
-                };
+                let chain =
+                    match inner
+                        .cache
+                        .read(&inner.dialect, &inner.names, headers, inner.limits)
+                    {
+                        Ok(chain) => chain,
+                        Err(e) => {
+                            let detail = format!("forwarded certificate: {e}");
+                            return refuse(record, ForwardedRefusal::Malformed(e), detail);
+                        }
+                    };
                 (SocketAddr::new(path.client, 0), chain)
             }
             Err(why) => {
