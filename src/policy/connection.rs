@@ -237,6 +237,96 @@ impl Connection {
     }
 }
 
+/// One certificate a connection object describes, before it is formatted.
+#[cfg_attr(not(feature = "js"), allow(dead_code))]
+pub(crate) enum Described<'a> {
+    /// The leaf, parsed.
+    Leaf(&'a ClientCertInfo),
+    /// An intermediate of the verified path, parsed.
+    Parsed(&'a ParsedCertificate),
+    /// A certificate the client sent after its leaf, as sent.
+    Sent(&'a [u8]),
+}
+
+#[cfg_attr(not(feature = "js"), allow(dead_code))]
+impl Described<'_> {
+    /// The certificate's DER.
+    pub(crate) fn der(&self) -> &[u8] {
+        match self {
+            Self::Leaf(info) => &info.der,
+            Self::Parsed(parsed) => parsed.der().as_ref(),
+            Self::Sent(der) => der,
+        }
+    }
+
+    /// Its CloudFront certificate object (`None` for a certificate sent
+    /// after the leaf that cannot be parsed, which the object leaves out).
+    pub(crate) fn object(&self) -> Option<CertificateObject> {
+        match self {
+            Self::Leaf(info) => Some(CertificateObject::new(info)),
+            Self::Parsed(parsed) => {
+                ClientCertInfo::from_parsed(parsed).map(|i| CertificateObject::new(&i))
+            }
+            Self::Sent(der) => ClientCertInfo::from_der(der).map(|i| CertificateObject::new(&i)),
+        }
+    }
+}
+
+/// The connection object without its certificate objects:
+/// `clientCertificate.certificates` is `null`, to be filled in.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Shell<'a> {
+    client_certificate: Option<ShellCertificate<'a>>,
+    client_ip: IpAddr,
+    endpoint: &'a Option<String>,
+    distribution_id: &'a str,
+    connection_id: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShellCertificate<'a> {
+    certificates: (),
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revocation_status: Option<&'a RevocationStatus>,
+}
+
+#[cfg_attr(not(feature = "js"), allow(dead_code))]
+impl Connection {
+    /// The certificates `clientCertificate.certificates` describes, leaf
+    /// first, unformatted (`None` without a certificate).
+    pub(crate) fn described(&self) -> Option<Vec<Described<'_>>> {
+        let leaf = self.leaf.as_deref()?;
+        let mut out = vec![Described::Leaf(leaf)];
+        match &self.parsed_intermediates {
+            Some(parsed) => out.extend(parsed.iter().map(Described::Parsed)),
+            None => out.extend(
+                self.intermediates()
+                    .iter()
+                    .map(|c| Described::Sent(c.as_ref())),
+            ),
+        }
+        Some(out)
+    }
+
+    /// The connection object as JSON, with `clientCertificate.certificates`
+    /// left `null` (the same keys in the same order as the full object).
+    pub(crate) fn shell_json(&self) -> String {
+        let shell = Shell {
+            client_certificate: self.leaf.as_ref().map(|_| ShellCertificate {
+                certificates: (),
+                revocation_status: self.revocation_status.as_ref(),
+            }),
+            client_ip: self.client_ip,
+            endpoint: &self.endpoint,
+            distribution_id: &self.distribution_id,
+            connection_id: &self.connection_id,
+        };
+        serde_json::to_string(&shell).unwrap_or_default()
+    }
+}
+
 impl PartialEq for Connection {
     /// Equal when describing the same connection (whatever has been
     /// formatted so far).

@@ -21,6 +21,7 @@ use super::cloudfront::*;
 use super::error::{JsError, JsLoadError};
 use super::object::{self, cut, CallState};
 use super::{Inner, JsLimits, JsRun};
+use crate::policy::Connection;
 use crate::revocation::kvs::KeyValueStore;
 
 /// The module name the function is compiled and loaded under.
@@ -31,6 +32,33 @@ pub(super) const SUPPORT_MODULE: &str = "edge-mtls-support.js";
 pub(super) const SUPPORT_SOURCE: &str = "
 const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
 const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
+const isFrozen = Object.isFrozen;
+// Freezes `root` and every object reachable through its own enumerable
+// properties, stopping at objects frozen already.
+function deepFreeze(root) {
+    const pending = [root];
+    while (pending.length > 0) {
+        const o = pending.pop();
+        if (o === null || typeof o !== 'object' || isFrozen(o)) continue;
+        freeze(o);
+        const names = keys(o);
+        for (let i = 0; i < names.length; i++) pending.push(o[names[i]]);
+    }
+}
+// A connection object from its parsed shell, the realm's methods and the
+// certificate objects (frozen already), leaf first.
+export function assemble(connection, methods, leaf, ...intermediates) {
+    connection.allow = methods.allow;
+    connection.deny = methods.deny;
+    connection.logCustomData = methods.logCustomData;
+    const certificate = connection.clientCertificate;
+    if (leaf !== undefined && certificate !== null && typeof certificate === 'object') {
+        certificate.certificates = freeze({ leaf: leaf, intermediates: freeze(intermediates) });
+        connection.clientCertInfo = leaf;
+    }
+    deepFreeze(connection);
+    return connection;
+}
 // Freezes everything reachable from globalThis: own properties (string and
 // symbol keys, accessors included) and prototypes.
 export function lockdown() {
@@ -299,6 +327,11 @@ impl Deadline {
 /// after any failure or when a call leaves jobs behind.
 pub(super) struct Engine {
     id: u64,
+    /// Certificate objects frozen in the realm (dropped before the realm and
+    /// the runtime).
+    certificates: object::CertificateObjects,
+    /// The realm's `assemble` (dropped before the realm and the runtime).
+    assemble: Option<Persistent<Function<'static>>>,
     /// The realm's instance function, when the source is wrapped (dropped
     /// before the realm and the runtime).
     instance: Option<Persistent<Function<'static>>>,
@@ -332,6 +365,8 @@ impl Engine {
         })));
         Ok(Self {
             id,
+            certificates: object::CertificateObjects::new(),
+            assemble: None,
             instance: None,
             make: None,
             runtime,
@@ -399,9 +434,13 @@ pub(super) fn realm(
     runtime: &Runtime,
     state: &Rc<RefCell<CallState>>,
     lockdown: bool,
-) -> rquickjs::Result<(Context, Persistent<Object<'static>>)> {
+) -> rquickjs::Result<(
+    Context,
+    Persistent<Object<'static>>,
+    Persistent<Function<'static>>,
+)> {
     let context = fresh_context(runtime)?;
-    let make = context.with(|ctx| {
+    let (make, assemble) = context.with(|ctx| {
         object::install_console(&ctx, state)?;
         let support: Object = Module::import(&ctx, SUPPORT_MODULE)?.finish()?;
         let (allow, deny, log) = object::methods(&ctx, state)?;
@@ -409,12 +448,16 @@ pub(super) fn realm(
         make.set("allow", allow)?;
         make.set("deny", deny)?;
         make.set("logCustomData", log)?;
+        let assemble: Function = support.get("assemble")?;
         if lockdown {
             support.get::<_, Function>("lockdown")?.call::<_, ()>(())?;
         }
-        Ok::<_, rquickjs::Error>(Persistent::save(&ctx, make))
+        Ok::<_, rquickjs::Error>((
+            Persistent::save(&ctx, make),
+            Persistent::save(&ctx, assemble),
+        ))
     })?;
-    Ok((context, make))
+    Ok((context, make, assemble))
 }
 
 /// A run that failed before the function was called.
@@ -430,8 +473,15 @@ pub(super) fn failed(limits: &JsLimits, error: JsError) -> JsRun {
     }
 }
 
-/// Runs the function of `inner` on the connection object `json`.
-pub(super) fn run(inner: &Inner, json: String) -> JsRun {
+/// What a call runs on: a connection object given as JSON, or a
+/// connection (its certificate objects kept by the realm).
+pub(super) enum Input<'a> {
+    Json(String),
+    Connection(&'a Connection),
+}
+
+/// Runs the function of `inner` on `input`.
+pub(super) fn run(inner: &Inner, input: Input<'_>) -> JsRun {
     let limits = inner.limits;
     let mut start = Instant::now();
     let mut cpu = Duration::ZERO;
@@ -451,7 +501,7 @@ pub(super) fn run(inner: &Inner, json: String) -> JsRun {
             engine.arm(deadline);
             *engine.state.borrow_mut() = CallState::default();
             CURRENT_KVS.with(|k| *k.borrow_mut() = inner.kvs.clone());
-            let result = call(&mut engine, inner.wrapped, &json, deadline);
+            let result = call(&mut engine, inner, &input, deadline);
             cpu = deadline.used();
             CURRENT_KVS.with(|k| *k.borrow_mut() = None);
             let interrupted = engine.interrupted.get();
@@ -532,6 +582,8 @@ pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::
     if engine.realm.is_none() || engine.calls >= realm_calls.max(1) {
         engine.instance = None;
         engine.make = None;
+        engine.assemble = None;
+        engine.certificates.clear();
         if engine.realm.take().is_some() {
             // Collect the old realm now rather than during a call.
             engine.runtime.run_gc();
@@ -544,8 +596,9 @@ pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::
         // on top of it, and garbage is collected between realms, not
         // during calls (unless a call itself makes that much).
         engine.runtime.set_memory_limit(0);
-        let (realm, make) = realm(&engine.runtime, &engine.state, lockdown)?;
+        let (realm, make, assemble) = realm(&engine.runtime, &engine.state, lockdown)?;
         engine.make = Some(make);
+        engine.assemble = Some(assemble);
         engine.runtime.run_gc();
         let base = usize::try_from(engine.runtime.memory_usage().malloc_size).unwrap_or(0);
         engine
@@ -561,10 +614,11 @@ pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::
 
 pub(super) fn call(
     engine: &mut Engine,
-    wrapped: bool,
-    json: &str,
+    inner: &Inner,
+    input: &Input<'_>,
     deadline: Deadline,
 ) -> Result<(), JsError> {
+    let wrapped = inner.wrapped;
     engine.calls += 1;
     let state = engine.state.clone();
     let Some(context) = &engine.realm else {
@@ -575,6 +629,8 @@ pub(super) fn call(
     let calls = engine.calls;
     let cached = engine.instance.clone();
     let make = engine.make.clone();
+    let assemble = engine.assemble.clone();
+    let certificates = &mut engine.certificates;
     let mut keep = None;
     let result = context.with(|ctx| {
         let caught = |e| caught(&ctx, e);
@@ -584,7 +640,26 @@ pub(super) fn call(
             })?
             .restore(&ctx)
             .map_err(caught)?;
-        let connection = object::build(&ctx, json, &make)
+        let built = match input {
+            Input::Json(json) => object::build(&ctx, json, &make),
+            Input::Connection(connection) => {
+                let assemble = assemble
+                    .ok_or_else(|| JsError::Engine {
+                        detail: "no connection assembler".into(),
+                    })?
+                    .restore(&ctx)
+                    .map_err(caught)?;
+                object::build_from(
+                    &ctx,
+                    connection,
+                    inner.fingerprint,
+                    &make,
+                    &assemble,
+                    certificates,
+                )
+            }
+        };
+        let connection = built
             .map_err(|e| match caught(e) {
                 JsError::Uncaught { message, .. } => JsError::InvalidConnection { detail: message },
                 other => other,

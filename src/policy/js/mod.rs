@@ -282,8 +282,7 @@ impl JsFunction {
 
     /// Runs the function on `connection`.
     pub fn run(&self, connection: &Connection) -> JsRun {
-        let json = object::connection_json(connection, self.inner.fingerprint);
-        engine::run(&self.inner, json)
+        engine::run(&self.inner, engine::Input::Connection(connection))
     }
 
     /// Runs the function on a connection object given as JSON (at most
@@ -299,7 +298,7 @@ impl JsFunction {
                 },
             );
         }
-        engine::run(&self.inner, connection.to_string())
+        engine::run(&self.inner, engine::Input::Json(connection.to_string()))
     }
 }
 

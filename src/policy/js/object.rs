@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use base64::Engine as _;
 use rquickjs::function::{Opt, Rest};
-use rquickjs::{Ctx, Function, Object, Value};
+use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
 use super::FingerprintFormat;
 use crate::policy::{truncate_custom_data, Connection, Decision};
@@ -55,33 +55,83 @@ pub(super) fn cut(mut s: String, max: usize) -> String {
     s
 }
 
-/// CloudFront's connection object as JSON, fingerprints in `format`.
+/// CloudFront's connection object as one JSON document, fingerprints in
+/// `format` (what [`build_from`] assembles; tests compare the two).
+#[cfg(test)]
 pub(super) fn connection_json(connection: &Connection, format: FingerprintFormat) -> String {
-    if format == FingerprintFormat::ColonHex {
-        return serde_json::to_string(connection).unwrap_or_default();
+    let mut text = serde_json::to_string(connection).unwrap_or_default();
+    for described in connection.described().unwrap_or_default() {
+        if let Some(object) = described.object() {
+            let colon = &object.sha256_fingerprint;
+            text = text.replace(colon.as_str(), &reformat_fingerprint(colon, format));
+        }
     }
-    let mut value = serde_json::to_value(connection).unwrap_or_default();
-    if let Some(certificates) = value
-        .pointer_mut("/clientCertificate/certificates")
-        .and_then(|c| c.as_object_mut())
-    {
-        let mut objects: Vec<&mut serde_json::Value> = Vec::new();
-        for (name, entry) in certificates.iter_mut() {
-            match (name.as_str(), entry) {
-                ("leaf", leaf) => objects.push(leaf),
-                ("intermediates", serde_json::Value::Array(list)) => {
-                    objects.extend(list.iter_mut())
+    text
+}
+
+/// One CloudFront certificate object as JSON, its fingerprint in `format`.
+pub(super) fn certificate_json(
+    mut object: crate::policy::CertificateObject,
+    format: FingerprintFormat,
+) -> String {
+    if format != FingerprintFormat::ColonHex {
+        object.sha256_fingerprint = reformat_fingerprint(&object.sha256_fingerprint, format);
+    }
+    serde_json::to_string(&object).unwrap_or_default()
+}
+
+/// The most certificate objects a realm keeps (each a few kilobytes of the
+/// function's memory): a repeated client's leaf and the intermediates every
+/// client shares are parsed and frozen once per realm.
+pub(super) const KEPT_CERTIFICATES: usize = 16;
+
+/// Frozen certificate objects of one realm, by the certificate's DER.
+pub(super) type CertificateObjects =
+    std::collections::HashMap<Box<[u8]>, Persistent<Object<'static>>>;
+
+/// The connection object of `connection`: its shell parsed from JSON, the
+/// certificate objects taken from `kept` (or formatted, parsed, frozen and
+/// kept), put together and frozen by the realm's `assemble` with the
+/// methods of `methods`. The same object [`build`] makes from the full
+/// JSON; `None` when the JSON is not an object.
+pub(super) fn build_from<'js>(
+    ctx: &Ctx<'js>,
+    connection: &Connection,
+    format: FingerprintFormat,
+    methods: &Object<'js>,
+    assemble: &Function<'js>,
+    kept: &mut CertificateObjects,
+) -> rquickjs::Result<Option<Object<'js>>> {
+    let shell = ctx.json_parse(connection.shell_json())?;
+    let Some(shell) = shell.as_object().filter(|o| !o.is_array()).cloned() else {
+        return Ok(None);
+    };
+    // On the heap: a chain may hold more certificates than fit on the stack.
+    let mut args = rquickjs::function::Args::new_unsized(ctx.clone());
+    args.push_arg(shell)?;
+    args.push_arg(methods.clone())?;
+    for described in connection.described().unwrap_or_default() {
+        let der = described.der();
+        let object = match kept.get(der) {
+            Some(object) => object.clone().restore(ctx)?,
+            None => {
+                let Some(fields) = described.object() else {
+                    continue;
+                };
+                let object: Object<'js> =
+                    ctx.json_parse(certificate_json(fields, format))?.get()?;
+                deep_freeze(ctx, object.clone().into_value())?;
+                if kept.len() >= KEPT_CERTIFICATES {
+                    kept.clear();
                 }
-                _ => {}
+                kept.insert(der.into(), Persistent::save(ctx, object.clone()));
+                object
             }
-        }
-        for object in objects {
-            if let Some(serde_json::Value::String(fp)) = object.get_mut("sha256Fingerprint") {
-                *fp = reformat_fingerprint(fp, format);
-            }
-        }
+        };
+        args.push_arg(object)?;
     }
-    value.to_string()
+    let connection: Object<'js> = assemble.call_arg(args)?;
+    Ok(Some(connection))
 }
 
 /// Rewrites a colon-hex fingerprint in `format`.
@@ -247,6 +297,93 @@ mod tests {
             reformat_fingerprint("not hex", FingerprintFormat::Hex),
             "not hex"
         );
+    }
+
+    /// A connection with a leaf, its intermediate, an unparsable extra
+    /// certificate and a revocation status.
+    fn connection() -> Connection {
+        use crate::revocation::RevocationStatus;
+        use crate::revocation::{CertStatus, CertificateRevocationStatus, RevocationMethod};
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+        use std::sync::Arc;
+
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Intermediate CA");
+        let intermediate = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::from_params(&ca, &ca_key);
+        let mut leaf = CertificateParams::new(vec!["client.example.com".into()]).unwrap();
+        leaf.subject_alt_names
+            .push(SanType::URI("spiffe://example.com/c".try_into().unwrap()));
+        leaf.distinguished_name
+            .push(rcgen::DnType::CommonName, "client \"é\" example");
+        let leaf = leaf
+            .signed_by(&KeyPair::generate().unwrap(), &issuer)
+            .unwrap();
+        let info = Arc::new(crate::chain_validator::ClientCertInfo::from_der(leaf.der()).unwrap());
+        let status = RevocationStatus::from_entries(
+            CertificateRevocationStatus::new(
+                RevocationMethod::DenyList,
+                &CertStatus::Good,
+                "01".into(),
+            ),
+            Vec::new(),
+        );
+        Connection::without_certificate("203.0.113.9".parse().unwrap(), "E1", "id-1")
+            .with_endpoint(Some("api.example.com".into()))
+            .with_chain(info, &[intermediate.der().as_ref(), b"not a certificate"])
+            .with_revocation_status(status)
+    }
+
+    /// Reports the connection object's JSON (length and a hash) and whether
+    /// every object in it is frozen.
+    const DESCRIBE: &str = r#"
+function connectionHandler(connection) {
+    const text = JSON.stringify(connection);
+    let h = 5381;
+    for (let i = 0; i < text.length; i++) h = ((h * 33) ^ text.charCodeAt(i)) >>> 0;
+    let frozen = true;
+    const pending = [connection];
+    while (pending.length > 0) {
+        const o = pending.pop();
+        if (o === null || typeof o !== 'object') continue;
+        if (!Object.isFrozen(o)) frozen = false;
+        for (const k of Object.keys(o)) pending.push(o[k]);
+    }
+    const alias = connection.clientCertInfo === connection.clientCertificate.certificates.leaf;
+    connection.logCustomData(`${text.length}:${h}:${frozen}:${alias}:${Object.keys(connection).join(',')}`);
+    connection.allow();
+}
+"#;
+
+    #[test]
+    fn assembled_objects_are_the_parsed_ones() {
+        let connection = connection();
+        for format in [
+            FingerprintFormat::ColonHex,
+            FingerprintFormat::Hex,
+            FingerprintFormat::Base64Url,
+        ] {
+            let function = super::super::JsFunction::compile(
+                "describe.js",
+                DESCRIBE,
+                super::super::JsLimits::default(),
+            )
+            .unwrap()
+            .fingerprint_format(format);
+            let parsed = function.run_json(&connection_json(&connection, format));
+            // Twice: the second call takes the certificate objects the
+            // realm kept.
+            let assembled = function.run(&connection);
+            let again = function.run(&connection);
+            assert!(parsed.error.is_none(), "{:?}", parsed.error);
+            let expected = parsed.custom_data.clone().unwrap();
+            assert!(expected.contains(":true:true:"), "{expected}");
+            assert_eq!(assembled.custom_data.as_deref(), Some(expected.as_str()));
+            assert_eq!(again.custom_data.as_deref(), Some(expected.as_str()));
+        }
     }
 
     #[test]
