@@ -32,32 +32,38 @@ pub(super) const SUPPORT_MODULE: &str = "edge-mtls-support.js";
 pub(super) const SUPPORT_SOURCE: &str = "
 const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
 const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
-const isFrozen = Object.isFrozen;
 // Freezes `root` and every object reachable through its own enumerable
-// properties, stopping at objects frozen already.
+// properties (a parsed JSON value: plain objects and arrays).
 function deepFreeze(root) {
     const pending = [root];
     while (pending.length > 0) {
-        const o = pending.pop();
-        if (o === null || typeof o !== 'object' || isFrozen(o)) continue;
-        freeze(o);
+        const o = freeze(pending.pop());
         const names = keys(o);
-        for (let i = 0; i < names.length; i++) pending.push(o[names[i]]);
+        for (let i = 0; i < names.length; i++) {
+            const v = o[names[i]];
+            if (v !== null && typeof v === 'object') pending.push(v);
+        }
     }
 }
-// A connection object from its parsed shell, the realm's methods and the
-// certificate objects (frozen already), leaf first.
+// A connection object from its shell (parsed from the JSON the engine
+// writes: primitives, and `clientCertificate` holding only
+// `revocationStatus`), the realm's methods and the certificate objects
+// (frozen already), leaf first.
 export function assemble(connection, methods, leaf, ...intermediates) {
     connection.allow = methods.allow;
     connection.deny = methods.deny;
     connection.logCustomData = methods.logCustomData;
     const certificate = connection.clientCertificate;
-    if (leaf !== undefined && certificate !== null && typeof certificate === 'object') {
-        certificate.certificates = freeze({ leaf: leaf, intermediates: freeze(intermediates) });
-        connection.clientCertInfo = leaf;
+    if (certificate !== null && typeof certificate === 'object') {
+        const status = certificate.revocationStatus;
+        if (status !== null && typeof status === 'object') deepFreeze(status);
+        if (leaf !== undefined) {
+            certificate.certificates = freeze({ leaf: leaf, intermediates: freeze(intermediates) });
+            connection.clientCertInfo = leaf;
+        }
+        freeze(certificate);
     }
-    deepFreeze(connection);
-    return connection;
+    return freeze(connection);
 }
 // Freezes everything reachable from globalThis: own properties (string and
 // symbol keys, accessors included) and prototypes.
