@@ -371,7 +371,7 @@ impl Engine {
         })));
         Ok(Self {
             id,
-            certificates: object::CertificateObjects::new(),
+            certificates: object::CertificateObjects::default(),
             assemble: None,
             instance: None,
             make: None,

@@ -3,6 +3,7 @@
 //! `clientCertInfo` alias and freezes it deeply), and `console`.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use base64::Engine as _;
@@ -10,6 +11,7 @@ use rquickjs::function::{Opt, Rest};
 use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
 use super::FingerprintFormat;
+use crate::policy::connection::Described;
 use crate::policy::{truncate_custom_data, Connection, Decision};
 
 /// The most `console.log` lines kept per call.
@@ -80,14 +82,28 @@ pub(super) fn certificate_json(
     serde_json::to_string(&object).unwrap_or_default()
 }
 
-/// The most certificate objects a realm keeps (each a few kilobytes of the
-/// function's memory): a repeated client's leaf and the intermediates every
-/// client shares are parsed and frozen once per realm.
-pub(super) const KEPT_CERTIFICATES: usize = 16;
+/// The most leaf objects, and the most intermediate objects, a realm keeps
+/// (a few kilobytes of the function's memory apiece): a repeated client's
+/// leaf and the intermediates every client shares are parsed and frozen
+/// once per realm, and many distinct leaves never push the intermediates
+/// out.
+pub(super) const KEPT_CERTIFICATES: usize = 8;
 
-/// Frozen certificate objects of one realm, by the certificate's DER.
-pub(super) type CertificateObjects =
-    std::collections::HashMap<Box<[u8]>, Persistent<Object<'static>>>;
+/// Frozen certificate objects of one realm, by the certificate's DER:
+/// leaves, and the certificates after them.
+#[derive(Default)]
+pub(super) struct CertificateObjects {
+    leaves: HashMap<Box<[u8]>, Persistent<Object<'static>>>,
+    intermediates: HashMap<Box<[u8]>, Persistent<Object<'static>>>,
+}
+
+impl CertificateObjects {
+    /// Forgets every object (before the realm goes).
+    pub(super) fn clear(&mut self) {
+        self.leaves.clear();
+        self.intermediates.clear();
+    }
+}
 
 /// The connection object of `connection`: its shell parsed from JSON, the
 /// certificate objects taken from `kept` (or formatted, parsed, frozen and
@@ -112,6 +128,10 @@ pub(super) fn build_from<'js>(
     args.push_arg(methods.clone())?;
     for described in connection.described().unwrap_or_default() {
         let der = described.der();
+        let kept = match described {
+            Described::Leaf(_) => &mut kept.leaves,
+            _ => &mut kept.intermediates,
+        };
         let object = match kept.get(der) {
             Some(object) => object.clone().restore(ctx)?,
             None => {
