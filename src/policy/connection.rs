@@ -371,13 +371,13 @@ impl Serialize for Connection {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::revocation::{CertStatus, CertificateRevocationStatus, RevocationMethod};
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
 
     /// A leaf and the intermediate that issued it.
-    fn chain() -> (Vec<u8>, Vec<u8>) {
+    pub(crate) fn chain() -> (Vec<u8>, Vec<u8>) {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

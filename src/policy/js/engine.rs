@@ -640,21 +640,11 @@ pub(super) fn call(
     let mut keep = None;
     let result = context.with(|ctx| {
         let caught = |e| caught(&ctx, e);
-        let make = make
-            .ok_or_else(|| JsError::Engine {
-                detail: "no connection builder".into(),
-            })?
-            .restore(&ctx)
-            .map_err(caught)?;
+        let make = restored(&ctx, make, "no connection builder")?;
         let built = match input {
             Input::Json(json) => object::build(&ctx, json, &make),
             Input::Connection(connection) => {
-                let assemble = assemble
-                    .ok_or_else(|| JsError::Engine {
-                        detail: "no connection assembler".into(),
-                    })?
-                    .restore(&ctx)
-                    .map_err(caught)?;
+                let assemble = restored(&ctx, assemble, "no connection assembler")?;
                 object::build_from(
                     &ctx,
                     connection,
@@ -714,6 +704,20 @@ pub(super) fn call(
         engine.instance = keep;
     }
     result
+}
+
+/// A value the realm keeps, in the call's context (`missing` when the
+/// realm has none).
+fn restored<'js, T: rquickjs::JsLifetime<'static>>(
+    ctx: &Ctx<'js>,
+    kept: Option<Persistent<T>>,
+    missing: &str,
+) -> Result<T::Changed<'js>, JsError> {
+    kept.ok_or_else(|| JsError::Engine {
+        detail: missing.into(),
+    })?
+    .restore(ctx)
+    .map_err(|e| caught(ctx, e))
 }
 
 /// Runs the job queue until `promise` settles, the deadline passes or

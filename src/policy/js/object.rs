@@ -324,25 +324,10 @@ mod tests {
     fn connection() -> Connection {
         use crate::revocation::RevocationStatus;
         use crate::revocation::{CertStatus, CertificateRevocationStatus, RevocationMethod};
-        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
         use std::sync::Arc;
 
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca.distinguished_name
-            .push(rcgen::DnType::CommonName, "Intermediate CA");
-        let intermediate = ca.self_signed(&ca_key).unwrap();
-        let issuer = Issuer::from_params(&ca, &ca_key);
-        let mut leaf = CertificateParams::new(vec!["client.example.com".into()]).unwrap();
-        leaf.subject_alt_names
-            .push(SanType::URI("spiffe://example.com/c".try_into().unwrap()));
-        leaf.distinguished_name
-            .push(rcgen::DnType::CommonName, "client \"é\" example");
-        let leaf = leaf
-            .signed_by(&KeyPair::generate().unwrap(), &issuer)
-            .unwrap();
-        let info = Arc::new(crate::chain_validator::ClientCertInfo::from_der(leaf.der()).unwrap());
+        let (leaf, intermediate) = crate::policy::connection::tests::chain();
+        let info = Arc::new(crate::chain_validator::ClientCertInfo::from_der(&leaf).unwrap());
         let status = RevocationStatus::from_entries(
             CertificateRevocationStatus::new(
                 RevocationMethod::DenyList,
@@ -353,7 +338,7 @@ mod tests {
         );
         Connection::without_certificate("203.0.113.9".parse().unwrap(), "E1", "id-1")
             .with_endpoint(Some("api.example.com".into()))
-            .with_chain(info, &[intermediate.der().as_ref(), b"not a certificate"])
+            .with_chain(info, &[intermediate.as_slice(), b"not a certificate"])
             .with_revocation_status(status)
     }
 
