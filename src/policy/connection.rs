@@ -402,18 +402,23 @@ pub(crate) mod tests {
             .with_endpoint(Some("api.example.com".into()))
     }
 
-    #[test]
-    fn serializes_cloudfront_connection_object() {
-        let (leaf, intermediate) = chain();
-        let info = Arc::new(ClientCertInfo::from_der(&leaf).unwrap());
-        let status = RevocationStatus::from_entries(
+    /// A leaf found good by a deny list.
+    pub(crate) fn good_status() -> RevocationStatus {
+        RevocationStatus::from_entries(
             CertificateRevocationStatus::new(
                 RevocationMethod::DenyList,
                 &CertStatus::Good,
                 "01".into(),
             ),
             Vec::new(),
-        );
+        )
+    }
+
+    #[test]
+    fn serializes_cloudfront_connection_object() {
+        let (leaf, intermediate) = chain();
+        let info = Arc::new(ClientCertInfo::from_der(&leaf).unwrap());
+        let status = good_status();
         let connection = connection()
             .with_chain(
                 info.clone(),

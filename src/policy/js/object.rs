@@ -322,24 +322,15 @@ mod tests {
     /// A connection with a leaf, its intermediate, an unparsable extra
     /// certificate and a revocation status.
     fn connection() -> Connection {
-        use crate::revocation::RevocationStatus;
-        use crate::revocation::{CertStatus, CertificateRevocationStatus, RevocationMethod};
+        use crate::policy::connection::tests::{chain, good_status};
         use std::sync::Arc;
 
-        let (leaf, intermediate) = crate::policy::connection::tests::chain();
+        let (leaf, intermediate) = chain();
         let info = Arc::new(crate::chain_validator::ClientCertInfo::from_der(&leaf).unwrap());
-        let status = RevocationStatus::from_entries(
-            CertificateRevocationStatus::new(
-                RevocationMethod::DenyList,
-                &CertStatus::Good,
-                "01".into(),
-            ),
-            Vec::new(),
-        );
         Connection::without_certificate("203.0.113.9".parse().unwrap(), "E1", "id-1")
             .with_endpoint(Some("api.example.com".into()))
             .with_chain(info, &[intermediate.as_slice(), b"not a certificate"])
-            .with_revocation_status(status)
+            .with_revocation_status(good_status())
     }
 
     /// Reports the connection object's JSON (length and a hash) and whether
