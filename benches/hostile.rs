@@ -58,7 +58,9 @@ use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ClientConfig;
-use support::{ca_params, cpu_time, dn, handshake, p256, thread_id, SignatureOnly};
+use support::{
+    ca_params, cpu_time, dn, handshake, localhost_server, p256, thread_id, SignatureOnly,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
@@ -123,15 +125,7 @@ impl Pki {
         let root = root_params.self_signed(&root_key).expect("root");
         let root_issuer = Issuer::from_params(&root_params, &root_key);
 
-        let server_key = p256();
-        let mut server_params = CertificateParams::default();
-        server_params.distinguished_name = dn("localhost");
-        server_params.subject_alt_names =
-            vec![SanType::DnsName("localhost".try_into().expect("DNS name"))];
-        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server = server_params
-            .signed_by(&server_key, &root_issuer)
-            .expect("server certificate");
+        let (server, server_key) = localhost_server(&root_issuer);
 
         // Valid clients under a plain intermediate.
         let inter_key = p256();

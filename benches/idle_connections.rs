@@ -54,12 +54,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, Issuer, KeyUsagePurpose, SanType};
-use rustls::client::Resumption;
+use rcgen::Issuer;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::ClientConfig;
-use support::{ca_params, dn, p256, SignatureOnly};
+use support::{bench_client, ca_params, localhost_server, p256, SignatureOnly};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -253,15 +252,7 @@ mod client {
         let inter_issuer = Issuer::from_params(&inter_params, &inter_key);
         let inter_der = intermediate.der().clone();
 
-        let server_key = p256();
-        let mut server_params = CertificateParams::default();
-        server_params.distinguished_name = dn("localhost");
-        server_params.subject_alt_names =
-            vec![SanType::DnsName("localhost".try_into().expect("DNS name"))];
-        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server = server_params
-            .signed_by(&server_key, &root_issuer)
-            .expect("server certificate");
+        let (server, server_key) = localhost_server(&root_issuer);
         write("root.pem", root.pem().as_bytes());
         write("root.der", root.der());
         write("server.der", server.der());
@@ -272,31 +263,14 @@ mod client {
             skip: false,
         });
         let client = |i: usize| {
-            let key = p256();
-            let mut p = CertificateParams::default();
-            let name = format!("client-{i}.{CLIENT_DOMAIN}");
-            p.distinguished_name = dn(&name);
-            let serial = u32::try_from(0x0100_0000 + i).expect("serial fits");
-            p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial.to_be_bytes()));
-            p.subject_alt_names = vec![SanType::DnsName(name.try_into().expect("DNS name"))];
-            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            p.use_authority_key_identifier_extension = true;
-            let leaf = p
-                .signed_by(&key, &inter_issuer)
-                .expect("client certificate");
-            let mut config = ClientConfig::builder_with_provider(provider.clone())
-                .with_protocol_versions(&[&rustls::version::TLS13])
-                .expect("TLS 1.3")
-                .dangerous()
-                .with_custom_certificate_verifier(verifier.clone())
-                .with_client_auth_cert(
-                    vec![leaf.der().clone(), inter_der.clone()],
-                    PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-                )
-                .expect("client configuration");
-            config.resumption = Resumption::disabled();
-            Arc::new(config)
+            bench_client(
+                i,
+                CLIENT_DOMAIN,
+                &inter_issuer,
+                &inter_der,
+                provider,
+                &verifier,
+            )
         };
         let clients = (0..clients).map(client).collect();
         Pki { dir, clients }

@@ -78,16 +78,16 @@ use edge_mtls::{CrlSource, FailurePolicy};
 use edge_mtls::{LogFormat, QueueSink};
 use edge_mtls::{Matcher, NamePattern, Rule};
 use rcgen::{
-    CertificateParams, CertificateRevocationListParams, ExtendedKeyUsagePurpose, Issuer,
-    KeyIdMethod, KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+    CertificateRevocationListParams, Issuer, KeyIdMethod, RevocationReason, RevokedCertParams,
+    SerialNumber,
 };
-use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use support::{
-    ca_params, client_skips_signature, cpu_time, dn, handshake, p256, thread_id, SignatureOnly,
+    bench_client, ca_params, client_skips_signature, cpu_time, handshake, localhost_server, p256,
+    thread_id, SignatureOnly,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
@@ -257,49 +257,22 @@ impl Pki {
         let inter_issuer = Issuer::from_params(&inter_params, &inter_key);
         let inter_der = intermediate.der().clone();
 
-        let server_key = p256();
-        let mut server_params = CertificateParams::default();
-        server_params.distinguished_name = dn("localhost");
-        server_params.subject_alt_names = vec![
-            SanType::DnsName("localhost".try_into().expect("DNS name")),
-            SanType::IpAddress([127, 0, 0, 1].into()),
-        ];
-        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let server = server_params
-            .signed_by(&server_key, &root_issuer)
-            .expect("server certificate");
+        let (server, server_key) = localhost_server(&root_issuer);
 
         let verifier = Arc::new(SignatureOnly {
             provider: provider.clone(),
             skip: client_skips_signature(),
         });
+        // Serials 0x01_00_00_00 + i: never one of the denied serials below.
         let client = |i: usize| {
-            let key = p256();
-            let mut p = CertificateParams::default();
-            let name = format!("client-{i}.{CLIENT_DOMAIN}");
-            p.distinguished_name = dn(&name);
-            // Serials 0x01_00_00_00 + i: never one of the denied serials below.
-            let serial = u32::try_from(0x0100_0000 + i).expect("serial fits");
-            p.serial_number = Some(SerialNumber::from_slice(&serial.to_be_bytes()));
-            p.subject_alt_names = vec![SanType::DnsName(name.try_into().expect("DNS name"))];
-            p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            p.use_authority_key_identifier_extension = true;
-            let leaf = p
-                .signed_by(&key, &inter_issuer)
-                .expect("client certificate");
-            let mut config = ClientConfig::builder_with_provider(provider.clone())
-                .with_protocol_versions(&[&rustls::version::TLS13])
-                .expect("TLS 1.3")
-                .dangerous()
-                .with_custom_certificate_verifier(verifier.clone())
-                .with_client_auth_cert(
-                    vec![leaf.der().clone(), inter_der.clone()],
-                    PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-                )
-                .expect("client configuration");
-            config.resumption = Resumption::disabled();
-            Arc::new(config)
+            bench_client(
+                i,
+                CLIENT_DOMAIN,
+                &inter_issuer,
+                &inter_der,
+                provider,
+                &verifier,
+            )
         };
         // Split over two threads: generating thousands of keys takes a moment.
         let half = distinct / 2;
@@ -904,8 +877,9 @@ fn throughput(c: &mut Criterion) {
             );
         }
     }
-    // A case against the one it is compared with, by name.
-    let ratio = |name: &str, base: &str| -> Option<(f64, f64, f64)> {
+    // A case against the one it is compared with, by name, round by round:
+    // `per_round` gives one round's ratio from (base, case).
+    let paired = |name: &str, base: &str, per_round: &dyn Fn(&Batch, &Batch) -> Option<f64>| {
         let base = tallies[runs.iter().position(|r| r.0 == base)?]
             .lock()
             .expect("tally");
@@ -916,10 +890,12 @@ fn throughput(c: &mut Criterion) {
             base.measured(SAMPLES)
                 .iter()
                 .zip(case.measured(SAMPLES))
-                .map(|(b, c)| c.per_second() / b.per_second())
+                .filter_map(|(b, c)| per_round(b, c))
                 .collect(),
         )
     };
+    let ratio =
+        |name: &str, base: &str| paired(name, base, &|b, c| Some(c.per_second() / b.per_second()));
     if let Some((median, low, high)) = ratio("edge_redis_deny_list", "edge_distinct_certs") {
         eprintln!(
             "throughput: edge_redis_deny_list / edge_distinct_certs = {median:.3}x handshakes/s \
@@ -934,22 +910,10 @@ fn throughput(c: &mut Criterion) {
         );
     }
     // The same in server CPU per handshake (steadier on a shared machine).
-    let cpu_ratio = |name: &str, base: &str| -> Option<(f64, f64, f64)> {
-        let base = tallies[runs.iter().position(|r| r.0 == base)?]
-            .lock()
-            .expect("tally");
-        let case = tallies[runs.iter().position(|r| r.0 == name)?]
-            .lock()
-            .expect("tally");
-        spread(
-            base.measured(SAMPLES)
-                .iter()
-                .zip(case.measured(SAMPLES))
-                .filter_map(|(b, c)| {
-                    Some(b.server_cpu_per_handshake()? / c.server_cpu_per_handshake()?)
-                })
-                .collect(),
-        )
+    let cpu_ratio = |name: &str, base: &str| {
+        paired(name, base, &|b, c| {
+            Some(b.server_cpu_per_handshake()? / c.server_cpu_per_handshake()?)
+        })
     };
     if let Some((median, low, high)) = cpu_ratio("edge_revocation_1m", "edge_revocation_empty") {
         eprintln!(

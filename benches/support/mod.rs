@@ -32,6 +32,55 @@ pub fn ca_params(common_name: &str) -> CertificateParams {
     pki::ca_params(dn(common_name), None)
 }
 
+/// The server certificate of the handshake benches (`localhost`,
+/// `127.0.0.1`), issued by `issuer`, and its key.
+pub fn localhost_server<S: rcgen::SigningKey>(
+    issuer: &rcgen::Issuer<'_, S>,
+) -> (rcgen::Certificate, KeyPair) {
+    let key = p256();
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn("localhost");
+    params.subject_alt_names = vec![
+        rcgen::SanType::DnsName("localhost".try_into().expect("DNS name")),
+        rcgen::SanType::IpAddress([127, 0, 0, 1].into()),
+    ];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, issuer).expect("server certificate");
+    (cert, key)
+}
+
+/// A TLS 1.3 client (resumption off) presenting client `i`'s own leaf,
+/// `client-{i}.{domain}` with serial `0x01000000 + i`, issued by `issuer`,
+/// and `intermediate` after it.
+pub fn bench_client<S: rcgen::SigningKey>(
+    i: usize,
+    domain: &str,
+    issuer: &rcgen::Issuer<'_, S>,
+    intermediate: &CertificateDer<'static>,
+    provider: &Arc<CryptoProvider>,
+    verifier: &Arc<SignatureOnly>,
+) -> Arc<rustls::ClientConfig> {
+    let key = p256();
+    let name = format!("client-{i}.{domain}");
+    let mut p = client_leaf_params(dn(&name));
+    let serial = u32::try_from(0x0100_0000 + i).expect("serial fits");
+    p.serial_number = Some(rcgen::SerialNumber::from_slice(&serial.to_be_bytes()));
+    p.subject_alt_names = vec![rcgen::SanType::DnsName(name.try_into().expect("DNS name"))];
+    let leaf = p.signed_by(&key, issuer).expect("client certificate");
+    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_client_auth_cert(
+            vec![leaf.der().clone(), intermediate.clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("client configuration");
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
 /// Bench clients only: accepts the server certificate without building its
 /// chain, but (by default) verifies the handshake signature with the
 /// provider's algorithms, so the client does the TLS work a real client does
