@@ -34,6 +34,38 @@ fn store(keys: &[&str]) -> Arc<dyn KeyValueStore> {
     Arc::new(store)
 }
 
+/// A connection from a real chain (an rcgen leaf and its intermediate) with
+/// a revocation status, as the acceptor builds it.
+fn sample_connection() -> edge_mtls::Connection {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Sample Intermediate");
+    let intermediate = ca.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["client.example.com".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &Issuer::from_params(&ca, &ca_key))
+        .unwrap();
+    let info = edge_mtls::ClientCertInfo::from_der(leaf.der()).unwrap();
+    let entry = |serial: &str| {
+        edge_mtls::CertificateRevocationStatus::new(
+            edge_mtls::RevocationMethod::DenyList,
+            &edge_mtls::CertStatus::Good,
+            serial.to_string(),
+        )
+    };
+    edge_mtls::Connection::without_certificate("203.0.113.9".parse().unwrap(), "E1", "id-1")
+        .with_endpoint(Some("api.example.com".into()))
+        .with_chain(Arc::new(info), &[intermediate.der().as_ref()])
+        .with_revocation_status(edge_mtls::RevocationStatus::from_entries(
+            entry("01:02"),
+            vec![entry("03:04")],
+        ))
+}
+
 #[test]
 fn seed_000_allows_a_valid_and_denies_a_revoked_serial() {
     let f = function(SEED_000).with_kvs(store(&["00a7309e737b3e63bdb7c07ebfd5c986"]));
@@ -338,6 +370,32 @@ fn nothing_leaks_between_calls() {
         .fresh_context_per_call(fresh);
         for _ in 0..3 {
             assert_eq!(f.run_json(SAMPLE).decision, Some(Decision::Allow));
+        }
+        // So are the functions the realm shares between calls: `cf.kvs`,
+        // the key-value store handle and its methods, and the connection's
+        // methods, on both kinds of connection object.
+        let f = function(
+            "import cf from 'cloudfront';
+             const targets = (c) => [cf.kvs, cf.kvs(), cf.kvs().exists, cf.kvs().get, cf.kvs().meta,
+                                     c.allow, c.deny, c.logCustomData, console, console.log];
+             function connectionHandler(c) {
+                const seen = targets(c).map((t, i) => t.leak !== undefined || Object.getOwnPropertyDescriptor(t, 'name')?.value === 'leak' ? i : -1)
+                    .filter(i => i >= 0);
+                for (const t of targets(c)) {
+                    try { t.leak = 1; } catch (e) {}
+                    try { Object.defineProperty(t, 'name', { value: 'leak' }); } catch (e) {}
+                }
+                if (seen.length > 0) { c.logCustomData('seen ' + seen.join(',')); return c.deny(); }
+                c.allow();
+             }",
+        )
+        .with_kvs(store(&[]))
+        .fresh_context_per_call(fresh);
+        for _ in 0..3 {
+            let run = f.run_json(SAMPLE);
+            assert_eq!(run.decision, Some(Decision::Allow), "{run:?}");
+            let run = f.run(&sample_connection());
+            assert_eq!(run.decision, Some(Decision::Allow), "{run:?}");
         }
     }
 }

@@ -272,26 +272,6 @@ impl Described<'_> {
     }
 }
 
-/// The connection object without its certificate objects:
-/// `clientCertificate.certificates` is `null`, to be filled in.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Shell<'a> {
-    client_certificate: Option<ShellCertificate<'a>>,
-    client_ip: IpAddr,
-    endpoint: &'a Option<String>,
-    distribution_id: &'a str,
-    connection_id: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ShellCertificate<'a> {
-    certificates: (),
-    #[serde(skip_serializing_if = "Option::is_none")]
-    revocation_status: Option<&'a RevocationStatus>,
-}
-
 #[cfg_attr(not(feature = "js"), allow(dead_code))]
 impl Connection {
     /// The certificates `clientCertificate.certificates` describes, leaf
@@ -308,22 +288,6 @@ impl Connection {
             ),
         }
         Some(out)
-    }
-
-    /// The connection object as JSON, with `clientCertificate.certificates`
-    /// left `null` (the same keys in the same order as the full object).
-    pub(crate) fn shell_json(&self) -> String {
-        let shell = Shell {
-            client_certificate: self.leaf.as_ref().map(|_| ShellCertificate {
-                certificates: (),
-                revocation_status: self.revocation_status.as_ref(),
-            }),
-            client_ip: self.client_ip,
-            endpoint: &self.endpoint,
-            distribution_id: &self.distribution_id,
-            connection_id: &self.connection_id,
-        };
-        serde_json::to_string(&shell).unwrap_or_default()
     }
 }
 

@@ -2,12 +2,15 @@
 //! store's local snapshot) and the loader that serves the function's own
 //! bytecode.
 
+use std::sync::Arc;
+
 use rquickjs::function::Opt;
 use rquickjs::loader::{Bundle, ImportAttributes, Loader, Resolver};
 use rquickjs::module::{Declarations, Exports, ModuleDef};
 use rquickjs::{Ctx, Exception, Function, Module, Object, Promise, Value};
 
 use super::object::cut;
+use crate::revocation::kvs::KeyValueStore;
 
 use super::engine::*;
 
@@ -71,37 +74,56 @@ impl ModuleDef for CloudFront {
                 kvs_handle(&ctx)
             })?,
         )?;
-        // The realm outlives a call: nothing may be stored on `cf`.
+        // The realm outlives a call: nothing may be stored on `cf` or
+        // its function.
         let object: Object<'js> = ctx.globals().get("Object")?;
-        object
-            .get::<_, Function<'js>>("freeze")?
-            .call::<_, ()>((cf.clone(),))?;
+        let freeze: Function<'js> = object.get("freeze")?;
+        freeze.call::<_, ()>((cf.get::<_, Function<'js>>("kvs")?,))?;
+        freeze.call::<_, ()>((cf.clone(),))?;
         exports.export("default", cf)?;
         Ok(())
     }
 }
 
-/// The handle `cf.kvs()` returns, bound to the function's store.
+/// The handle `cf.kvs()` returns: the realm's, whose methods answer from
+/// the store of the running call.
 pub(super) fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
-    let Some(store) = CURRENT_KVS.with(|k| k.borrow().clone()) else {
+    if CURRENT_KVS.with(|k| k.borrow().is_none()) {
         return Err(Exception::throw_type(
             ctx,
             "no key-value store is associated with this connection function",
         ));
-    };
+    }
+    match CURRENT_KVS_HANDLE.with(|h| h.borrow().clone()) {
+        Some(handle) => handle.restore(ctx),
+        None => new_kvs_handle(ctx),
+    }
+}
+
+/// The store of the running call (`cf.kvs()` checked that there is one).
+fn current_store(ctx: &Ctx<'_>) -> rquickjs::Result<Arc<dyn KeyValueStore>> {
+    CURRENT_KVS
+        .with(|k| k.borrow().clone())
+        .ok_or_else(|| not_local(ctx))
+}
+
+/// A key-value store handle: `exists`, `get` and `meta`, answering from the
+/// store of the running call (one handle serves every call of a realm; the
+/// realm freezes it).
+pub(super) fn new_kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     let handle = Object::new(ctx.clone())?;
-    let s = store.clone();
     handle.set(
         "exists",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>, key: Value<'js>| {
-            let result = key_string(&ctx, &key).and_then(|key| match s.exists_local(&key) {
-                Some(found) => Ok(Value::new_bool(ctx.clone(), found)),
-                None => Err(not_local(&ctx)),
+            let result = key_string(&ctx, &key).and_then(|key| {
+                match current_store(&ctx)?.exists_local(&key) {
+                    Some(found) => Ok(Value::new_bool(ctx.clone(), found)),
+                    None => Err(not_local(&ctx)),
+                }
             });
             settled(&ctx, result)
         })?,
     )?;
-    let s = store.clone();
     handle.set(
         "get",
         Function::new(
@@ -112,7 +134,7 @@ pub(super) fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
                         Some(o) => o.get::<_, Option<String>>("format")?,
                         None => None,
                     };
-                    let value = match s.value_local(&key) {
+                    let value = match current_store(&ctx)?.value_local(&key) {
                         Some(Some(value)) => value,
                         Some(None) => {
                             return Err(Exception::throw_reference(
@@ -145,10 +167,10 @@ pub(super) fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     handle.set(
         "meta",
         Function::new(ctx.clone(), move |ctx: Ctx<'js>| {
-            let result = match store.meta_local() {
+            let result = current_store(&ctx).and_then(|store| match store.meta_local() {
                 Some(meta) => ctx.json_parse(serde_json::to_string(&meta).unwrap_or_default()),
                 None => Err(not_local(&ctx)),
-            };
+            });
             settled(&ctx, result)
         })?,
     )?;

@@ -30,40 +30,21 @@ pub(super) const FUNCTION_MODULE: &str = "connection-function.js";
 /// it (`lockdown`).
 pub(super) const SUPPORT_MODULE: &str = "edge-mtls-support.js";
 pub(super) const SUPPORT_SOURCE: &str = "
-const freeze = Object.freeze, ownKeys = Reflect.ownKeys, keys = Object.keys;
-const describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
-// Freezes `root` and every object reachable through its own enumerable
-// properties (a parsed JSON value: plain objects and arrays).
-function deepFreeze(root) {
-    const pending = [root];
-    while (pending.length > 0) {
-        const o = freeze(pending.pop());
-        const names = keys(o);
-        for (let i = 0; i < names.length; i++) {
-            const v = o[names[i]];
-            if (v !== null && typeof v === 'object') pending.push(v);
-        }
+const freeze = Object.freeze, preventExtensions = Object.preventExtensions, isArray = Array.isArray;
+const ownKeys = Reflect.ownKeys, describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
+// Makes what the engine built for a connection object immutable: its
+// objects have read-only, non-configurable properties already and only
+// stop taking new ones (which makes them frozen); arrays are frozen.
+export function lock(...values) {
+    for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (isArray(v)) freeze(v); else preventExtensions(v);
     }
 }
-// A connection object from its shell (parsed from the JSON the engine
-// writes: primitives, and `clientCertificate` holding only
-// `revocationStatus`), the realm's methods and the certificate objects
-// (frozen already), leaf first.
-export function assemble(connection, methods, leaf, ...intermediates) {
-    connection.allow = methods.allow;
-    connection.deny = methods.deny;
-    connection.logCustomData = methods.logCustomData;
-    const certificate = connection.clientCertificate;
-    if (certificate !== null && typeof certificate === 'object') {
-        const status = certificate.revocationStatus;
-        if (status !== null && typeof status === 'object') deepFreeze(status);
-        if (leaf !== undefined) {
-            certificate.certificates = freeze({ leaf: leaf, intermediates: freeze(intermediates) });
-            connection.clientCertInfo = leaf;
-        }
-        freeze(certificate);
-    }
-    return freeze(connection);
+// Freezes each of `values` (functions and objects the realm shares
+// between calls that globalThis does not reach).
+export function freezeAll(...values) {
+    for (let i = 0; i < values.length; i++) freeze(values[i]);
 }
 // Freezes everything reachable from globalThis: own properties (string and
 // symbol keys, accessors included) and prototypes.
@@ -197,6 +178,7 @@ pub(super) fn compile(
     let empty: Arc<dyn KeyValueStore> =
         Arc::new(crate::revocation::kvs::MemoryKeyValueStore::for_serial_numbers());
     CURRENT_KVS.with(|k| *k.borrow_mut() = Some(empty));
+    CURRENT_KVS_HANDLE.with(|h| h.borrow_mut().clone_from(&engine.kvs_handle));
     let checked = context.with(|ctx| {
         let namespace = Module::import(&ctx, format!("{FUNCTION_MODULE}?0"))
             .and_then(|p| p.finish::<Object>())
@@ -212,6 +194,7 @@ pub(super) fn compile(
         }
     });
     CURRENT_KVS.with(|k| *k.borrow_mut() = None);
+    CURRENT_KVS_HANDLE.with(|h| *h.borrow_mut() = None);
     checked?;
     Ok((data, wrapped))
 }
@@ -336,8 +319,11 @@ pub(super) struct Engine {
     /// Certificate objects frozen in the realm (dropped before the realm and
     /// the runtime).
     certificates: object::CertificateObjects,
-    /// The realm's `assemble` (dropped before the realm and the runtime).
-    assemble: Option<Persistent<Function<'static>>>,
+    /// The realm's `lock` (dropped before the realm and the runtime).
+    lock: Option<Persistent<Function<'static>>>,
+    /// The realm's key-value store handle, the one `cf.kvs()` returns
+    /// (dropped before the realm and the runtime).
+    kvs_handle: Option<Persistent<Object<'static>>>,
     /// The realm's instance function, when the source is wrapped (dropped
     /// before the realm and the runtime).
     instance: Option<Persistent<Function<'static>>>,
@@ -372,7 +358,8 @@ impl Engine {
         Ok(Self {
             id,
             certificates: object::CertificateObjects::default(),
-            assemble: None,
+            lock: None,
+            kvs_handle: None,
             instance: None,
             make: None,
             runtime,
@@ -394,6 +381,8 @@ impl Engine {
 thread_local! {
     static ENGINES: RefCell<Vec<Engine>> = const { RefCell::new(Vec::new()) };
     pub(super) static CURRENT_KVS: RefCell<Option<Arc<dyn KeyValueStore>>> = const { RefCell::new(None) };
+    /// The running realm's key-value store handle (set for a call).
+    pub(super) static CURRENT_KVS_HANDLE: RefCell<Option<Persistent<Object<'static>>>> = const { RefCell::new(None) };
 }
 
 /// This thread's runtime for `inner`, taken out of the cache for the call.
@@ -435,35 +424,54 @@ pub(super) fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
         .build(runtime)
 }
 
-/// A fresh context with `console`, then frozen by the lockdown module.
+/// What a realm keeps for its calls, besides its context.
+pub(super) struct RealmValues {
+    /// `allow`, `deny` and `logCustomData`.
+    make: Persistent<Object<'static>>,
+    /// The support module's `lock`.
+    lock: Persistent<Function<'static>>,
+    /// The key-value store handle `cf.kvs()` returns.
+    kvs_handle: Persistent<Object<'static>>,
+}
+
+/// A fresh context with `console`, then frozen by the lockdown module. The
+/// functions and objects the realm shares between calls are frozen too,
+/// whether or not `globalThis` reaches them.
 pub(super) fn realm(
     runtime: &Runtime,
     state: &Rc<RefCell<CallState>>,
     lockdown: bool,
-) -> rquickjs::Result<(
-    Context,
-    Persistent<Object<'static>>,
-    Persistent<Function<'static>>,
-)> {
+) -> rquickjs::Result<(Context, RealmValues)> {
     let context = fresh_context(runtime)?;
-    let (make, assemble) = context.with(|ctx| {
+    let values = context.with(|ctx| {
         object::install_console(&ctx, state)?;
         let support: Object = Module::import(&ctx, SUPPORT_MODULE)?.finish()?;
         let (allow, deny, log) = object::methods(&ctx, state)?;
         let make = Object::new(ctx.clone())?;
-        make.set("allow", allow)?;
-        make.set("deny", deny)?;
-        make.set("logCustomData", log)?;
-        let assemble: Function = support.get("assemble")?;
+        make.set("allow", allow.clone())?;
+        make.set("deny", deny.clone())?;
+        make.set("logCustomData", log.clone())?;
+        let kvs_handle = new_kvs_handle(&ctx)?;
+        let mut shared = rquickjs::function::Args::new_unsized(ctx.clone());
+        shared.push_args([allow, deny, log])?;
+        for name in ["exists", "get", "meta"] {
+            shared.push_arg(kvs_handle.get::<_, Function>(name)?)?;
+        }
+        shared.push_arg(kvs_handle.clone())?;
+        support
+            .get::<_, Function>("freezeAll")?
+            .call_arg::<()>(shared)?;
+        let lock: Function = support.get("lock")?;
         if lockdown {
             support.get::<_, Function>("lockdown")?.call::<_, ()>(())?;
         }
-        Ok::<_, rquickjs::Error>((
-            Persistent::save(&ctx, make),
-            Persistent::save(&ctx, assemble),
-        ))
+        Ok::<_, rquickjs::Error>(RealmValues {
+            make: Persistent::save(&ctx, make),
+            lock: Persistent::save(&ctx, lock),
+            kvs_handle: Persistent::save(&ctx, kvs_handle),
+        })
     })?;
-    Ok((context, make, assemble))
+    Ok((context, values))
 }
 
 /// A run that failed before the function was called.
@@ -507,9 +515,11 @@ pub(super) fn run(inner: &Inner, input: Input<'_>) -> JsRun {
             engine.arm(deadline);
             *engine.state.borrow_mut() = CallState::default();
             CURRENT_KVS.with(|k| *k.borrow_mut() = inner.kvs.clone());
+            CURRENT_KVS_HANDLE.with(|h| h.borrow_mut().clone_from(&engine.kvs_handle));
             let result = call(&mut engine, inner, &input, deadline);
             cpu = deadline.used();
             CURRENT_KVS.with(|k| *k.borrow_mut() = None);
+            CURRENT_KVS_HANDLE.with(|h| *h.borrow_mut() = None);
             let interrupted = engine.interrupted.get();
             let state = std::mem::take(&mut *engine.state.borrow_mut());
             // A runtime that saw a failure, or that still has jobs of this
@@ -588,7 +598,8 @@ pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::
     if engine.realm.is_none() || engine.calls >= realm_calls.max(1) {
         engine.instance = None;
         engine.make = None;
-        engine.assemble = None;
+        engine.lock = None;
+        engine.kvs_handle = None;
         engine.certificates.clear();
         if engine.realm.take().is_some() {
             // Collect the old realm now rather than during a call.
@@ -602,9 +613,10 @@ pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::
         // on top of it, and garbage is collected between realms, not
         // during calls (unless a call itself makes that much).
         engine.runtime.set_memory_limit(0);
-        let (realm, make, assemble) = realm(&engine.runtime, &engine.state, lockdown)?;
-        engine.make = Some(make);
-        engine.assemble = Some(assemble);
+        let (realm, values) = realm(&engine.runtime, &engine.state, lockdown)?;
+        engine.make = Some(values.make);
+        engine.lock = Some(values.lock);
+        engine.kvs_handle = Some(values.kvs_handle);
         engine.runtime.run_gc();
         let base = usize::try_from(engine.runtime.memory_usage().malloc_size).unwrap_or(0);
         engine
@@ -635,7 +647,7 @@ pub(super) fn call(
     let calls = engine.calls;
     let cached = engine.instance.clone();
     let make = engine.make.clone();
-    let assemble = engine.assemble.clone();
+    let lock = engine.lock.clone();
     let certificates = &mut engine.certificates;
     let mut keep = None;
     let result = context.with(|ctx| {
@@ -644,15 +656,16 @@ pub(super) fn call(
         let built = match input {
             Input::Json(json) => object::build(&ctx, json, &make),
             Input::Connection(connection) => {
-                let assemble = restored(&ctx, assemble, "no connection assembler")?;
+                let lock = restored(&ctx, lock, "no connection lock")?;
                 object::build_from(
                     &ctx,
                     connection,
                     inner.fingerprint,
                     &make,
-                    &assemble,
+                    &lock,
                     certificates,
                 )
+                .map(Some)
             }
         };
         let connection = built

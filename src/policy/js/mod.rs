@@ -43,6 +43,7 @@
 mod cloudfront;
 mod engine;
 mod error;
+mod frozen;
 mod object;
 
 use core::fmt;

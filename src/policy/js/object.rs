@@ -10,6 +10,7 @@ use base64::Engine as _;
 use rquickjs::function::{Opt, Rest};
 use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
+use super::frozen::Frozen;
 use super::FingerprintFormat;
 use crate::policy::connection::Described;
 use crate::policy::{truncate_custom_data, Connection, Decision};
@@ -71,17 +72,6 @@ pub(super) fn connection_json(connection: &Connection, format: FingerprintFormat
     text
 }
 
-/// One CloudFront certificate object as JSON, its fingerprint in `format`.
-pub(super) fn certificate_json(
-    mut object: crate::policy::CertificateObject,
-    format: FingerprintFormat,
-) -> String {
-    if format != FingerprintFormat::ColonHex {
-        object.sha256_fingerprint = reformat_fingerprint(&object.sha256_fingerprint, format);
-    }
-    serde_json::to_string(&object).unwrap_or_default()
-}
-
 /// The most leaf objects, and the most intermediate objects, a realm keeps
 /// (a few kilobytes of the function's memory apiece): a repeated client's
 /// leaf and the intermediates every client shares are parsed and frozen
@@ -93,8 +83,8 @@ pub(super) const KEPT_CERTIFICATES: usize = 8;
 /// leaves, and the certificates after them.
 #[derive(Default)]
 pub(super) struct CertificateObjects {
-    leaves: HashMap<Box<[u8]>, Persistent<Object<'static>>>,
-    intermediates: HashMap<Box<[u8]>, Persistent<Object<'static>>>,
+    leaves: HashMap<Box<[u8]>, Persistent<Value<'static>>>,
+    intermediates: HashMap<Box<[u8]>, Persistent<Value<'static>>>,
 }
 
 impl CertificateObjects {
@@ -105,53 +95,87 @@ impl CertificateObjects {
     }
 }
 
-/// The connection object of `connection`: its shell parsed from JSON, the
-/// certificate objects taken from `kept` (or formatted, parsed, frozen and
-/// kept), put together and frozen by the realm's `assemble` with the
-/// methods of `methods`. The same object [`build`] makes from the full
-/// JSON; `None` when the JSON is not an object.
+/// The connection object of `connection`, written straight into the
+/// realm as frozen objects (the same object [`build`] makes from the full
+/// JSON, key for key), with the methods of `methods`. Certificate objects
+/// are taken from `kept`, or written and kept.
 pub(super) fn build_from<'js>(
     ctx: &Ctx<'js>,
     connection: &Connection,
     format: FingerprintFormat,
     methods: &Object<'js>,
-    assemble: &Function<'js>,
+    lock: &Function<'js>,
     kept: &mut CertificateObjects,
-) -> rquickjs::Result<Option<Object<'js>>> {
-    let shell = ctx.json_parse(connection.shell_json())?;
-    let Some(shell) = shell.as_object().filter(|o| !o.is_array()).cloned() else {
-        return Ok(None);
-    };
-    // On the heap: a chain may hold more certificates than fit on the stack.
-    let mut args = rquickjs::function::Args::new_unsized(ctx.clone());
-    args.push_arg(shell)?;
-    args.push_arg(methods.clone())?;
-    for described in connection.described().unwrap_or_default() {
-        let der = described.der();
-        let kept = match described {
-            Described::Leaf(_) => &mut kept.leaves,
-            _ => &mut kept.intermediates,
-        };
-        let object = match kept.get(der) {
-            Some(object) => object.clone().restore(ctx)?,
-            None => {
-                let Some(fields) = described.object() else {
-                    continue;
+) -> rquickjs::Result<Object<'js>> {
+    let mut frozen = Frozen::new(ctx);
+    let mut leaf = None;
+    let client_certificate = match connection.described() {
+        None => Value::new_null(ctx.clone()),
+        Some(described) => {
+            let mut objects = Vec::with_capacity(described.len());
+            for described in described {
+                let der = described.der();
+                let kept = match described {
+                    Described::Leaf(_) => &mut kept.leaves,
+                    _ => &mut kept.intermediates,
                 };
-                let object: Object<'js> =
-                    ctx.json_parse(certificate_json(fields, format))?.get()?;
-                deep_freeze(ctx, object.clone().into_value())?;
-                if kept.len() >= KEPT_CERTIFICATES {
-                    kept.clear();
-                }
-                kept.insert(der.into(), Persistent::save(ctx, object.clone()));
-                object
+                let object = match kept.get(der) {
+                    Some(object) => object.clone().restore(ctx)?,
+                    None => {
+                        let Some(mut fields) = described.object() else {
+                            continue;
+                        };
+                        if format != FingerprintFormat::ColonHex {
+                            fields.sha256_fingerprint =
+                                reformat_fingerprint(&fields.sha256_fingerprint, format);
+                        }
+                        let object = frozen.value(&fields)?;
+                        if kept.len() >= KEPT_CERTIFICATES {
+                            kept.clear();
+                        }
+                        kept.insert(der.into(), Persistent::save(ctx, object.clone()));
+                        object
+                    }
+                };
+                objects.push(object);
             }
-        };
-        args.push_arg(object)?;
+            let mut objects = objects.into_iter();
+            let first = objects
+                .next()
+                .unwrap_or_else(|| Value::new_null(ctx.clone()));
+            let certificates = frozen.object()?;
+            Frozen::define(&certificates, "leaf", first.clone())?;
+            Frozen::define(&certificates, "intermediates", frozen.array(objects)?)?;
+            let client_certificate = frozen.object()?;
+            Frozen::define(&client_certificate, "certificates", certificates)?;
+            if let Some(status) = connection.revocation_status() {
+                let status = frozen.value(status)?;
+                Frozen::define(&client_certificate, "revocationStatus", status)?;
+            }
+            leaf = Some(first);
+            client_certificate.into_value()
+        }
+    };
+    let object = frozen.object()?;
+    Frozen::define(&object, "clientCertificate", client_certificate)?;
+    let client_ip = frozen.value(&connection.client_ip)?;
+    Frozen::define(&object, "clientIp", client_ip)?;
+    let endpoint = frozen.value(&connection.endpoint)?;
+    Frozen::define(&object, "endpoint", endpoint)?;
+    Frozen::define(
+        &object,
+        "distributionId",
+        connection.distribution_id.as_str(),
+    )?;
+    Frozen::define(&object, "connectionId", connection.connection_id.as_str())?;
+    for name in ["allow", "deny", "logCustomData"] {
+        Frozen::define(&object, name, methods.get::<_, Value<'js>>(name)?)?;
     }
-    let connection: Object<'js> = assemble.call_arg(args)?;
-    Ok(Some(connection))
+    if let Some(leaf) = leaf {
+        Frozen::define(&object, "clientCertInfo", leaf)?;
+    }
+    frozen.finish(lock)?;
+    Ok(object)
 }
 
 /// Rewrites a colon-hex fingerprint in `format`.
