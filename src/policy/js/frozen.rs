@@ -11,21 +11,56 @@
 use core::fmt;
 
 use rquickjs::object::Property;
-use rquickjs::{Array, Ctx, Function, IntoAtom, IntoJs, Object, Value};
+use rquickjs::{Array, Atom, Ctx, Function, IntoAtom, IntoJs, Object, Persistent, Value};
 use serde::ser::{self, Serialize};
+
+/// The most property names a realm keeps as atoms (the field names of the
+/// connection object are fewer).
+const MAX_KEYS: usize = 64;
+
+/// Property names made into engine atoms once per realm, so that writing a
+/// property does not hash and look up its name every time.
+#[derive(Default)]
+pub(super) struct Keys {
+    atoms: Vec<(&'static str, Persistent<Atom<'static>>)>,
+}
+
+impl Keys {
+    /// Forgets every atom (before the realm goes).
+    pub(super) fn clear(&mut self) {
+        self.atoms.clear();
+    }
+
+    fn atom<'js>(&mut self, ctx: &Ctx<'js>, name: &'static str) -> rquickjs::Result<Atom<'js>> {
+        // The names are literals: the same name is nearly always the same
+        // pointer.
+        let found = (self.atoms.iter().find(|(n, _)| core::ptr::eq(*n, name)))
+            .or_else(|| self.atoms.iter().find(|(n, _)| *n == name));
+        if let Some((_, atom)) = found {
+            return atom.clone().restore(ctx);
+        }
+        let atom = Atom::from_str(ctx.clone(), name)?;
+        if self.atoms.len() < MAX_KEYS {
+            self.atoms.push((name, Persistent::save(ctx, atom.clone())));
+        }
+        Ok(atom)
+    }
+}
 
 /// Objects and arrays built for one connection object, made immutable
 /// together by [`Frozen::finish`].
-pub(super) struct Frozen<'js> {
+pub(super) struct Frozen<'k, 'js> {
     ctx: Ctx<'js>,
+    keys: &'k mut Keys,
     /// Objects and arrays to lock, in creation order.
     pending: Vec<Value<'js>>,
 }
 
-impl<'js> Frozen<'js> {
-    pub(super) fn new(ctx: &Ctx<'js>) -> Self {
+impl<'k, 'js> Frozen<'k, 'js> {
+    pub(super) fn new(ctx: &Ctx<'js>, keys: &'k mut Keys) -> Self {
         Self {
             ctx: ctx.clone(),
+            keys,
             pending: Vec::with_capacity(16),
         }
     }
@@ -51,12 +86,14 @@ impl<'js> Frozen<'js> {
     }
 
     /// Defines `key` on `object`: enumerable, read-only, not configurable.
-    pub(super) fn define<K: IntoAtom<'js>, V: IntoJs<'js>>(
+    pub(super) fn define<V: IntoJs<'js>>(
+        &mut self,
         object: &Object<'js>,
-        key: K,
+        key: &'static str,
         value: V,
     ) -> rquickjs::Result<()> {
-        object.prop(key, Property::from(value).enumerable())
+        let key = self.keys.atom(&self.ctx, key)?;
+        define(object, key, value)
     }
 
     /// `value` as a frozen engine value.
@@ -78,6 +115,15 @@ impl<'js> Frozen<'js> {
         args.push_args(self.pending)?;
         lock.call_arg::<()>(args)
     }
+}
+
+/// Defines `key` on `object`: enumerable, read-only, not configurable.
+fn define<'js, K: IntoAtom<'js>, V: IntoJs<'js>>(
+    object: &Object<'js>,
+    key: K,
+    value: V,
+) -> rquickjs::Result<()> {
+    object.prop(key, Property::from(value).enumerable())
 }
 
 /// Why a value could not be written (the engine's error).
@@ -109,11 +155,11 @@ impl From<rquickjs::Error> for WriteError {
 }
 
 /// The serde serializer behind [`Frozen::value`].
-struct Writer<'a, 'js> {
-    frozen: &'a mut Frozen<'js>,
+struct Writer<'a, 'k, 'js> {
+    frozen: &'a mut Frozen<'k, 'js>,
 }
 
-impl<'a, 'js> Writer<'a, 'js> {
+impl<'js> Writer<'_, '_, 'js> {
     fn ctx(&self) -> Ctx<'js> {
         self.frozen.ctx.clone()
     }
@@ -124,27 +170,27 @@ impl<'a, 'js> Writer<'a, 'js> {
 }
 
 /// A sequence being written.
-struct SeqWriter<'a, 'js> {
-    frozen: &'a mut Frozen<'js>,
+struct SeqWriter<'a, 'k, 'js> {
+    frozen: &'a mut Frozen<'k, 'js>,
     items: Vec<Value<'js>>,
 }
 
 /// A map or struct being written.
-struct MapWriter<'a, 'js> {
-    frozen: &'a mut Frozen<'js>,
+struct MapWriter<'a, 'k, 'js> {
+    frozen: &'a mut Frozen<'k, 'js>,
     object: Object<'js>,
     key: Option<String>,
 }
 
-impl<'a, 'js> ser::Serializer for Writer<'a, 'js> {
+impl<'a, 'k, 'js> ser::Serializer for Writer<'a, 'k, 'js> {
     type Ok = Value<'js>;
     type Error = WriteError;
-    type SerializeSeq = SeqWriter<'a, 'js>;
-    type SerializeTuple = SeqWriter<'a, 'js>;
-    type SerializeTupleStruct = SeqWriter<'a, 'js>;
+    type SerializeSeq = SeqWriter<'a, 'k, 'js>;
+    type SerializeTuple = SeqWriter<'a, 'k, 'js>;
+    type SerializeTupleStruct = SeqWriter<'a, 'k, 'js>;
     type SerializeTupleVariant = ser::Impossible<Value<'js>, WriteError>;
-    type SerializeMap = MapWriter<'a, 'js>;
-    type SerializeStruct = MapWriter<'a, 'js>;
+    type SerializeMap = MapWriter<'a, 'k, 'js>;
+    type SerializeStruct = MapWriter<'a, 'k, 'js>;
     type SerializeStructVariant = ser::Impossible<Value<'js>, WriteError>;
 
     fn serialize_bool(self, v: bool) -> Result<Value<'js>, WriteError> {
@@ -244,23 +290,23 @@ impl<'a, 'js> ser::Serializer for Writer<'a, 'js> {
         let inner = value.serialize(Writer {
             frozen: self.frozen,
         })?;
-        Frozen::define(&object, variant, inner)?;
+        self.frozen.define(&object, variant, inner)?;
         Ok(object.into_value())
     }
-    fn serialize_seq(self, len: Option<usize>) -> Result<SeqWriter<'a, 'js>, WriteError> {
+    fn serialize_seq(self, len: Option<usize>) -> Result<SeqWriter<'a, 'k, 'js>, WriteError> {
         Ok(SeqWriter {
             frozen: self.frozen,
             items: Vec::with_capacity(len.unwrap_or(0)),
         })
     }
-    fn serialize_tuple(self, len: usize) -> Result<SeqWriter<'a, 'js>, WriteError> {
+    fn serialize_tuple(self, len: usize) -> Result<SeqWriter<'a, 'k, 'js>, WriteError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<SeqWriter<'a, 'js>, WriteError> {
+    ) -> Result<SeqWriter<'a, 'k, 'js>, WriteError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -274,7 +320,7 @@ impl<'a, 'js> ser::Serializer for Writer<'a, 'js> {
             "{name}::{variant}: tuple variants are not written"
         )))
     }
-    fn serialize_map(self, _len: Option<usize>) -> Result<MapWriter<'a, 'js>, WriteError> {
+    fn serialize_map(self, _len: Option<usize>) -> Result<MapWriter<'a, 'k, 'js>, WriteError> {
         Ok(MapWriter {
             object: self.frozen.object()?,
             frozen: self.frozen,
@@ -285,7 +331,7 @@ impl<'a, 'js> ser::Serializer for Writer<'a, 'js> {
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<MapWriter<'a, 'js>, WriteError> {
+    ) -> Result<MapWriter<'a, 'k, 'js>, WriteError> {
         self.serialize_map(Some(len))
     }
     fn serialize_struct_variant(
@@ -301,7 +347,7 @@ impl<'a, 'js> ser::Serializer for Writer<'a, 'js> {
     }
 }
 
-impl<'js> SeqWriter<'_, 'js> {
+impl<'js> SeqWriter<'_, '_, 'js> {
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), WriteError> {
         let value = value.serialize(Writer {
             frozen: self.frozen,
@@ -315,7 +361,7 @@ impl<'js> SeqWriter<'_, 'js> {
     }
 }
 
-impl<'js> ser::SerializeSeq for SeqWriter<'_, 'js> {
+impl<'js> ser::SerializeSeq for SeqWriter<'_, '_, 'js> {
     type Ok = Value<'js>;
     type Error = WriteError;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), WriteError> {
@@ -326,7 +372,7 @@ impl<'js> ser::SerializeSeq for SeqWriter<'_, 'js> {
     }
 }
 
-impl<'js> ser::SerializeTuple for SeqWriter<'_, 'js> {
+impl<'js> ser::SerializeTuple for SeqWriter<'_, '_, 'js> {
     type Ok = Value<'js>;
     type Error = WriteError;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), WriteError> {
@@ -337,7 +383,7 @@ impl<'js> ser::SerializeTuple for SeqWriter<'_, 'js> {
     }
 }
 
-impl<'js> ser::SerializeTupleStruct for SeqWriter<'_, 'js> {
+impl<'js> ser::SerializeTupleStruct for SeqWriter<'_, '_, 'js> {
     type Ok = Value<'js>;
     type Error = WriteError;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), WriteError> {
@@ -348,17 +394,15 @@ impl<'js> ser::SerializeTupleStruct for SeqWriter<'_, 'js> {
     }
 }
 
-impl<'js> MapWriter<'_, 'js> {
-    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), WriteError> {
-        let value = value.serialize(Writer {
+impl<'js> MapWriter<'_, '_, 'js> {
+    fn value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<Value<'js>, WriteError> {
+        value.serialize(Writer {
             frozen: self.frozen,
-        })?;
-        Frozen::define(&self.object, key, value)?;
-        Ok(())
+        })
     }
 }
 
-impl<'js> ser::SerializeMap for MapWriter<'_, 'js> {
+impl<'js> ser::SerializeMap for MapWriter<'_, '_, 'js> {
     type Ok = Value<'js>;
     type Error = WriteError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), WriteError> {
@@ -370,14 +414,15 @@ impl<'js> ser::SerializeMap for MapWriter<'_, 'js> {
             .key
             .take()
             .ok_or_else(|| <WriteError as ser::Error>::custom("a map value without its key"))?;
-        self.field(&key, value)
+        let value = self.value(value)?;
+        Ok(define(&self.object, key, value)?)
     }
     fn end(self) -> Result<Value<'js>, WriteError> {
         Ok(self.object.into_value())
     }
 }
 
-impl<'js> ser::SerializeStruct for MapWriter<'_, 'js> {
+impl<'js> ser::SerializeStruct for MapWriter<'_, '_, 'js> {
     type Ok = Value<'js>;
     type Error = WriteError;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -385,7 +430,8 @@ impl<'js> ser::SerializeStruct for MapWriter<'_, 'js> {
         key: &'static str,
         value: &T,
     ) -> Result<(), WriteError> {
-        self.field(key, value)
+        let value = self.value(value)?;
+        Ok(self.frozen.define(&self.object, key, value)?)
     }
     fn end(self) -> Result<Value<'js>, WriteError> {
         Ok(self.object.into_value())

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use rquickjs::function::{Opt, Rest};
 use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
-use super::frozen::Frozen;
+use super::frozen::{Frozen, Keys};
 use super::FingerprintFormat;
 use crate::policy::connection::Described;
 use crate::policy::{truncate_custom_data, Connection, Decision};
@@ -79,19 +79,22 @@ pub(super) fn connection_json(connection: &Connection, format: FingerprintFormat
 /// out.
 pub(super) const KEPT_CERTIFICATES: usize = 8;
 
-/// Frozen certificate objects of one realm, by the certificate's DER:
-/// leaves, and the certificates after them.
+/// What a realm keeps between calls to build connection objects: frozen
+/// certificate objects by the certificate's DER (leaves, and the
+/// certificates after them), and the property names as atoms.
 #[derive(Default)]
-pub(super) struct CertificateObjects {
+pub(super) struct Kept {
     leaves: HashMap<Box<[u8]>, Persistent<Value<'static>>>,
     intermediates: HashMap<Box<[u8]>, Persistent<Value<'static>>>,
+    keys: Keys,
 }
 
-impl CertificateObjects {
-    /// Forgets every object (before the realm goes).
+impl Kept {
+    /// Forgets everything (before the realm goes).
     pub(super) fn clear(&mut self) {
         self.leaves.clear();
         self.intermediates.clear();
+        self.keys.clear();
     }
 }
 
@@ -105,9 +108,14 @@ pub(super) fn build_from<'js>(
     format: FingerprintFormat,
     methods: &Object<'js>,
     lock: &Function<'js>,
-    kept: &mut CertificateObjects,
+    kept: &mut Kept,
 ) -> rquickjs::Result<Object<'js>> {
-    let mut frozen = Frozen::new(ctx);
+    let Kept {
+        leaves,
+        intermediates,
+        keys,
+    } = kept;
+    let mut frozen = Frozen::new(ctx, keys);
     let mut leaf = None;
     let client_certificate = match connection.described() {
         None => Value::new_null(ctx.clone()),
@@ -116,8 +124,8 @@ pub(super) fn build_from<'js>(
             for described in described {
                 let der = described.der();
                 let kept = match described {
-                    Described::Leaf(_) => &mut kept.leaves,
-                    _ => &mut kept.intermediates,
+                    Described::Leaf(_) => &mut *leaves,
+                    _ => &mut *intermediates,
                 };
                 let object = match kept.get(der) {
                     Some(object) => object.clone().restore(ctx)?,
@@ -144,35 +152,36 @@ pub(super) fn build_from<'js>(
                 .next()
                 .unwrap_or_else(|| Value::new_null(ctx.clone()));
             let certificates = frozen.object()?;
-            Frozen::define(&certificates, "leaf", first.clone())?;
-            Frozen::define(&certificates, "intermediates", frozen.array(objects)?)?;
+            frozen.define(&certificates, "leaf", first.clone())?;
+            let intermediates = frozen.array(objects)?;
+            frozen.define(&certificates, "intermediates", intermediates)?;
             let client_certificate = frozen.object()?;
-            Frozen::define(&client_certificate, "certificates", certificates)?;
+            frozen.define(&client_certificate, "certificates", certificates)?;
             if let Some(status) = connection.revocation_status() {
                 let status = frozen.value(status)?;
-                Frozen::define(&client_certificate, "revocationStatus", status)?;
+                frozen.define(&client_certificate, "revocationStatus", status)?;
             }
             leaf = Some(first);
             client_certificate.into_value()
         }
     };
     let object = frozen.object()?;
-    Frozen::define(&object, "clientCertificate", client_certificate)?;
+    frozen.define(&object, "clientCertificate", client_certificate)?;
     let client_ip = frozen.value(&connection.client_ip)?;
-    Frozen::define(&object, "clientIp", client_ip)?;
+    frozen.define(&object, "clientIp", client_ip)?;
     let endpoint = frozen.value(&connection.endpoint)?;
-    Frozen::define(&object, "endpoint", endpoint)?;
-    Frozen::define(
+    frozen.define(&object, "endpoint", endpoint)?;
+    frozen.define(
         &object,
         "distributionId",
         connection.distribution_id.as_str(),
     )?;
-    Frozen::define(&object, "connectionId", connection.connection_id.as_str())?;
+    frozen.define(&object, "connectionId", connection.connection_id.as_str())?;
     for name in ["allow", "deny", "logCustomData"] {
-        Frozen::define(&object, name, methods.get::<_, Value<'js>>(name)?)?;
+        frozen.define(&object, name, methods.get::<_, Value<'js>>(name)?)?;
     }
     if let Some(leaf) = leaf {
-        Frozen::define(&object, "clientCertInfo", leaf)?;
+        frozen.define(&object, "clientCertInfo", leaf)?;
     }
     frozen.finish(lock)?;
     Ok(object)
@@ -372,15 +381,42 @@ function connectionHandler(connection) {
         if (!Object.isFrozen(o)) frozen = false;
         for (const k of Object.keys(o)) pending.push(o[k]);
     }
-    const alias = connection.clientCertInfo === connection.clientCertificate.certificates.leaf;
+    const alias = connection.clientCertificate === null
+        ? connection.clientCertInfo === undefined
+        : connection.clientCertInfo === connection.clientCertificate.certificates.leaf;
     connection.logCustomData(`${text.length}:${h}:${frozen}:${alias}:${Object.keys(connection).join(',')}`);
     connection.allow();
 }
 "#;
 
+    /// `connection()` with a revocation status holding an error entry
+    /// (with its `errorType`) and an entry for the intermediate.
+    fn connection_with_error_status() -> Connection {
+        use crate::revocation::{
+            CertStatus, CertificateRevocationStatus, RevocationMethod, RevocationStatus,
+            StatusErrorKind,
+        };
+        let entry = |status: &CertStatus, serial: &str| {
+            CertificateRevocationStatus::new(RevocationMethod::Ocsp, status, serial.into())
+        };
+        connection().with_revocation_status(RevocationStatus::from_entries(
+            entry(
+                &CertStatus::Error(StatusErrorKind::InternalError("timeout".into())),
+                "00:a7:30",
+            ),
+            vec![entry(&CertStatus::Good, "7f:01")],
+        ))
+    }
+
     #[test]
     fn assembled_objects_are_the_parsed_ones() {
-        let connection = connection();
+        let without = Connection::without_certificate("192.0.2.1".parse().unwrap(), "E1", "id-2");
+        for connection in [connection(), connection_with_error_status(), without] {
+            assembled_object_is_the_parsed_one(&connection);
+        }
+    }
+
+    fn assembled_object_is_the_parsed_one(connection: &Connection) {
         for format in [
             FingerprintFormat::ColonHex,
             FingerprintFormat::Hex,
@@ -393,11 +429,11 @@ function connectionHandler(connection) {
             )
             .unwrap()
             .fingerprint_format(format);
-            let parsed = function.run_json(&connection_json(&connection, format));
+            let parsed = function.run_json(&connection_json(connection, format));
             // Twice: the second call takes the certificate objects the
             // realm kept.
-            let assembled = function.run(&connection);
-            let again = function.run(&connection);
+            let assembled = function.run(connection);
+            let again = function.run(connection);
             assert!(parsed.error.is_none(), "{:?}", parsed.error);
             let expected = parsed.custom_data.clone().unwrap();
             assert!(expected.contains(":true:true:"), "{expected}");
