@@ -406,7 +406,12 @@ impl<'js> ser::SerializeMap for MapWriter<'_, '_, 'js> {
     type Ok = Value<'js>;
     type Error = WriteError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), WriteError> {
-        self.key = Some(key.serialize(KeyWriter)?);
+        // As JSON: strings, and numbers written as strings.
+        self.key = Some(match key.serialize(serde_json::value::Serializer) {
+            Ok(serde_json::Value::String(key)) => key,
+            Ok(serde_json::Value::Number(key)) => key.to_string(),
+            _ => return Err(ser::Error::custom("a map key that is not a string")),
+        });
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), WriteError> {
@@ -436,143 +441,4 @@ impl<'js> ser::SerializeStruct for MapWriter<'_, '_, 'js> {
     fn end(self) -> Result<Value<'js>, WriteError> {
         Ok(self.object.into_value())
     }
-}
-
-/// Map keys: strings only (as JSON).
-struct KeyWriter;
-
-impl ser::Serializer for KeyWriter {
-    type Ok = String;
-    type Error = WriteError;
-    type SerializeSeq = ser::Impossible<String, WriteError>;
-    type SerializeTuple = ser::Impossible<String, WriteError>;
-    type SerializeTupleStruct = ser::Impossible<String, WriteError>;
-    type SerializeTupleVariant = ser::Impossible<String, WriteError>;
-    type SerializeMap = ser::Impossible<String, WriteError>;
-    type SerializeStruct = ser::Impossible<String, WriteError>;
-    type SerializeStructVariant = ser::Impossible<String, WriteError>;
-
-    fn serialize_str(self, v: &str) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<String, WriteError> {
-        Ok(variant.to_string())
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        value: &T,
-    ) -> Result<String, WriteError> {
-        value.serialize(self)
-    }
-    fn serialize_bool(self, _v: bool) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_i8(self, v: i8) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i16(self, v: i16) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i32(self, v: i32) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_i64(self, v: i64) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u8(self, v: u8) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u16(self, v: u16) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u32(self, v: u32) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_u64(self, v: u64) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_f32(self, _v: f32) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_f64(self, _v: f64) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_char(self, v: char) -> Result<String, WriteError> {
-        Ok(v.to_string())
-    }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_none(self) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, _value: &T) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_unit(self) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _value: &T,
-    ) -> Result<String, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, WriteError> {
-        Err(not_a_key())
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, WriteError> {
-        Err(not_a_key())
-    }
-}
-
-fn not_a_key() -> WriteError {
-    ser::Error::custom("a map key that is not a string")
 }
