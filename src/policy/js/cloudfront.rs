@@ -96,7 +96,10 @@ pub(super) fn kvs_handle<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Object<'js>> {
     }
     match CURRENT_KVS_HANDLE.with(|h| h.borrow().clone()) {
         Some(handle) => handle.restore(ctx),
-        None => new_kvs_handle(ctx),
+        None => Err(Exception::throw_internal(
+            ctx,
+            "the realm has no key-value store handle",
+        )),
     }
 }
 

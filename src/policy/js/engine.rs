@@ -177,8 +177,7 @@ pub(super) fn compile(
     // Top-level code may call `cf.kvs()`: an empty store stands in.
     let empty: Arc<dyn KeyValueStore> =
         Arc::new(crate::revocation::kvs::MemoryKeyValueStore::for_serial_numbers());
-    CURRENT_KVS.with(|k| *k.borrow_mut() = Some(empty));
-    CURRENT_KVS_HANDLE.with(|h| h.borrow_mut().clone_from(&engine.kvs_handle));
+    let scope = KvsScope::enter(Some(empty), &engine);
     let checked = context.with(|ctx| {
         let namespace = Module::import(&ctx, format!("{FUNCTION_MODULE}?0"))
             .and_then(|p| p.finish::<Object>())
@@ -193,8 +192,7 @@ pub(super) fn compile(
             }),
         }
     });
-    CURRENT_KVS.with(|k| *k.borrow_mut() = None);
-    CURRENT_KVS_HANDLE.with(|h| *h.borrow_mut() = None);
+    drop(scope);
     checked?;
     Ok((data, wrapped))
 }
@@ -316,19 +314,15 @@ impl Deadline {
 /// after any failure or when a call leaves jobs behind.
 pub(super) struct Engine {
     id: u64,
-    /// Certificate objects frozen in the realm (dropped before the realm and
-    /// the runtime).
-    certificates: object::Kept,
-    /// The realm's `lock` (dropped before the realm and the runtime).
-    lock: Option<Persistent<Function<'static>>>,
-    /// The realm's key-value store handle, the one `cf.kvs()` returns
-    /// (dropped before the realm and the runtime).
-    kvs_handle: Option<Persistent<Object<'static>>>,
+    /// What the realm keeps to build connection objects (dropped before
+    /// the realm and the runtime).
+    kept: object::Kept,
+    /// The realm's shared values (dropped before the realm and the
+    /// runtime).
+    values: Option<RealmValues>,
     /// The realm's instance function, when the source is wrapped (dropped
     /// before the realm and the runtime).
     instance: Option<Persistent<Function<'static>>>,
-    /// The realm's `allow`, `deny` and `logCustomData`.
-    make: Option<Persistent<Object<'static>>>,
     runtime: Runtime,
     deadline: Rc<Cell<Deadline>>,
     interrupted: Rc<Cell<bool>>,
@@ -357,11 +351,9 @@ impl Engine {
         })));
         Ok(Self {
             id,
-            certificates: object::Kept::default(),
-            lock: None,
-            kvs_handle: None,
+            kept: object::Kept::default(),
+            values: None,
             instance: None,
-            make: None,
             runtime,
             deadline,
             interrupted,
@@ -383,6 +375,26 @@ thread_local! {
     pub(super) static CURRENT_KVS: RefCell<Option<Arc<dyn KeyValueStore>>> = const { RefCell::new(None) };
     /// The running realm's key-value store handle (set for a call).
     pub(super) static CURRENT_KVS_HANDLE: RefCell<Option<Persistent<Object<'static>>>> = const { RefCell::new(None) };
+}
+
+/// The store and the realm's handle `cf.kvs()` answers with, for the
+/// duration of a call (cleared when dropped).
+struct KvsScope;
+
+impl KvsScope {
+    fn enter(store: Option<Arc<dyn KeyValueStore>>, engine: &Engine) -> Self {
+        CURRENT_KVS.with(|k| *k.borrow_mut() = store);
+        let handle = engine.values.as_ref().map(|v| v.kvs_handle.clone());
+        CURRENT_KVS_HANDLE.with(|h| *h.borrow_mut() = handle);
+        Self
+    }
+}
+
+impl Drop for KvsScope {
+    fn drop(&mut self) {
+        CURRENT_KVS.with(|k| *k.borrow_mut() = None);
+        CURRENT_KVS_HANDLE.with(|h| *h.borrow_mut() = None);
+    }
 }
 
 /// This thread's runtime for `inner`, taken out of the cache for the call.
@@ -517,16 +529,14 @@ pub(super) fn run(inner: &Inner, input: Input<'_>, measure_cpu: bool) -> JsRun {
             let deadline = Deadline::start(limits.time());
             engine.arm(deadline);
             *engine.state.borrow_mut() = CallState::default();
-            CURRENT_KVS.with(|k| *k.borrow_mut() = inner.kvs.clone());
-            CURRENT_KVS_HANDLE.with(|h| h.borrow_mut().clone_from(&engine.kvs_handle));
+            let scope = KvsScope::enter(inner.kvs.clone(), &engine);
             let result = call(&mut engine, inner, &input, deadline);
+            drop(scope);
             cpu = if measure_cpu || result.is_err() {
                 deadline.used()
             } else {
                 start.elapsed()
             };
-            CURRENT_KVS.with(|k| *k.borrow_mut() = None);
-            CURRENT_KVS_HANDLE.with(|h| *h.borrow_mut() = None);
             let interrupted = engine.interrupted.get();
             let state = std::mem::take(&mut *engine.state.borrow_mut());
             // A runtime that saw a failure, or that still has jobs of this
@@ -604,10 +614,8 @@ pub(super) fn classify(
 pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::Result<()> {
     if engine.realm.is_none() || engine.calls >= realm_calls.max(1) {
         engine.instance = None;
-        engine.make = None;
-        engine.lock = None;
-        engine.kvs_handle = None;
-        engine.certificates.clear();
+        engine.values = None;
+        engine.kept.clear();
         if engine.realm.take().is_some() {
             // Collect the old realm now rather than during a call.
             engine.runtime.run_gc();
@@ -621,9 +629,7 @@ pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::
         // during calls (unless a call itself makes that much).
         engine.runtime.set_memory_limit(0);
         let (realm, values) = realm(&engine.runtime, &engine.state, lockdown)?;
-        engine.make = Some(values.make);
-        engine.lock = Some(values.lock);
-        engine.kvs_handle = Some(values.kvs_handle);
+        engine.values = Some(values);
         engine.runtime.run_gc();
         let base = usize::try_from(engine.runtime.memory_usage().malloc_size).unwrap_or(0);
         engine
@@ -653,9 +659,9 @@ pub(super) fn call(
     };
     let calls = engine.calls;
     let cached = engine.instance.clone();
-    let make = engine.make.clone();
-    let lock = engine.lock.clone();
-    let certificates = &mut engine.certificates;
+    let make = engine.values.as_ref().map(|v| v.make.clone());
+    let lock = engine.values.as_ref().map(|v| v.lock.clone());
+    let kept = &mut engine.kept;
     let mut keep = None;
     let result = context.with(|ctx| {
         let caught = |e| caught(&ctx, e);
@@ -664,15 +670,8 @@ pub(super) fn call(
             Input::Json(json) => object::build(&ctx, json, &make),
             Input::Connection(connection) => {
                 let lock = restored(&ctx, lock, "no connection lock")?;
-                object::build_from(
-                    &ctx,
-                    connection,
-                    inner.fingerprint,
-                    &make,
-                    &lock,
-                    certificates,
-                )
-                .map(Some)
+                object::build_from(&ctx, connection, inner.fingerprint, &make, &lock, kept)
+                    .map(Some)
             }
         };
         let connection = built
