@@ -3,8 +3,6 @@
 use core::fmt;
 use std::net::IpAddr;
 
-use base64::Engine as _;
-
 use crate::reason::ReasonCode;
 use crate::x509::fields::CertFields;
 
@@ -39,9 +37,7 @@ impl ConnectionId {
     ) -> Result<Self, rustls::crypto::GetRandomFailed> {
         let mut bytes = [0u8; 40];
         rng.fill(&mut bytes)?;
-        Ok(Self(
-            base64::engine::general_purpose::URL_SAFE.encode(bytes),
-        ))
+        Ok(Self(base64url_padded(&bytes)))
     }
 
     /// A fresh id from `pool`, which draws random bytes from the provider
