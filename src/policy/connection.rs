@@ -342,6 +342,13 @@ pub(crate) mod tests {
 
     /// A leaf and the intermediate that issued it.
     pub(crate) fn chain() -> (Vec<u8>, Vec<u8>) {
+        let (mut leaves, intermediate) = leaves_of_one_intermediate(1);
+        (leaves.remove(0), intermediate)
+    }
+
+    /// `count` different client leaves (`client-N.example.com`) issued by
+    /// one intermediate, and the intermediate.
+    pub(crate) fn leaves_of_one_intermediate(count: usize) -> (Vec<Vec<u8>>, Vec<u8>) {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -349,16 +356,25 @@ pub(crate) mod tests {
             .push(rcgen::DnType::CommonName, "Intermediate CA");
         let intermediate = ca.self_signed(&ca_key).unwrap();
         let issuer = Issuer::from_params(&ca, &ca_key);
-        let mut leaf = CertificateParams::new(vec!["client.example.com".into()]).unwrap();
-        leaf.subject_alt_names.push(SanType::URI(
-            "spiffe://example.com/client".try_into().unwrap(),
-        ));
-        leaf.distinguished_name
-            .push(rcgen::DnType::CommonName, "client.example.com");
-        let leaf = leaf
-            .signed_by(&KeyPair::generate().unwrap(), &issuer)
-            .unwrap();
-        (leaf.der().to_vec(), intermediate.der().to_vec())
+        let leaves = (0..count)
+            .map(|i| {
+                let name = match i {
+                    0 => "client.example.com".to_string(),
+                    _ => format!("client-{i}.example.com"),
+                };
+                let mut leaf = CertificateParams::new(vec![name.clone()]).unwrap();
+                leaf.subject_alt_names.push(SanType::URI(
+                    "spiffe://example.com/client".try_into().unwrap(),
+                ));
+                leaf.distinguished_name
+                    .push(rcgen::DnType::CommonName, name);
+                let leaf = leaf
+                    .signed_by(&KeyPair::generate().unwrap(), &issuer)
+                    .unwrap();
+                leaf.der().to_vec()
+            })
+            .collect();
+        (leaves, intermediate.der().to_vec())
     }
 
     fn connection() -> Connection {

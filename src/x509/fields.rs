@@ -268,28 +268,31 @@ const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Appends the two hex digits of `b` from `digits`.
+#[cfg(test)]
 fn push_hex(out: &mut String, b: u8, digits: &[u8; 16]) {
     // Both indices are nibbles, below 16.
     out.push(char::from(digits[usize::from(b >> 4)]));
     out.push(char::from(digits[usize::from(b & 0x0f)]));
 }
 
-/// Hex pairs of `bytes`, separated by `separator` when given.
-fn hex(bytes: &[u8], digits: &[u8; 16], separator: Option<char>) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
+/// Hex pairs of `bytes`, separated by `separator` (ASCII) when given.
+fn hex(bytes: &[u8], digits: &[u8; 16], separator: Option<u8>) -> String {
+    let mut out = Vec::with_capacity(bytes.len() * 3);
     for (i, b) in bytes.iter().enumerate() {
         if let (Some(sep), true) = (separator, i > 0) {
             out.push(sep);
         }
-        push_hex(&mut out, *b, digits);
+        // Both indices are nibbles, below 16.
+        out.extend_from_slice(&[digits[usize::from(b >> 4)], digits[usize::from(b & 0x0f)]]);
     }
-    out
+    // Hex digits and an ASCII separator are UTF-8.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// CloudFront's serial form: the DER INTEGER contents (sign byte kept) as
 /// lowercase hex pairs joined by `:`.
 pub(crate) fn serial_cloudfront(serial: &[u8]) -> String {
-    hex(serial, HEX_LOWER, Some(':'))
+    hex(serial, HEX_LOWER, Some(b':'))
 }
 
 /// ALB's serial form: uppercase hex without separators or the `00` sign byte.
@@ -385,7 +388,7 @@ pub(crate) fn hex_lower(bytes: &[u8]) -> String {
 
 /// Uppercase hex pairs joined by `:` (CloudFront's `sha256Fingerprint`).
 pub(crate) fn hex_upper_colon(bytes: &[u8]) -> String {
-    hex(bytes, HEX_UPPER, Some(':'))
+    hex(bytes, HEX_UPPER, Some(b':'))
 }
 
 const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";

@@ -30,17 +30,8 @@ pub(super) const FUNCTION_MODULE: &str = "connection-function.js";
 /// it (`lockdown`).
 pub(super) const SUPPORT_MODULE: &str = "edge-mtls-support.js";
 pub(super) const SUPPORT_SOURCE: &str = "
-const freeze = Object.freeze, preventExtensions = Object.preventExtensions, isArray = Array.isArray;
+const freeze = Object.freeze;
 const ownKeys = Reflect.ownKeys, describe = Object.getOwnPropertyDescriptor, protoOf = Object.getPrototypeOf;
-// Makes what the engine built for a connection object immutable: its
-// objects have read-only, non-configurable properties already and only
-// stop taking new ones (which makes them frozen); arrays are frozen.
-export function lock(...values) {
-    for (let i = 0; i < values.length; i++) {
-        const v = values[i];
-        if (isArray(v)) freeze(v); else preventExtensions(v);
-    }
-}
 // Freezes each of `values` (functions and objects the realm shares
 // between calls that globalThis does not reach).
 export function freezeAll(...values) {
@@ -439,9 +430,10 @@ pub(super) fn fresh_context(runtime: &Runtime) -> rquickjs::Result<Context> {
 /// What a realm keeps for its calls, besides its context.
 pub(super) struct RealmValues {
     /// `allow`, `deny` and `logCustomData`.
-    make: Persistent<Object<'static>>,
-    /// The support module's `lock`.
-    lock: Persistent<Function<'static>>,
+    methods: [Persistent<Function<'static>>; 3],
+    /// `Object.preventExtensions` and `Object.freeze`, which make the
+    /// connection object immutable.
+    lock: [Persistent<Function<'static>>; 2],
     /// The key-value store handle `cf.kvs()` returns.
     kvs_handle: Persistent<Object<'static>>,
 }
@@ -458,14 +450,10 @@ pub(super) fn realm(
     let values = context.with(|ctx| {
         object::install_console(&ctx, state)?;
         let support: Object = Module::import(&ctx, SUPPORT_MODULE)?.finish()?;
-        let (allow, deny, log) = object::methods(&ctx, state)?;
-        let make = Object::new(ctx.clone())?;
-        make.set("allow", allow.clone())?;
-        make.set("deny", deny.clone())?;
-        make.set("logCustomData", log.clone())?;
+        let object::Methods { allow, deny, log } = object::methods(&ctx, state)?;
         let kvs_handle = new_kvs_handle(&ctx)?;
         let mut shared = rquickjs::function::Args::new_unsized(ctx.clone());
-        shared.push_args([allow, deny, log])?;
+        shared.push_args([allow.clone(), deny.clone(), log.clone()])?;
         for name in ["exists", "get", "meta"] {
             shared.push_arg(kvs_handle.get::<_, Function>(name)?)?;
         }
@@ -473,13 +461,14 @@ pub(super) fn realm(
         support
             .get::<_, Function>("freezeAll")?
             .call_arg::<()>(shared)?;
-        let lock: Function = support.get("lock")?;
+        let object: Object = ctx.globals().get("Object")?;
+        let lock: [Function; 2] = [object.get("preventExtensions")?, object.get("freeze")?];
         if lockdown {
             support.get::<_, Function>("lockdown")?.call::<_, ()>(())?;
         }
         Ok::<_, rquickjs::Error>(RealmValues {
-            make: Persistent::save(&ctx, make),
-            lock: Persistent::save(&ctx, lock),
+            methods: [allow, deny, log].map(|m| Persistent::save(&ctx, m)),
+            lock: lock.map(|f| Persistent::save(&ctx, f)),
             kvs_handle: Persistent::save(&ctx, kvs_handle),
         })
     })?;
@@ -659,18 +648,23 @@ pub(super) fn call(
     };
     let calls = engine.calls;
     let cached = engine.instance.clone();
-    let make = engine.values.as_ref().map(|v| v.make.clone());
+    let methods = engine.values.as_ref().map(|v| v.methods.clone());
     let lock = engine.values.as_ref().map(|v| v.lock.clone());
     let kept = &mut engine.kept;
     let mut keep = None;
     let result = context.with(|ctx| {
         let caught = |e| caught(&ctx, e);
-        let make = restored(&ctx, make, "no connection builder")?;
+        let [allow, deny, log] = restored(&ctx, methods, "no connection methods")?;
+        let methods = object::Methods { allow, deny, log };
         let built = match input {
-            Input::Json(json) => object::build(&ctx, json, &make),
+            Input::Json(json) => object::build(&ctx, json, &methods),
             Input::Connection(connection) => {
-                let lock = restored(&ctx, lock, "no connection lock")?;
-                object::build_from(&ctx, connection, inner.fingerprint, &make, &lock, kept)
+                let [prevent_extensions, freeze] = restored(&ctx, lock, "no connection lock")?;
+                let lock = object::Lock {
+                    prevent_extensions,
+                    freeze,
+                };
+                object::build_from(&ctx, connection, inner.fingerprint, &methods, &lock, kept)
                     .map(Some)
             }
         };
@@ -682,7 +676,14 @@ pub(super) fn call(
             .ok_or_else(|| JsError::InvalidConnection {
                 detail: "not an object".into(),
             })?;
-        if let Ok(Some(id)) = connection.get::<_, Option<String>>("connectionId") {
+        let id = match input {
+            Input::Connection(c) => Some(c.connection_id.clone()),
+            Input::Json(_) => connection
+                .get::<_, Option<String>>("connectionId")
+                .ok()
+                .flatten(),
+        };
+        if let Some(id) = id {
             state.borrow_mut().connection_id = cut(id, 128);
         }
         let instance: Function = match cached {
@@ -725,18 +726,23 @@ pub(super) fn call(
     result
 }
 
-/// A value the realm keeps, in the call's context (`missing` when the
+/// Functions the realm keeps, in the call's context (`missing` when the
 /// realm has none).
-fn restored<'js, T: rquickjs::JsLifetime<'static>>(
+fn restored<'js, const N: usize>(
     ctx: &Ctx<'js>,
-    kept: Option<Persistent<T>>,
+    kept: Option<[Persistent<Function<'static>>; N]>,
     missing: &str,
-) -> Result<T::Changed<'js>, JsError> {
-    kept.ok_or_else(|| JsError::Engine {
+) -> Result<[Function<'js>; N], JsError> {
+    let kept = kept.ok_or_else(|| JsError::Engine {
         detail: missing.into(),
-    })?
-    .restore(ctx)
-    .map_err(|e| caught(ctx, e))
+    })?;
+    let mut restored = Vec::with_capacity(N);
+    for function in kept {
+        restored.push(function.restore(ctx).map_err(|e| caught(ctx, e))?);
+    }
+    restored.try_into().map_err(|_| JsError::Engine {
+        detail: missing.into(),
+    })
 }
 
 /// Runs the job queue until `promise` settles, the deadline passes or

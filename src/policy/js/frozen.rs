@@ -14,36 +14,120 @@ use rquickjs::object::Property;
 use rquickjs::{Array, Atom, Ctx, Function, IntoAtom, IntoJs, Object, Persistent, Value};
 use serde::ser::{self, Serialize};
 
-/// The most property names a realm keeps as atoms (the field names of the
-/// connection object are fewer).
-const MAX_KEYS: usize = 64;
+/// The most shapes a realm keeps (the connection object needs about 40:
+/// one per prefix of each kind of object's keys).
+const MAX_SHAPES: usize = 256;
 
-/// Property names made into engine atoms once per realm, so that writing a
-/// property does not hash and look up its name every time.
-#[derive(Default)]
-pub(super) struct Keys {
-    atoms: Vec<(&'static str, Persistent<Atom<'static>>)>,
+/// One node of [`Shapes`]: the keys on the path to it from the root, in
+/// order, are the keys of an object written so far.
+struct Shape {
+    /// The node of the keys before the last.
+    parent: u32,
+    /// The last key as an engine atom (none at the root).
+    atom: Option<Persistent<Atom<'static>>>,
+    /// An object with exactly these keys, kept so that the engine keeps
+    /// its shape (the engine drops a shape with its last object).
+    _template: Persistent<Object<'static>>,
+    children: Vec<(&'static str, u32)>,
 }
 
-impl Keys {
-    /// Forgets every atom (before the realm goes).
-    pub(super) fn clear(&mut self) {
-        self.atoms.clear();
+/// The shapes of the objects a realm writes, as a tree of their keys.
+///
+/// The engine shares a shape among the objects with the same keys (same
+/// order and attributes) while one of them lives, and finds it when an
+/// object takes one more key. Objects written for a call die with it, so
+/// each call would make every shape again, one key at a time: a node of
+/// this tree keeps an object with its keys, so that writing an object of a
+/// known kind finds every shape along the way. It also keeps each key as
+/// an atom, so that a key is never looked up by its name.
+#[derive(Default)]
+pub(super) struct Shapes {
+    nodes: Vec<Shape>,
+}
+
+impl Shapes {
+    /// The root: an empty object (`None` when the realm keeps no more
+    /// shapes).
+    fn root(&mut self, ctx: &Ctx<'_>) -> rquickjs::Result<Option<u32>> {
+        if self.nodes.is_empty() {
+            let template = Object::new(ctx.clone())?;
+            self.nodes.push(Shape {
+                parent: 0,
+                atom: None,
+                _template: Persistent::save(ctx, template),
+                children: Vec::new(),
+            });
+        }
+        Ok(Some(0))
     }
 
-    fn atom<'js>(&mut self, ctx: &Ctx<'js>, name: &'static str) -> rquickjs::Result<Atom<'js>> {
-        // The names are literals: the same name is nearly always the same
+    /// `key` as an atom, and the node of `at`'s keys followed by `key`
+    /// (made, with its template, on first use).
+    fn step<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        at: Option<u32>,
+        key: &'static str,
+    ) -> rquickjs::Result<(Atom<'js>, Option<u32>)> {
+        let Some(at) = at else {
+            return Ok((Atom::from_str(ctx.clone(), key)?, None));
+        };
+        let children = &self.nodes[at as usize].children;
+        // The keys are literals: the same key is nearly always the same
         // pointer.
-        let found = (self.atoms.iter().find(|(n, _)| core::ptr::eq(*n, name)))
-            .or_else(|| self.atoms.iter().find(|(n, _)| *n == name));
-        if let Some((_, atom)) = found {
-            return atom.clone().restore(ctx);
+        let found = (children.iter().find(|(k, _)| core::ptr::eq(*k, key)))
+            .or_else(|| children.iter().find(|(k, _)| *k == key));
+        if let Some(&(_, child)) = found {
+            if let Some(atom) = &self.nodes[child as usize].atom {
+                return Ok((atom.clone().restore(ctx)?, Some(child)));
+            }
         }
-        let atom = Atom::from_str(ctx.clone(), name)?;
-        if self.atoms.len() < MAX_KEYS {
-            self.atoms.push((name, Persistent::save(ctx, atom.clone())));
+        let atom = Atom::from_str(ctx.clone(), key)?;
+        if self.nodes.len() >= MAX_SHAPES {
+            return Ok((atom, None));
         }
-        Ok(atom)
+        // The template: the keys from the root to here, then `key`.
+        let mut path = vec![atom.clone()];
+        let mut node = at;
+        while node != 0 {
+            let shape = &self.nodes[node as usize];
+            if let Some(atom) = &shape.atom {
+                path.push(atom.clone().restore(ctx)?);
+            }
+            node = shape.parent;
+        }
+        let template = Object::new(ctx.clone())?;
+        for atom in path.into_iter().rev() {
+            define(&template, atom, Value::new_undefined(ctx.clone()))?;
+        }
+        let child = u32::try_from(self.nodes.len()).unwrap_or(u32::MAX);
+        self.nodes.push(Shape {
+            parent: at,
+            atom: Some(Persistent::save(ctx, atom.clone())),
+            _template: Persistent::save(ctx, template),
+            children: Vec::new(),
+        });
+        self.nodes[at as usize].children.push((key, child));
+        Ok((atom, Some(child)))
+    }
+}
+
+/// An object being written, and the node of [`Shapes`] its keys so far
+/// lead to (`None` off the tree).
+pub(super) struct Building<'js> {
+    object: Object<'js>,
+    shape: Option<u32>,
+}
+
+impl<'js> Building<'js> {
+    /// The object.
+    pub(super) fn into_value(self) -> Value<'js> {
+        self.object.into_value()
+    }
+
+    /// The object.
+    pub(super) fn into_object(self) -> Object<'js> {
+        self.object
     }
 }
 
@@ -51,25 +135,28 @@ impl Keys {
 /// together by [`Frozen::finish`].
 pub(super) struct Frozen<'k, 'js> {
     ctx: Ctx<'js>,
-    keys: &'k mut Keys,
-    /// Objects and arrays to lock, in creation order.
-    pending: Vec<Value<'js>>,
+    shapes: &'k mut Shapes,
+    /// Objects, and arrays (`true`), to make immutable.
+    pending: Vec<(Value<'js>, bool)>,
 }
 
 impl<'k, 'js> Frozen<'k, 'js> {
-    pub(super) fn new(ctx: &Ctx<'js>, keys: &'k mut Keys) -> Self {
+    pub(super) fn new(ctx: &Ctx<'js>, shapes: &'k mut Shapes) -> Self {
         Self {
             ctx: ctx.clone(),
-            keys,
+            shapes,
             pending: Vec::with_capacity(16),
         }
     }
 
     /// A new empty object whose properties are added with [`Frozen::define`].
-    pub(super) fn object(&mut self) -> rquickjs::Result<Object<'js>> {
+    pub(super) fn object(&mut self) -> rquickjs::Result<Building<'js>> {
         let object = Object::new(self.ctx.clone())?;
-        self.pending.push(object.clone().into_value());
-        Ok(object)
+        self.pending.push((object.clone().into_value(), false));
+        Ok(Building {
+            object,
+            shape: self.shapes.root(&self.ctx)?,
+        })
     }
 
     /// A new array of `items`.
@@ -81,19 +168,20 @@ impl<'k, 'js> Frozen<'k, 'js> {
         for (i, item) in items.into_iter().enumerate() {
             array.set(i, item)?;
         }
-        self.pending.push(array.clone().into_value());
+        self.pending.push((array.clone().into_value(), true));
         Ok(array)
     }
 
     /// Defines `key` on `object`: enumerable, read-only, not configurable.
     pub(super) fn define<V: IntoJs<'js>>(
         &mut self,
-        object: &Object<'js>,
+        object: &mut Building<'js>,
         key: &'static str,
         value: V,
     ) -> rquickjs::Result<()> {
-        let key = self.keys.atom(&self.ctx, key)?;
-        define(object, key, value)
+        let (atom, shape) = self.shapes.step(&self.ctx, object.shape, key)?;
+        object.shape = shape;
+        define(&object.object, atom, value)
     }
 
     /// `value` as a frozen engine value.
@@ -104,16 +192,20 @@ impl<'k, 'js> Frozen<'k, 'js> {
         value.serialize(Writer { frozen: self }).map_err(|e| e.0)
     }
 
-    /// Makes every object and array built so far immutable, with the
-    /// realm's `lock` (`Object.preventExtensions` for objects, whose
-    /// properties are read-only already; `Object.freeze` for arrays).
-    pub(super) fn finish(self, lock: &Function<'js>) -> rquickjs::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
+    /// Makes every object and array built so far immutable: objects,
+    /// whose properties are read-only already, with
+    /// `prevent_extensions` (`Object.preventExtensions`), arrays with
+    /// `freeze` (`Object.freeze`).
+    pub(super) fn finish(
+        self,
+        prevent_extensions: &Function<'js>,
+        freeze: &Function<'js>,
+    ) -> rquickjs::Result<()> {
+        for (value, array) in self.pending {
+            let lock = if array { freeze } else { prevent_extensions };
+            lock.call::<_, ()>((value,))?;
         }
-        let mut args = rquickjs::function::Args::new_unsized(self.ctx.clone());
-        args.push_args(self.pending)?;
-        lock.call_arg::<()>(args)
+        Ok(())
     }
 }
 
@@ -178,7 +270,7 @@ struct SeqWriter<'a, 'k, 'js> {
 /// A map or struct being written.
 struct MapWriter<'a, 'k, 'js> {
     frozen: &'a mut Frozen<'k, 'js>,
-    object: Object<'js>,
+    object: Building<'js>,
     key: Option<String>,
 }
 
@@ -286,11 +378,11 @@ impl<'a, 'k, 'js> ser::Serializer for Writer<'a, 'k, 'js> {
         variant: &'static str,
         value: &T,
     ) -> Result<Value<'js>, WriteError> {
-        let object = self.frozen.object()?;
+        let mut object = self.frozen.object()?;
         let inner = value.serialize(Writer {
             frozen: self.frozen,
         })?;
-        self.frozen.define(&object, variant, inner)?;
+        self.frozen.define(&mut object, variant, inner)?;
         Ok(object.into_value())
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqWriter<'a, 'k, 'js>, WriteError> {
@@ -420,7 +512,9 @@ impl<'js> ser::SerializeMap for MapWriter<'_, '_, 'js> {
             .take()
             .ok_or_else(|| <WriteError as ser::Error>::custom("a map value without its key"))?;
         let value = self.value(value)?;
-        Ok(define(&self.object, key, value)?)
+        // A key that is not a literal takes no shape of the tree.
+        self.object.shape = None;
+        Ok(define(&self.object.object, key, value)?)
     }
     fn end(self) -> Result<Value<'js>, WriteError> {
         Ok(self.object.into_value())
@@ -436,7 +530,7 @@ impl<'js> ser::SerializeStruct for MapWriter<'_, '_, 'js> {
         value: &T,
     ) -> Result<(), WriteError> {
         let value = self.value(value)?;
-        Ok(self.frozen.define(&self.object, key, value)?)
+        Ok(self.frozen.define(&mut self.object, key, value)?)
     }
     fn end(self) -> Result<Value<'js>, WriteError> {
         Ok(self.object.into_value())

@@ -10,10 +10,11 @@ use base64::Engine as _;
 use rquickjs::function::{Opt, Rest};
 use rquickjs::{Ctx, Function, Object, Persistent, Value};
 
-use super::frozen::{Frozen, Keys};
+use super::frozen::{Frozen, Shapes};
 use super::FingerprintFormat;
 use crate::policy::connection::Described;
 use crate::policy::{truncate_custom_data, Connection, Decision};
+use crate::revocation::{CertificateRevocationStatus, RevocationStatus};
 
 /// The most `console.log` lines kept per call.
 pub(super) const MAX_LOG_LINES: usize = 64;
@@ -74,117 +75,212 @@ pub(super) fn connection_json(connection: &Connection, format: FingerprintFormat
 
 /// The most leaf objects, and the most intermediate objects, a realm keeps
 /// (a few kilobytes of the function's memory apiece): a repeated client's
-/// leaf and the intermediates every client shares are parsed and frozen
+/// leaf and the intermediates every client shares are written and frozen
 /// once per realm, and many distinct leaves never push the intermediates
 /// out.
 pub(super) const KEPT_CERTIFICATES: usize = 8;
 
+/// A frozen value a realm keeps.
+type KeptValue = Persistent<Value<'static>>;
+
+/// Frozen values a realm keeps by certificate: by the SHA-256 of its DER
+/// (leaves, whose fingerprint is at hand), or by the DER.
+type ByCertificate<K> = HashMap<K, KeptValue>;
+
+/// The last value of a kind a realm wrote, and what it was written from.
+type Last<K> = Option<(K, KeptValue)>;
+
 /// What a realm keeps between calls to build connection objects: frozen
-/// certificate objects by the certificate's DER (leaves, and the
-/// certificates after them), and the property names as atoms.
+/// certificate objects (leaves, and the certificates after them), the
+/// last `intermediates` array and the last revocation entries of
+/// intermediates (the same for every client of a CA), and the shapes and
+/// atoms of the objects it writes. What is kept is frozen, so calls that
+/// share it cannot reach each other through it.
 #[derive(Default)]
 pub(super) struct Kept {
-    leaves: HashMap<Box<[u8]>, Persistent<Value<'static>>>,
-    intermediates: HashMap<Box<[u8]>, Persistent<Value<'static>>>,
-    keys: Keys,
+    leaves: ByCertificate<[u8; 32]>,
+    intermediates: ByCertificate<Vec<u8>>,
+    intermediate_list: Last<Vec<Box<[u8]>>>,
+    status_list: Last<Vec<CertificateRevocationStatus>>,
+    shapes: Shapes,
 }
 
 impl Kept {
     /// Forgets everything (before the realm goes).
     pub(super) fn clear(&mut self) {
-        self.leaves.clear();
-        self.intermediates.clear();
-        self.keys.clear();
+        *self = Self::default();
     }
+}
+
+/// `allow`, `deny` and `logCustomData` of a realm.
+pub(super) struct Methods<'js> {
+    pub(super) allow: Function<'js>,
+    pub(super) deny: Function<'js>,
+    pub(super) log: Function<'js>,
+}
+
+/// `Object.preventExtensions` and `Object.freeze` of a realm.
+pub(super) struct Lock<'js> {
+    pub(super) prevent_extensions: Function<'js>,
+    pub(super) freeze: Function<'js>,
 }
 
 /// The connection object of `connection`, written straight into the
 /// realm as frozen objects (the same object [`build`] makes from the full
-/// JSON, key for key), with the methods of `methods`. Certificate objects
-/// are taken from `kept`, or written and kept.
+/// JSON, key for key), with `methods`. What the realm keeps is taken from
+/// `kept`, or written and kept.
 pub(super) fn build_from<'js>(
     ctx: &Ctx<'js>,
     connection: &Connection,
     format: FingerprintFormat,
-    methods: &Object<'js>,
-    lock: &Function<'js>,
+    methods: &Methods<'js>,
+    lock: &Lock<'js>,
     kept: &mut Kept,
 ) -> rquickjs::Result<Object<'js>> {
     let Kept {
         leaves,
         intermediates,
-        keys,
+        intermediate_list,
+        status_list,
+        shapes,
     } = kept;
-    let mut frozen = Frozen::new(ctx, keys);
+    let mut frozen = Frozen::new(ctx, shapes);
     let mut leaf = None;
     let client_certificate = match connection.described() {
         None => Value::new_null(ctx.clone()),
         Some(described) => {
-            let mut objects = Vec::with_capacity(described.len());
-            for described in described {
-                let der = described.der();
-                let kept = match described {
-                    Described::Leaf(_) => &mut *leaves,
-                    _ => &mut *intermediates,
-                };
-                let object = match kept.get(der) {
-                    Some(object) => object.clone().restore(ctx)?,
-                    None => {
-                        let Some(mut fields) = described.object() else {
-                            continue;
-                        };
-                        if format != FingerprintFormat::ColonHex {
-                            fields.sha256_fingerprint =
-                                reformat_fingerprint(&fields.sha256_fingerprint, format);
-                        }
-                        let object = frozen.value(&fields)?;
-                        if kept.len() >= KEPT_CERTIFICATES {
-                            kept.clear();
-                        }
-                        kept.insert(der.into(), Persistent::save(ctx, object.clone()));
-                        object
+            let mut rest = described.into_iter();
+            let first = match rest.next() {
+                Some(leaf @ Described::Leaf(info)) => {
+                    certificate_object(ctx, &mut frozen, &leaf, format, leaves, &info.sha256)?
+                }
+                _ => None,
+            };
+            let first = first.unwrap_or_else(|| Value::new_null(ctx.clone()));
+            let rest: Vec<_> = rest.collect();
+            let same = |(kept, _): &&(Vec<Box<[u8]>>, _)| {
+                kept.len() == rest.len() && kept.iter().zip(&rest).all(|(k, d)| **k == *d.der())
+            };
+            let list = match intermediate_list.as_ref().filter(same) {
+                Some((_, list)) => list.clone().restore(ctx)?,
+                None => {
+                    let mut objects = Vec::with_capacity(rest.len());
+                    for d in &rest {
+                        objects.extend(certificate_object(
+                            ctx,
+                            &mut frozen,
+                            d,
+                            format,
+                            intermediates,
+                            d.der(),
+                        )?);
                     }
-                };
-                objects.push(object);
-            }
-            let mut objects = objects.into_iter();
-            let first = objects
-                .next()
-                .unwrap_or_else(|| Value::new_null(ctx.clone()));
-            let certificates = frozen.object()?;
-            frozen.define(&certificates, "leaf", first.clone())?;
-            let intermediates = frozen.array(objects)?;
-            frozen.define(&certificates, "intermediates", intermediates)?;
-            let client_certificate = frozen.object()?;
-            frozen.define(&client_certificate, "certificates", certificates)?;
+                    let list = frozen.array(objects)?.into_value();
+                    let ders = rest.iter().map(|d| d.der().into()).collect();
+                    *intermediate_list = Some((ders, Persistent::save(ctx, list.clone())));
+                    list
+                }
+            };
+            let mut certificates = frozen.object()?;
+            frozen.define(&mut certificates, "leaf", first.clone())?;
+            frozen.define(&mut certificates, "intermediates", list)?;
+            let mut client_certificate = frozen.object()?;
+            frozen.define(
+                &mut client_certificate,
+                "certificates",
+                certificates.into_value(),
+            )?;
             if let Some(status) = connection.revocation_status() {
-                let status = frozen.value(status)?;
-                frozen.define(&client_certificate, "revocationStatus", status)?;
+                let status = revocation_status(ctx, &mut frozen, status, status_list)?;
+                frozen.define(&mut client_certificate, "revocationStatus", status)?;
             }
             leaf = Some(first);
             client_certificate.into_value()
         }
     };
-    let object = frozen.object()?;
-    frozen.define(&object, "clientCertificate", client_certificate)?;
+    let mut object = frozen.object()?;
+    frozen.define(&mut object, "clientCertificate", client_certificate)?;
     let client_ip = frozen.value(&connection.client_ip)?;
-    frozen.define(&object, "clientIp", client_ip)?;
+    frozen.define(&mut object, "clientIp", client_ip)?;
     let endpoint = frozen.value(&connection.endpoint)?;
-    frozen.define(&object, "endpoint", endpoint)?;
+    frozen.define(&mut object, "endpoint", endpoint)?;
     frozen.define(
-        &object,
+        &mut object,
         "distributionId",
         connection.distribution_id.as_str(),
     )?;
-    frozen.define(&object, "connectionId", connection.connection_id.as_str())?;
-    for name in ["allow", "deny", "logCustomData"] {
-        frozen.define(&object, name, methods.get::<_, Value<'js>>(name)?)?;
-    }
+    frozen.define(
+        &mut object,
+        "connectionId",
+        connection.connection_id.as_str(),
+    )?;
+    frozen.define(&mut object, "allow", methods.allow.clone())?;
+    frozen.define(&mut object, "deny", methods.deny.clone())?;
+    frozen.define(&mut object, "logCustomData", methods.log.clone())?;
     if let Some(leaf) = leaf {
-        frozen.define(&object, "clientCertInfo", leaf)?;
+        frozen.define(&mut object, "clientCertInfo", leaf)?;
     }
-    frozen.finish(lock)?;
-    Ok(object)
+    frozen.finish(&lock.prevent_extensions, &lock.freeze)?;
+    Ok(object.into_object())
+}
+
+/// The frozen certificate object of `described`, from `kept` or written
+/// and kept (`None` for a certificate that cannot be parsed).
+fn certificate_object<'js, K, Q>(
+    ctx: &Ctx<'js>,
+    frozen: &mut Frozen<'_, 'js>,
+    described: &Described<'_>,
+    format: FingerprintFormat,
+    kept: &mut ByCertificate<K>,
+    key: &Q,
+) -> rquickjs::Result<Option<Value<'js>>>
+where
+    K: core::borrow::Borrow<Q> + Eq + core::hash::Hash,
+    Q: Eq + core::hash::Hash + ToOwned<Owned = K> + ?Sized,
+{
+    if let Some(object) = kept.get(key) {
+        return Ok(Some(object.clone().restore(ctx)?));
+    }
+    let Some(mut fields) = described.object() else {
+        return Ok(None);
+    };
+    if format != FingerprintFormat::ColonHex {
+        fields.sha256_fingerprint = reformat_fingerprint(&fields.sha256_fingerprint, format);
+    }
+    let object = frozen.value(&fields)?;
+    if kept.len() >= KEPT_CERTIFICATES {
+        kept.clear();
+    }
+    kept.insert(key.to_owned(), Persistent::save(ctx, object.clone()));
+    Ok(Some(object))
+}
+
+/// `revocationStatus` as [`RevocationStatus`] serializes it, with the
+/// intermediates' entries taken from `kept` when they are the kept ones.
+fn revocation_status<'js>(
+    ctx: &Ctx<'js>,
+    frozen: &mut Frozen<'_, 'js>,
+    status: &RevocationStatus,
+    kept: &mut Last<Vec<CertificateRevocationStatus>>,
+) -> rquickjs::Result<Value<'js>> {
+    let entries = &status.certificates.intermediates;
+    let list = match kept.as_ref().filter(|(k, _)| k == entries) {
+        Some((_, list)) => list.clone().restore(ctx)?,
+        None => {
+            let list = frozen.value(entries)?;
+            *kept = Some((entries.clone(), Persistent::save(ctx, list.clone())));
+            list
+        }
+    };
+    let leaf = frozen.value(&status.certificates.leaf)?;
+    let mut certificates = frozen.object()?;
+    frozen.define(&mut certificates, "leaf", leaf)?;
+    frozen.define(&mut certificates, "intermediates", list)?;
+    let validity = frozen.value(&status.chain_validity)?;
+    let mut object = frozen.object()?;
+    frozen.define(&mut object, "chainValidity", validity)?;
+    frozen.define(&mut object, "certificates", certificates.into_value())?;
+    Ok(object.into_value())
 }
 
 /// Rewrites a colon-hex fingerprint in `format`.
@@ -211,15 +307,15 @@ pub(super) fn reformat_fingerprint(colon_hex: &str, format: FingerprintFormat) -
 pub(super) fn build<'js>(
     ctx: &Ctx<'js>,
     json: &str,
-    methods: &Object<'js>,
+    methods: &Methods<'js>,
 ) -> rquickjs::Result<Option<Object<'js>>> {
     let value = ctx.json_parse(json)?;
     let Some(connection) = value.as_object().filter(|o| !o.is_array()).cloned() else {
         return Ok(None);
     };
-    for name in ["allow", "deny", "logCustomData"] {
-        connection.set(name, methods.get::<_, Value<'js>>(name)?)?;
-    }
+    connection.set("allow", methods.allow.clone())?;
+    connection.set("deny", methods.deny.clone())?;
+    connection.set("logCustomData", methods.log.clone())?;
     let leaf: Option<Object<'js>> = connection
         .get::<_, Option<Object<'js>>>("clientCertificate")?
         .and_then(|c| {
@@ -264,7 +360,7 @@ fn deep_freeze<'js>(ctx: &Ctx<'js>, root: Value<'js>) -> rquickjs::Result<()> {
 pub(super) fn methods<'js>(
     ctx: &Ctx<'js>,
     state: &Rc<RefCell<CallState>>,
-) -> rquickjs::Result<(Function<'js>, Function<'js>, Function<'js>)> {
+) -> rquickjs::Result<Methods<'js>> {
     let s = state.clone();
     let allow = Function::new(ctx.clone(), move || decide(&s, Decision::Allow))?;
     let s = state.clone();
@@ -276,7 +372,7 @@ pub(super) fn methods<'js>(
         s.borrow_mut().custom_data = Some(truncate_custom_data(text));
         Ok::<_, rquickjs::Error>(())
     })?;
-    Ok((allow, deny, log))
+    Ok(Methods { allow, deny, log })
 }
 
 fn decide(state: &Rc<RefCell<CallState>>, decision: Decision) {
@@ -439,6 +535,77 @@ function connectionHandler(connection) {
             assert!(expected.contains(":true:true:"), "{expected}");
             assert_eq!(assembled.custom_data.as_deref(), Some(expected.as_str()));
             assert_eq!(again.custom_data.as_deref(), Some(expected.as_str()));
+        }
+    }
+
+    #[test]
+    fn calls_with_other_leaves_share_only_what_is_the_same() {
+        use crate::policy::connection::tests::{good_status, leaves_of_one_intermediate};
+        use crate::x509::parsed::ParsedCertificate;
+        use std::sync::Arc;
+
+        let (leaves, intermediate) = leaves_of_one_intermediate(3);
+        let parsed = ParsedCertificate::from_der(intermediate.clone()).unwrap();
+        let connections: Vec<Connection> = leaves
+            .iter()
+            .enumerate()
+            .map(|(i, leaf)| {
+                let info =
+                    Arc::new(crate::chain_validator::ClientCertInfo::from_der(leaf).unwrap());
+                // The last one's intermediate has another revocation entry.
+                let status = match i {
+                    2 => {
+                        use crate::revocation::{CertStatus, RevocationMethod};
+                        let entry = |serial: &str| {
+                            CertificateRevocationStatus::new(
+                                RevocationMethod::Ocsp,
+                                &CertStatus::Good,
+                                serial.into(),
+                            )
+                        };
+                        RevocationStatus::from_entries(entry("01"), vec![entry("7f:02")])
+                    }
+                    _ => good_status(),
+                };
+                let connection =
+                    Connection::without_certificate("203.0.113.9".parse().unwrap(), "E1", "id-3")
+                        .with_chain(info, &[intermediate.as_slice()])
+                        .with_revocation_status(status);
+                // The pipeline's connections carry the verified path's
+                // intermediates, parsed.
+                match i % 2 {
+                    0 => connection,
+                    _ => connection.with_parsed_intermediates(vec![parsed.clone()]),
+                }
+            })
+            .collect();
+        let function = super::super::JsFunction::compile(
+            "describe.js",
+            DESCRIBE,
+            super::super::JsLimits::default(),
+        )
+        .unwrap();
+        let expected: Vec<String> = connections
+            .iter()
+            .map(|c| {
+                let parsed = function.run_json(&connection_json(c, FingerprintFormat::ColonHex));
+                parsed.custom_data.unwrap()
+            })
+            .collect();
+        assert_eq!(
+            expected
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len(),
+            3,
+            "three different objects"
+        );
+        // Every leaf after every other, in one realm.
+        for round in 0..3 {
+            for (connection, expected) in connections.iter().zip(&expected) {
+                let run = function.run(connection);
+                assert_eq!(run.custom_data.as_ref(), Some(expected), "round {round}");
+            }
         }
     }
 
