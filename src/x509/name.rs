@@ -4,6 +4,8 @@
 //! logs. The attribute short names follow OpenSSL's `-nameopt RFC2253`
 //! output, so the strings match what operators see from the `openssl` CLI.
 
+use std::borrow::Cow;
+
 use crate::x509::der::{tag, DerCursor};
 
 /// Short names for attribute types, by encoded OID contents.
@@ -65,7 +67,7 @@ pub(crate) fn common_names(name_der: &[u8]) -> Option<Vec<String>> {
     for rdn in rdns(name_der)? {
         for (oid, (tag, value, _)) in rdn {
             if oid == COMMON_NAME {
-                out.push(decode_string(tag, value)?);
+                out.push(decode_string(tag, value)?.into_owned());
             }
         }
     }
@@ -77,7 +79,7 @@ fn format(name_der: &[u8], reverse: bool, separator: &str) -> Option<String> {
     if reverse {
         rdns.reverse();
     }
-    let mut out = String::new();
+    let mut out = String::with_capacity(name_der.len());
     for (i, rdn) in rdns.iter().enumerate() {
         if i > 0 {
             out.push_str(separator);
@@ -152,16 +154,16 @@ fn dotted(oid: &[u8]) -> String {
 }
 
 /// Decodes the directory string types to text.
-fn decode_string(tag: u8, value: &[u8]) -> Option<String> {
+fn decode_string(tag: u8, value: &[u8]) -> Option<Cow<'_, str>> {
     match tag {
-        tag::UTF8_STRING => String::from_utf8(value.to_vec()).ok(),
+        tag::UTF8_STRING => core::str::from_utf8(value).ok().map(Cow::Borrowed),
         tag::PRINTABLE_STRING | tag::IA5_STRING | tag::VISIBLE_STRING | tag::NUMERIC_STRING => {
-            value
-                .is_ascii()
-                .then(|| String::from_utf8_lossy(value).into_owned())
+            // ASCII is UTF-8.
+            let ascii = value.is_ascii().then(|| core::str::from_utf8(value).ok());
+            ascii.flatten().map(Cow::Borrowed)
         }
         // T.61 in theory; Latin-1 in practice (as OpenSSL treats it).
-        tag::TELETEX_STRING => Some(value.iter().map(|b| char::from(*b)).collect()),
+        tag::TELETEX_STRING => Some(Cow::Owned(value.iter().map(|b| char::from(*b)).collect())),
         tag::BMP_STRING => {
             if value.len() % 2 != 0 {
                 return None;
@@ -170,7 +172,7 @@ fn decode_string(tag: u8, value: &[u8]) -> Option<String> {
                 .chunks_exact(2)
                 .map(|c| u16::from_be_bytes([c[0], c[1]]))
                 .collect();
-            String::from_utf16(&units).ok()
+            String::from_utf16(&units).ok().map(Cow::Owned)
         }
         tag::UNIVERSAL_STRING => {
             // UniversalString (UCS-4).
@@ -180,7 +182,8 @@ fn decode_string(tag: u8, value: &[u8]) -> Option<String> {
             value
                 .chunks_exact(4)
                 .map(|c| char::from_u32(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-                .collect()
+                .collect::<Option<String>>()
+                .map(Cow::Owned)
         }
         _ => None,
     }

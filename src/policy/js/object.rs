@@ -3,7 +3,7 @@
 //! `clientCertInfo` alias and freezes it deeply), and `console`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use base64::Engine as _;
@@ -80,12 +80,39 @@ pub(super) fn connection_json(connection: &Connection, format: FingerprintFormat
 /// out.
 pub(super) const KEPT_CERTIFICATES: usize = 8;
 
+/// How many leaves a realm remembers having seen: a leaf's object is kept
+/// from its second call on, so that a stream of different clients (each
+/// seen once) neither fills the kept objects nor frees them a call later.
+pub(super) const SEEN_LEAVES: usize = 64;
+
 /// A frozen value a realm keeps.
 type KeptValue = Persistent<Value<'static>>;
 
+/// Hashes a SHA-256 digest by folding its bytes: a digest is uniform
+/// already, and the sets it keys are small and bounded.
+#[derive(Default)]
+pub(super) struct DigestHasher(u64);
+
+impl core::hash::Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(17) ^ u64::from_le_bytes(word);
+        }
+    }
+}
+
+/// Maps and sets keyed by SHA-256 digests.
+type ByDigest = core::hash::BuildHasherDefault<DigestHasher>;
+
 /// Frozen values a realm keeps by certificate: by the SHA-256 of its DER
 /// (leaves, whose fingerprint is at hand), or by the DER.
-type ByCertificate<K> = HashMap<K, KeptValue>;
+type ByCertificate<K, S = std::hash::RandomState> = HashMap<K, KeptValue, S>;
 
 /// The last value of a kind a realm wrote, and what it was written from.
 type Last<K> = Option<(K, KeptValue)>;
@@ -98,8 +125,9 @@ type Last<K> = Option<(K, KeptValue)>;
 /// share it cannot reach each other through it.
 #[derive(Default)]
 pub(super) struct Kept {
-    leaves: ByCertificate<[u8; 32]>,
-    intermediates: ByCertificate<Vec<u8>>,
+    leaves: ByCertificate<[u8; 32], ByDigest>,
+    seen_leaves: HashSet<[u8; 32], ByDigest>,
+    intermediates: ByCertificate<Box<[u8]>>,
     intermediate_list: Last<Vec<Box<[u8]>>>,
     status_list: Last<Vec<CertificateRevocationStatus>>,
     shapes: Shapes,
@@ -139,6 +167,7 @@ pub(super) fn build_from<'js>(
 ) -> rquickjs::Result<Object<'js>> {
     let Kept {
         leaves,
+        seen_leaves,
         intermediates,
         intermediate_list,
         status_list,
@@ -152,7 +181,19 @@ pub(super) fn build_from<'js>(
             let mut rest = described.into_iter();
             let first = match rest.next() {
                 Some(leaf @ Described::Leaf(info)) => {
-                    certificate_object(ctx, &mut frozen, &leaf, format, leaves, &info.sha256)?
+                    let seen = !seen_leaves.insert(info.sha256);
+                    if seen_leaves.len() > SEEN_LEAVES {
+                        seen_leaves.clear();
+                    }
+                    let kept = leaves.get(&info.sha256).map(|o| o.clone().restore(ctx));
+                    match kept {
+                        Some(object) => Some(object?),
+                        None => certificate_object(&mut frozen, &leaf, format)?.inspect(|object| {
+                            if seen {
+                                keep(leaves, info.sha256, ctx, object);
+                            }
+                        }),
+                    }
                 }
                 _ => None,
             };
@@ -166,14 +207,13 @@ pub(super) fn build_from<'js>(
                 None => {
                     let mut objects = Vec::with_capacity(rest.len());
                     for d in &rest {
-                        objects.extend(certificate_object(
-                            ctx,
-                            &mut frozen,
-                            d,
-                            format,
-                            intermediates,
-                            d.der(),
-                        )?);
+                        let kept = intermediates.get(d.der()).map(|o| o.clone().restore(ctx));
+                        let object = match kept {
+                            Some(object) => Some(object?),
+                            None => certificate_object(&mut frozen, d, format)?
+                                .inspect(|object| keep(intermediates, d.der().into(), ctx, object)),
+                        };
+                        objects.extend(object);
                     }
                     let list = frozen.array(objects)?.into_value();
                     let ders = rest.iter().map(|d| d.der().into()).collect();
@@ -224,35 +264,34 @@ pub(super) fn build_from<'js>(
     Ok(object.into_object())
 }
 
-/// The frozen certificate object of `described`, from `kept` or written
-/// and kept (`None` for a certificate that cannot be parsed).
-fn certificate_object<'js, K, Q>(
-    ctx: &Ctx<'js>,
+/// The frozen certificate object of `described` (`None` for a
+/// certificate that cannot be parsed).
+fn certificate_object<'js>(
     frozen: &mut Frozen<'_, 'js>,
     described: &Described<'_>,
     format: FingerprintFormat,
-    kept: &mut ByCertificate<K>,
-    key: &Q,
-) -> rquickjs::Result<Option<Value<'js>>>
-where
-    K: core::borrow::Borrow<Q> + Eq + core::hash::Hash,
-    Q: Eq + core::hash::Hash + ToOwned<Owned = K> + ?Sized,
-{
-    if let Some(object) = kept.get(key) {
-        return Ok(Some(object.clone().restore(ctx)?));
-    }
+) -> rquickjs::Result<Option<Value<'js>>> {
     let Some(mut fields) = described.object() else {
         return Ok(None);
     };
     if format != FingerprintFormat::ColonHex {
         fields.sha256_fingerprint = reformat_fingerprint(&fields.sha256_fingerprint, format);
     }
-    let object = frozen.value(&fields)?;
+    Ok(Some(frozen.value(&fields)?))
+}
+
+/// Keeps `object` in `kept` under `key` (forgetting the others when
+/// `kept` is full).
+fn keep<'js, K: Eq + core::hash::Hash, S: core::hash::BuildHasher>(
+    kept: &mut ByCertificate<K, S>,
+    key: K,
+    ctx: &Ctx<'js>,
+    object: &Value<'js>,
+) {
     if kept.len() >= KEPT_CERTIFICATES {
         kept.clear();
     }
-    kept.insert(key.to_owned(), Persistent::save(ctx, object.clone()));
-    Ok(Some(object))
+    kept.insert(key, Persistent::save(ctx, object.clone()));
 }
 
 /// `revocationStatus` as [`RevocationStatus`] serializes it, with the
@@ -526,9 +565,10 @@ function connectionHandler(connection) {
             .unwrap()
             .fingerprint_format(format);
             let parsed = function.run_json(&connection_json(connection, format));
-            // Twice: the second call takes the certificate objects the
-            // realm kept.
+            // Three times: the realm keeps a leaf's object from its second
+            // call on, and the third call takes it.
             let assembled = function.run(connection);
+            let _second = function.run(connection);
             let again = function.run(connection);
             assert!(parsed.error.is_none(), "{:?}", parsed.error);
             let expected = parsed.custom_data.clone().unwrap();
