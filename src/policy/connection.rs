@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 use crate::chain_validator::ClientCertInfo;
 use crate::revocation::RevocationStatus;
 use crate::x509::fields::{hex_lower, hex_upper_colon, iso8601, san_openssl, serial_cloudfront};
-use crate::x509::name::connection_style;
+use crate::x509::name::connection_style_of;
 use crate::x509::parsed::ParsedCertificate;
 
 /// `validity` of a certificate object.
@@ -56,8 +56,8 @@ impl CertificateObject {
     pub fn new(info: &ClientCertInfo) -> Self {
         Self {
             serial_number: serial_cloudfront(&info.serial),
-            issuer: connection_style(&info.issuer_der).unwrap_or_else(|| info.issuer.clone()),
-            subject: connection_style(&info.subject_der).unwrap_or_else(|| info.subject.clone()),
+            issuer: connection_style_of(&info.issuer),
+            subject: connection_style_of(&info.subject),
             validity: Validity {
                 not_before: iso8601(info.not_before),
                 not_after: iso8601(info.not_after),
@@ -375,6 +375,45 @@ pub(crate) mod tests {
             })
             .collect();
         (leaves, intermediate.der().to_vec())
+    }
+
+    #[test]
+    fn connection_style_names_are_the_rfc2253_ones_with_spaces() {
+        use crate::x509::name::connection_style;
+        let awkward = [
+            "client.example.com",
+            "a, b",
+            "x+y=z",
+            "back\\slash, then comma",
+            "#leading hash",
+            " spaces at both ends ",
+            "quote \" and <angle> ; semicolon",
+            "control \u{1} character",
+            "ünïcödé, too",
+        ];
+        for value in awkward {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CountryName, "US");
+            params
+                .distinguished_name
+                .push(rcgen::DnType::OrganizationName, value);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, value);
+            let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
+            let info = ClientCertInfo::from_der(cert.der()).unwrap();
+            let object = CertificateObject::new(&info);
+            assert_eq!(
+                Some(object.subject.clone()),
+                connection_style(&info.subject_der),
+                "{value:?}"
+            );
+            assert_eq!(Some(object.issuer), connection_style(&info.issuer_der));
+            // Three RDNs: the RFC 2253 text differs by its separators.
+            assert_ne!(object.subject, info.subject);
+        }
     }
 
     fn connection() -> Connection {

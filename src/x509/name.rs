@@ -55,8 +55,30 @@ pub fn log_style(name_der: &[u8]) -> Option<String> {
 
 /// Formats a DER-encoded Name as CloudFront's connection object does:
 /// RFC 2253 order joined by `, ` (`CN=client.example.com, O=Example Org`).
+#[cfg(test)]
 pub(crate) fn connection_style(name_der: &[u8]) -> Option<String> {
     format(name_der, true, ", ")
+}
+
+/// [`rfc2253`]'s text of a Name in CloudFront's connection-object style
+/// (what `connection_style` formats from the DER): the same attributes,
+/// the RDNs joined by `, ` instead of `,`. A `,` inside a value is always
+/// escaped (`\,`), and an escape is a backslash and the character after
+/// it, so every unescaped `,` separates RDNs.
+pub(crate) fn connection_style_of(rfc2253: &str) -> String {
+    let mut out = String::with_capacity(rfc2253.len() + 16);
+    let mut chars = rfc2253.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                out.push(c);
+                out.extend(chars.next());
+            }
+            ',' => out.push_str(", "),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// The commonName values of a DER-encoded Name, decoded to text; `None` when
