@@ -393,15 +393,14 @@ pub(crate) mod tests {
         ];
         for value in awkward {
             let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CountryName, "US");
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, value);
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CommonName, value);
+            use rcgen::DnType::{CommonName, CountryName, OrganizationName};
+            for (kind, text) in [
+                (CountryName, "US"),
+                (OrganizationName, value),
+                (CommonName, value),
+            ] {
+                params.distinguished_name.push(kind, text);
+            }
             let cert = params.self_signed(&KeyPair::generate().unwrap()).unwrap();
             let info = ClientCertInfo::from_der(cert.der()).unwrap();
             let object = CertificateObject::new(&info);
