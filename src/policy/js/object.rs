@@ -1,6 +1,8 @@
-//! The connection object a function sees: CloudFront's JSON (built by the
-//! engine's support module, which adds the methods made here, the
-//! `clientCertInfo` alias and freezes it deeply), and `console`.
+//! The connection object a function sees, with the realm's `allow`, `deny`
+//! and `logCustomData` and the `clientCertInfo` alias: written into the
+//! realm as frozen objects from a `Connection` (`build_from`), or parsed
+//! from CloudFront's JSON and frozen (`build`, for `test-function`); and
+//! `console`.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
