@@ -267,12 +267,10 @@ impl fmt::Debug for CertFields {
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Appends the two hex digits of `b` from `digits`.
-#[cfg(test)]
-fn push_hex(out: &mut String, b: u8, digits: &[u8; 16]) {
+/// The two hex digits of `b` from `digits`.
+fn hex_pair(b: u8, digits: &[u8; 16]) -> [u8; 2] {
     // Both indices are nibbles, below 16.
-    out.push(char::from(digits[usize::from(b >> 4)]));
-    out.push(char::from(digits[usize::from(b & 0x0f)]));
+    [digits[usize::from(b >> 4)], digits[usize::from(b & 0x0f)]]
 }
 
 /// Hex pairs of `bytes`, separated by `separator` (ASCII) when given.
@@ -282,8 +280,7 @@ fn hex(bytes: &[u8], digits: &[u8; 16], separator: Option<u8>) -> String {
         if let (Some(sep), true) = (separator, i > 0) {
             out.push(sep);
         }
-        // Both indices are nibbles, below 16.
-        out.extend_from_slice(&[digits[usize::from(b >> 4)], digits[usize::from(b & 0x0f)]]);
+        out.extend_from_slice(&hex_pair(*b, digits));
     }
     // Hex digits and an ASCII separator are UTF-8.
     String::from_utf8(out).unwrap_or_default()
@@ -580,7 +577,7 @@ mod tests {
                 out.push(char::from(b));
             } else {
                 out.push('%');
-                push_hex(&mut out, b, HEX_UPPER);
+                out.extend(hex_pair(b, HEX_UPPER).map(char::from));
             }
         }
         out

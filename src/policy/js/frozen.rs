@@ -46,9 +46,8 @@ pub(super) struct Shapes {
 }
 
 impl Shapes {
-    /// The root: an empty object (`None` when the realm keeps no more
-    /// shapes).
-    fn root(&mut self, ctx: &Ctx<'_>) -> rquickjs::Result<Option<u32>> {
+    /// The root: an empty object.
+    fn root(&mut self, ctx: &Ctx<'_>) -> rquickjs::Result<u32> {
         if self.nodes.is_empty() {
             let template = Object::new(ctx.clone())?;
             self.nodes.push(Shape {
@@ -58,7 +57,7 @@ impl Shapes {
                 children: Vec::new(),
             });
         }
-        Ok(Some(0))
+        Ok(0)
     }
 
     /// `key` as an atom, and the node of `at`'s keys followed by `key`
@@ -155,7 +154,7 @@ impl<'k, 'js> Frozen<'k, 'js> {
         self.pending.push((object.clone().into_value(), false));
         Ok(Building {
             object,
-            shape: self.shapes.root(&self.ctx)?,
+            shape: Some(self.shapes.root(&self.ctx)?),
         })
     }
 

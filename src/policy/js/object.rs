@@ -129,7 +129,7 @@ type Last<K> = Option<(K, KeptValue)>;
 pub(super) struct Kept {
     leaves: ByCertificate<[u8; 32], ByDigest>,
     seen_leaves: HashSet<[u8; 32], ByDigest>,
-    intermediates: ByCertificate<Box<[u8]>>,
+    intermediates: ByCertificate<Vec<u8>>,
     intermediate_list: Last<Vec<Box<[u8]>>>,
     status_list: Last<Vec<CertificateRevocationStatus>>,
     shapes: Shapes,
@@ -180,41 +180,43 @@ pub(super) fn build_from<'js>(
     let client_certificate = match connection.described() {
         None => Value::new_null(ctx.clone()),
         Some(described) => {
-            let mut rest = described.into_iter();
-            let first = match rest.next() {
-                Some(leaf @ Described::Leaf(info)) => {
+            let (first, rest) = match described.split_first() {
+                Some((leaf @ Described::Leaf(info), rest)) => {
+                    // Kept from the leaf's second call on.
                     let seen = !seen_leaves.insert(info.sha256);
                     if seen_leaves.len() > SEEN_LEAVES {
                         seen_leaves.clear();
                     }
-                    let kept = leaves.get(&info.sha256).map(|o| o.clone().restore(ctx));
-                    match kept {
-                        Some(object) => Some(object?),
-                        None => certificate_object(&mut frozen, &leaf, format)?.inspect(|object| {
-                            if seen {
-                                keep(leaves, info.sha256, ctx, object);
-                            }
-                        }),
-                    }
+                    let first = kept_or_written(
+                        ctx,
+                        &mut frozen,
+                        leaf,
+                        format,
+                        (leaves, &info.sha256),
+                        seen,
+                    )?;
+                    (first, rest)
                 }
-                _ => None,
+                Some((_, rest)) => (None, rest),
+                None => (None, &[][..]),
             };
             let first = first.unwrap_or_else(|| Value::new_null(ctx.clone()));
-            let rest: Vec<_> = rest.collect();
             let same = |(kept, _): &&(Vec<Box<[u8]>>, _)| {
-                kept.len() == rest.len() && kept.iter().zip(&rest).all(|(k, d)| **k == *d.der())
+                kept.len() == rest.len() && kept.iter().zip(rest).all(|(k, d)| **k == *d.der())
             };
             let list = match intermediate_list.as_ref().filter(same) {
                 Some((_, list)) => list.clone().restore(ctx)?,
                 None => {
                     let mut objects = Vec::with_capacity(rest.len());
-                    for d in &rest {
-                        let kept = intermediates.get(d.der()).map(|o| o.clone().restore(ctx));
-                        let object = match kept {
-                            Some(object) => Some(object?),
-                            None => certificate_object(&mut frozen, d, format)?
-                                .inspect(|object| keep(intermediates, d.der().into(), ctx, object)),
-                        };
+                    for d in rest {
+                        let object = kept_or_written(
+                            ctx,
+                            &mut frozen,
+                            d,
+                            format,
+                            (intermediates, d.der()),
+                            true,
+                        )?;
                         objects.extend(object);
                     }
                     let list = frozen.array(objects)?.into_value();
@@ -282,18 +284,33 @@ fn certificate_object<'js>(
     Ok(Some(frozen.value(&fields)?))
 }
 
-/// Keeps `object` in `kept` under `key` (forgetting the others when
-/// `kept` is full).
-fn keep<'js, K: Eq + core::hash::Hash, S: core::hash::BuildHasher>(
-    kept: &mut ByCertificate<K, S>,
-    key: K,
+/// The frozen certificate object of `described`: the one `kept` holds
+/// under `key`, or a new one, which `kept` keeps when `admit` (forgetting
+/// the others when full).
+fn kept_or_written<'js, K, Q, S>(
     ctx: &Ctx<'js>,
-    object: &Value<'js>,
-) {
-    if kept.len() >= KEPT_CERTIFICATES {
-        kept.clear();
+    frozen: &mut Frozen<'_, 'js>,
+    described: &Described<'_>,
+    format: FingerprintFormat,
+    (kept, key): (&mut ByCertificate<K, S>, &Q),
+    admit: bool,
+) -> rquickjs::Result<Option<Value<'js>>>
+where
+    K: core::borrow::Borrow<Q> + Eq + core::hash::Hash,
+    Q: Eq + core::hash::Hash + ToOwned<Owned = K> + ?Sized,
+    S: core::hash::BuildHasher,
+{
+    if let Some(object) = kept.get(key) {
+        return Ok(Some(object.clone().restore(ctx)?));
     }
-    kept.insert(key, Persistent::save(ctx, object.clone()));
+    let object = certificate_object(frozen, described, format)?;
+    if let (Some(object), true) = (&object, admit) {
+        if kept.len() >= KEPT_CERTIFICATES {
+            kept.clear();
+        }
+        kept.insert(key.to_owned(), Persistent::save(ctx, object.clone()));
+    }
+    Ok(object)
 }
 
 /// `revocationStatus` as [`RevocationStatus`] serializes it, with the
