@@ -17,7 +17,7 @@
 //! | `any-eku-intermediate` | an intermediate's EKU lacks clientAuth but has anyExtendedKeyUsage | edge-mtls treats anyExtendedKeyUsage on a CA as allowing every purpose (RFC 5280 §4.2.1.12); webpki has no notion of it. |
 //! | `nc-form-unimplemented-in-webpki` | a name-constraints extension in the path has a directoryName subtree, or a URI (rfc822Name) subtree while a certificate below it has a URI (rfc822Name) subjectAltName | webpki does not implement these forms and fails closed (any directoryName subtree rejects every chain); edge-mtls evaluates them. |
 //! | `unique-ids` | the leaf or an intermediate has issuerUniqueID/subjectUniqueID | allowed by RFC 5280 in v2/v3; webpki refuses them "to keep the code small". |
-//! | `path-len-over-255` | an intermediate's pathLenConstraint exceeds 255 | RFC 5280 allows any non-negative INTEGER; webpki reads it as a `u8` (`BadDer`). |
+//! | `path-len-over-255` | the leaf's or an intermediate's pathLenConstraint exceeds 255 | RFC 5280 allows any non-negative INTEGER; webpki reads it as a `u8` wherever it parses basicConstraints, the leaf's included (`BadDer`). On a leaf the field constrains nothing (no certificate sits below it). |
 //! | `self-issued-nc-exemption` | an intermediate is self-issued and a name-constraints extension sits above it | RFC 5280 §6.1.3 (b) exempts self-issued intermediates; webpki constrains every certificate below. |
 //! | `unread-extension-contents` | the leaf or an intermediate has a cRLDistributionPoints value that is not one SEQUENCE, or an SCT-list value that is not one OCTET STRING | edge-mtls does not read these non-critical extensions (no CRL fetching, no Certificate Transparency); webpki type-checks them while parsing (`BadDer`). |
 //!
@@ -198,7 +198,7 @@ pub fn exception(path: &[Inspected<'_>]) -> Option<&'static str> {
     if presented.iter().any(|c| c.has_unique_ids) {
         return Some("unique-ids");
     }
-    if intermediates.iter().any(|c| {
+    if presented.iter().any(|c| {
         c.basic_constraints()
             .and_then(|(_, len)| len)
             .is_some_and(|v| {
