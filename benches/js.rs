@@ -122,6 +122,26 @@ fn js(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+    // After a handshake, what the call touches is no longer in the core's
+    // own caches: each of these calls first walks a buffer larger than
+    // them (not timed).
+    let mut sweep = vec![0u8; SWEEP_BYTES];
+    let mut round = 0u8;
+    group.bench_function("seed_000_call_distinct_leaves_cold", |b| {
+        b.iter_batched(
+            || {
+                i = (i + 1) % DISTINCT;
+                round = round.wrapping_add(1);
+                for line in sweep.chunks_mut(64) {
+                    line[0] = line[0].wrapping_add(round);
+                }
+                std::hint::black_box(&sweep);
+                distinct[i].clone()
+            },
+            |connection| rt.block_on(function.evaluate(&connection)),
+            criterion::BatchSize::PerIteration,
+        )
+    });
     group.bench_function("rust_san_rule_call", |b| {
         b.iter_batched(
             fresh,
@@ -150,6 +170,9 @@ fn js(c: &mut Criterion) {
 
 /// Distinct client certificates cycled through (more than a realm keeps).
 const DISTINCT: usize = 64;
+
+/// What a cold call first walks: several times a core's L2 cache.
+const SWEEP_BYTES: usize = 4 << 20;
 
 criterion_group!(benches, js);
 criterion_main!(benches);

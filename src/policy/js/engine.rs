@@ -259,40 +259,110 @@ pub(super) fn skip_space_and_comments(s: &str, mut at: usize) -> usize {
 /// scheduler is not charged for the wait), and in any case at `backstop`
 /// on the wall clock (10 times the limit, at least 50 ms). Without a
 /// thread CPU clock, `limit` of wall-clock time.
+///
+/// Reading the thread's CPU clock is a system call, and in a server busy
+/// with handshakes it costs more than a short function's whole run. A
+/// deadline made by [`Deadline::start_lazy`] reads it only at the first
+/// check after the call has run for a tenth of the limit on the wall clock
+/// ([`WALL_CLOCK_SHARE`]), and counts the time before that reading as CPU
+/// time: a shorter call never reads the clock, and only a call preempted
+/// early in that first tenth is charged for the wait.
 #[derive(Clone, Copy)]
 pub(super) struct Deadline {
-    cpu_start: Option<ThreadTime>,
     wall_start: Instant,
     limit: Duration,
     backstop: Instant,
+    cpu: CpuClock,
+}
+
+/// The share of the limit a lazy [`Deadline`] counts on the wall clock
+/// before it reads the thread's CPU clock (one part in this many).
+pub(super) const WALL_CLOCK_SHARE: u32 = 10;
+
+/// Where a [`Deadline`] stands with the thread's CPU clock.
+#[derive(Clone, Copy)]
+enum CpuClock {
+    /// Not read yet; read at the first check after `after` (wall clock).
+    Unread { after: Duration },
+    /// Read `at` (wall clock since the start) when it showed `reading`.
+    Read { at: Duration, reading: ThreadTime },
+    /// The thread has no CPU clock.
+    Missing,
+}
+
+impl CpuClock {
+    fn read(at: Duration) -> Self {
+        match ThreadTime::try_now() {
+            Ok(reading) => Self::Read { at, reading },
+            Err(_) => Self::Missing,
+        }
+    }
 }
 
 impl Deadline {
-    pub(super) fn start(limit: Duration) -> Self {
+    fn new(limit: Duration, cpu: impl FnOnce() -> CpuClock) -> Self {
         let wall_start = Instant::now();
         Self {
-            cpu_start: ThreadTime::try_now().ok(),
             wall_start,
             limit,
             backstop: wall_start + (limit * 10).max(Duration::from_millis(50)),
+            cpu: cpu(),
         }
     }
 
-    /// The CPU time used since the start (wall-clock time without a CPU
-    /// clock).
-    pub(super) fn used(&self) -> Duration {
-        self.cpu_start
-            .and_then(|t| t.try_elapsed().ok())
-            .unwrap_or_else(|| self.wall_start.elapsed())
+    /// A deadline that reads the CPU clock now (exact CPU time from the
+    /// start, for calls whose CPU time is reported).
+    pub(super) fn start(limit: Duration) -> Self {
+        Self::new(limit, || CpuClock::read(Duration::ZERO))
     }
 
-    pub(super) fn passed(&self) -> bool {
+    /// A deadline that reads the CPU clock only once the call has run for
+    /// a tenth of `limit`.
+    pub(super) fn start_lazy(limit: Duration) -> Self {
+        Self::new(limit, || CpuClock::Unread {
+            after: limit / WALL_CLOCK_SHARE,
+        })
+    }
+
+    /// The CPU time used since the start: the wall-clock time before the
+    /// CPU clock was read, then the CPU clock.
+    pub(super) fn used(&self) -> Duration {
+        let wall = || self.wall_start.elapsed();
+        match self.cpu {
+            CpuClock::Read { at, reading } => reading
+                .try_elapsed()
+                .map(|cpu| at + cpu)
+                .unwrap_or_else(|_| wall()),
+            CpuClock::Unread { .. } | CpuClock::Missing => wall(),
+        }
+    }
+
+    /// Whether the call must stop (reading the CPU clock when it is time
+    /// to).
+    pub(super) fn passed(&mut self) -> bool {
         let now = Instant::now();
+        if now >= self.backstop {
+            return true;
+        }
+        let elapsed = now.duration_since(self.wall_start);
+        if let CpuClock::Unread { after } = self.cpu {
+            if elapsed < after {
+                return false;
+            }
+            self.cpu = CpuClock::read(elapsed);
+        }
         // CPU time never runs ahead of the wall clock: the (slower) CPU
         // clock is read only once the wall clock is past the limit.
-        now >= self.backstop
-            || (now.duration_since(self.wall_start) >= self.limit && self.used() >= self.limit)
+        elapsed >= self.limit && self.used() >= self.limit
     }
+}
+
+/// Checks the deadline a call shares with the engine's interrupt handler.
+pub(super) fn passed(deadline: &Cell<Deadline>) -> bool {
+    let mut d = deadline.get();
+    let passed = d.passed();
+    deadline.set(d);
+    passed
 }
 
 /// A runtime for one function on one thread.
@@ -329,11 +399,11 @@ impl Engine {
         runtime.set_memory_limit(limits.memory_bytes);
         runtime.set_max_stack_size(limits.stack_bytes);
         runtime.set_loader(FunctionResolver, FunctionLoader(BundleOf(bundle)));
-        let deadline = Rc::new(Cell::new(Deadline::start(Duration::ZERO)));
+        let deadline = Rc::new(Cell::new(Deadline::start_lazy(Duration::ZERO)));
         let interrupted = Rc::new(Cell::new(false));
         let (d, i) = (deadline.clone(), interrupted.clone());
         runtime.set_interrupt_handler(Some(Box::new(move || {
-            if i.get() || d.get().passed() {
+            if i.get() || passed(&d) {
                 i.set(true);
                 true
             } else {
@@ -515,14 +585,18 @@ pub(super) fn run(inner: &Inner, input: Input<'_>, measure_cpu: bool) -> JsRun {
     }) {
         Ok(mut engine) => {
             start = Instant::now();
-            let deadline = Deadline::start(limits.time());
-            engine.arm(deadline);
+            // Without `measure_cpu`, a call that ends soon never reads the
+            // CPU clock.
+            engine.arm(match measure_cpu {
+                true => Deadline::start(limits.time()),
+                false => Deadline::start_lazy(limits.time()),
+            });
             *engine.state.borrow_mut() = CallState::default();
             let scope = KvsScope::enter(inner.kvs.clone(), &engine);
-            let result = call(&mut engine, inner, &input, deadline);
+            let result = call(&mut engine, inner, &input);
             drop(scope);
             cpu = if measure_cpu || result.is_err() {
-                deadline.used()
+                engine.deadline.get().used()
             } else {
                 start.elapsed()
             };
@@ -632,13 +706,10 @@ pub(super) fn prepare_realm(engine: &mut Engine, realm_calls: u32) -> rquickjs::
     Ok(())
 }
 
-pub(super) fn call(
-    engine: &mut Engine,
-    inner: &Inner,
-    input: &Input<'_>,
-    deadline: Deadline,
-) -> Result<(), JsError> {
+pub(super) fn call(engine: &mut Engine, inner: &Inner, input: &Input<'_>) -> Result<(), JsError> {
     let wrapped = inner.wrapped;
+    let deadline = engine.deadline.clone();
+    let deadline = &*deadline;
     engine.calls += 1;
     let state = engine.state.clone();
     let Some(context) = &engine.realm else {
@@ -713,7 +784,7 @@ pub(super) fn call(
             // A plain handler may still have started promise jobs (an
             // un-awaited async helper that decides): run them out.
             while ctx.execute_pending_job() {
-                if deadline.passed() {
+                if passed(deadline) {
                     return Err(timed_out());
                 }
             }
@@ -750,13 +821,13 @@ fn restored<'js, const N: usize>(
 pub(super) fn drive<'js, T: FromJs<'js>>(
     ctx: &Ctx<'js>,
     promise: Promise<'js>,
-    deadline: Deadline,
+    deadline: &Cell<Deadline>,
 ) -> Result<T, JsError> {
     loop {
         if let Some(result) = promise.result::<T>() {
             return result.map_err(|e| caught(ctx, e));
         }
-        if deadline.passed() {
+        if passed(deadline) {
             return Err(timed_out());
         }
         if !ctx.execute_pending_job() {
@@ -819,5 +890,62 @@ pub(super) fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
     match caught(ctx, error) {
         JsError::Uncaught { name, message, .. } => format!("{name}: {message}"),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spins on this thread's CPU for `time` (wall clock).
+    fn spin(time: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < time {
+            std::hint::black_box(0u64.wrapping_add(1));
+        }
+    }
+
+    #[test]
+    fn a_lazy_deadline_reads_the_cpu_clock_only_after_a_tenth_of_the_limit() {
+        let mut deadline = Deadline::start_lazy(Duration::from_millis(200));
+        assert!(!deadline.passed());
+        assert!(matches!(deadline.cpu, CpuClock::Unread { .. }));
+        spin(Duration::from_millis(25));
+        assert!(!deadline.passed());
+        assert!(!matches!(deadline.cpu, CpuClock::Unread { .. }));
+    }
+
+    #[test]
+    fn a_lazy_deadline_charges_no_wait_after_the_first_tenth() {
+        let limit = Duration::from_millis(40);
+        let mut deadline = Deadline::start_lazy(limit);
+        spin(Duration::from_millis(5));
+        assert!(!deadline.passed(), "the clock is read past the first tenth");
+        // Off the CPU past the limit (the backstop is 10 times further).
+        std::thread::sleep(limit + Duration::from_millis(20));
+        assert!(!deadline.passed(), "a wait is not CPU time");
+        assert!(deadline.used() < limit);
+        // On the CPU until the limit is used: it passes, and not before.
+        let mut checks = 0;
+        while !deadline.passed() {
+            checks += 1;
+            assert!(deadline.wall_start.elapsed() < limit * 10, "never passed");
+        }
+        assert!(checks > 0);
+        assert!(deadline.used() >= limit);
+    }
+
+    #[test]
+    fn an_exact_deadline_counts_cpu_time_from_the_start() {
+        let limit = Duration::from_millis(30);
+        let mut deadline = Deadline::start(limit);
+        assert!(matches!(
+            deadline.cpu,
+            CpuClock::Read { .. } | CpuClock::Missing
+        ));
+        std::thread::sleep(limit);
+        assert!(!deadline.passed(), "a wait is not CPU time");
+        while !deadline.passed() {}
+        assert!(deadline.wall_start.elapsed() >= limit * 2 - Duration::from_millis(1));
     }
 }

@@ -24,8 +24,8 @@
 //!
 //! A call is bounded by [`JsLimits`]: a deadline on the thread's CPU time
 //! (with a wall-clock backstop) checked by the engine's interrupt handler
-//! and by the job loop, a memory limit and a stack limit. `async` handlers are driven to completion on the calling
-//! thread: `cf.kvs()` answers from the store's local snapshot
+//! and by the job loop, a memory limit and a stack limit. `async` handlers
+//! are driven to completion on the calling thread: `cf.kvs()` answers from the store's local snapshot
 //! ([`KeyValueStore::value_local`]), so a call never waits on I/O and never
 //! yields to the async executor.
 //!
@@ -70,7 +70,10 @@ pub struct JsLimits {
     /// Time per call, in microseconds (default 5,000: 5 ms) of the calling
     /// thread's CPU time, so that a call the scheduler preempts is not cut
     /// short by the wait; the wall clock stops it anyway at 10 times the
-    /// limit (at least 50 ms).
+    /// limit (at least 50 ms). For a connection's verdict, the first tenth
+    /// of the limit is counted on the wall clock and the CPU clock (a system
+    /// call) is read only by a call that runs longer: only a call preempted
+    /// within its first tenth is charged for the wait.
     pub time_us: u64,
     /// Memory of the function's runtime, in bytes (default 2 MiB).
     pub memory_bytes: usize,
