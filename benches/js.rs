@@ -8,7 +8,9 @@
 //! certificate objects of the last certificates it saw, so the repeated
 //! client's figure is a realm hit and `seed_000_call_distinct_leaves` (64
 //! leaves in turn, more than a realm keeps) formats and parses the leaf on
-//! every call.
+//! every call. `seed_000_call_distinct_leaves_cold` is the same after
+//! sweeping 4 MiB of memory before each call (not timed), so that the
+//! call's data is no longer in the core's own caches, as after a handshake.
 //!
 //! Run with `cargo bench --bench js --features js`; prints the median time
 //! per call of 3 runs of the measurement.
