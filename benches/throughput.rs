@@ -34,9 +34,14 @@
 //! Every handshake must succeed: the client must read the server's `ok`, and
 //! the server counts any connection it could not serve; either panics.
 //!
-//! The three cases run interleaved, in rounds (bare, distinct, repeating,
-//! bare, …): each criterion sample is one round, so a noisy stretch of a
-//! shared machine hits every case alike instead of one. At the end the bench
+//! The cases run interleaved, in rounds: each criterion sample is one
+//! round, and a round is four passes over the cases, every other pass in
+//! reverse order (bare, distinct, JS, repeating, then repeating, JS,
+//! distinct, bare, …), each pass a quarter of every case's handshakes of
+//! the round. A slower stretch of a shared machine thus weighs on every
+//! case alike instead of on one, and a case compared with another runs
+//! next to it (the JavaScript policy and the Redis deny list beside
+//! `edge_distinct_certs`, the two revocation cases together). At the end the bench
 //! prints, per case, handshakes/s over the measured rounds, how busy the
 //! server thread was and its CPU time per handshake (from
 //! `/proc/…/schedstat`: a run where the server was not the bottleneck shows
@@ -62,6 +67,9 @@
 //! the same three serials), and the bench prints its median ratio to
 //! `edge_distinct_certs` over the rounds: the handshake reads the local
 //! snapshot, never Redis.
+//!
+//! `THROUGHPUT_ONLY=<case>` runs that case alone (to profile it; no ratios
+//! are printed then).
 //!
 //! Run with `cargo bench --bench throughput` (about a minute).
 
@@ -104,6 +112,9 @@ const DISTINCT_CLIENTS: usize = 64_000;
 const MIN_ROUND_HANDSHAKES: u64 = 400;
 /// Connections in flight.
 const CONCURRENCY: usize = 32;
+/// Passes over the cases per round (each case's handshakes of a round are
+/// split evenly between them).
+const SLICES: u64 = 4;
 /// DNS SANs of the bench clients end with this; the policy allows it.
 const CLIENT_DOMAIN: &str = "clients.bench.example";
 
@@ -536,6 +547,19 @@ struct Batch {
 }
 
 impl Batch {
+    /// Two parts of one case's round, together.
+    fn add(self, other: Self) -> Self {
+        Self {
+            handshakes: self.handshakes + other.handshakes,
+            wall: self.wall + other.wall,
+            cpu: self.cpu.zip(other.cpu).map(|(a, b)| Usage {
+                server: a.server + b.server,
+                client: a.client + b.client,
+                others: a.others + b.others,
+            }),
+        }
+    }
+
     fn per_second(&self) -> f64 {
         self.handshakes as f64 / self.wall.as_secs_f64()
     }
@@ -754,7 +778,9 @@ fn throughput(c: &mut Criterion) {
     }
     #[cfg(feature = "js")]
     let js_cursor = AtomicUsize::new(0);
-    #[allow(unused_mut)]
+    // Each case compared with another runs next to it (the JavaScript
+    // policy and the Redis deny list right after and before
+    // `edge_distinct_certs`, the two revocation cases together).
     let mut runs = vec![
         (
             "bare_webpki",
@@ -766,16 +792,16 @@ fn throughput(c: &mut Criterion) {
             &edge,
             Clients::Distinct(&pki.distinct, &edge_cursor),
         ),
-        (
-            "edge_repeating_cert",
-            &edge,
-            Clients::Repeating(&pki.repeating),
-        ),
     ];
+    #[cfg(feature = "js")]
+    runs.push((
+        "edge_distinct_js",
+        &edge_js,
+        Clients::Distinct(&pki.distinct, &js_cursor),
+    ));
     if let Some(server) = &redis_edge {
-        // Right after the in-memory case it is compared with.
         runs.insert(
-            2,
+            1,
             (
                 "edge_redis_deny_list",
                 server,
@@ -783,6 +809,11 @@ fn throughput(c: &mut Criterion) {
             ),
         );
     }
+    runs.push((
+        "edge_repeating_cert",
+        &edge,
+        Clients::Repeating(&pki.repeating),
+    ));
     if let Some((empty, large)) = &revocation_edges {
         runs.push((
             "edge_revocation_empty",
@@ -795,16 +826,14 @@ fn throughput(c: &mut Criterion) {
             Clients::Distinct(&pki.distinct, &large_cursor),
         ));
     }
-    #[cfg(feature = "js")]
-    runs.push((
-        "edge_distinct_js",
-        &edge_js,
-        Clients::Distinct(&pki.distinct, &js_cursor),
-    ));
+    if let Ok(only) = std::env::var("THROUGHPUT_ONLY") {
+        runs.retain(|r| r.0 == only);
+        assert!(!runs.is_empty(), "THROUGHPUT_ONLY={only}: no such case");
+    }
     let tallies: Vec<Mutex<Tally>> = runs.iter().map(|_| Mutex::default()).collect();
 
-    // One sample is one round: every case, in order, with the same number
-    // of handshakes (at least MIN_ROUND_HANDSHAKES).
+    // One sample is one round: every case with the same number of
+    // handshakes (at least MIN_ROUND_HANDSHAKES), in `SLICES` passes.
     let mut group = c.benchmark_group("throughput");
     group
         .sample_size(SAMPLES)
@@ -814,14 +843,35 @@ fn throughput(c: &mut Criterion) {
     group.bench_function("interleaved_round", |b| {
         b.iter_custom(|iters| {
             let per_case = iters.max(MIN_ROUND_HANDSHAKES);
+            let slice = per_case.div_ceil(SLICES);
             let mut wall = Duration::ZERO;
-            for ((_, server, clients), tally) in runs.iter().zip(&tallies) {
-                let batch = run_batch(&rt, server, clients, per_case);
-                wall += batch.wall;
-                tally.lock().expect("tally").batches.push(batch);
+            let mut round: Vec<Option<Batch>> = vec![None; runs.len()];
+            // A round is `SLICES` passes over the cases, every other one
+            // in reverse order (A B C, C B A, A B C, …): a stretch of a
+            // shared machine that is slower than the rest weighs on every
+            // case alike.
+            for pass in 0..SLICES {
+                let mut order: Vec<usize> = (0..runs.len()).collect();
+                if pass % 2 == 1 {
+                    order.reverse();
+                }
+                for i in order {
+                    let (_, server, clients) = &runs[i];
+                    let batch = run_batch(&rt, server, clients, slice);
+                    wall += batch.wall;
+                    round[i] = Some(match round[i] {
+                        Some(before) => before.add(batch),
+                        None => batch,
+                    });
+                }
+            }
+            for (batch, tally) in round.into_iter().zip(&tallies) {
+                if let Some(batch) = batch {
+                    tally.lock().expect("tally").batches.push(batch);
+                }
             }
             // Criterion's time per iteration: one handshake of each case.
-            wall.mul_f64(iters as f64 / per_case as f64)
+            wall.mul_f64(iters as f64 / (slice * SLICES) as f64)
         })
     });
     group.finish();
