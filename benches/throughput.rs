@@ -928,6 +928,7 @@ fn throughput(c: &mut Criterion) {
             );
         }
     }
+    drop(bare);
     // A case against the one it is compared with, by name, round by round:
     // `per_round` gives one round's ratio from (base, case).
     let paired = |name: &str, base: &str, per_round: &dyn Fn(&Batch, &Batch) -> Option<f64>| {
