@@ -68,8 +68,8 @@
 //! `edge_distinct_certs` over the rounds: the handshake reads the local
 //! snapshot, never Redis.
 //!
-//! `THROUGHPUT_ONLY=<case>` runs that case alone (to profile it; no ratios
-//! are printed then).
+//! `THROUGHPUT_ONLY=<case>,<case>…` runs those cases only (to profile
+//! them; the ratios to `bare_webpki` are printed only when it is the first).
 //!
 //! Run with `cargo bench --bench throughput` (about a minute).
 
@@ -827,8 +827,13 @@ fn throughput(c: &mut Criterion) {
         ));
     }
     if let Ok(only) = std::env::var("THROUGHPUT_ONLY") {
-        runs.retain(|r| r.0 == only);
-        assert!(!runs.is_empty(), "THROUGHPUT_ONLY={only}: no such case");
+        let only: Vec<&str> = only.split(',').map(str::trim).collect();
+        runs.retain(|r| only.contains(&r.0));
+        assert!(
+            runs.len() == only.len(),
+            "THROUGHPUT_ONLY={}: not every name is a case",
+            only.join(",")
+        );
     }
     let tallies: Vec<Mutex<Tally>> = runs.iter().map(|_| Mutex::default()).collect();
 
@@ -899,7 +904,13 @@ fn throughput(c: &mut Criterion) {
         }
     }
     let bare = tallies[0].lock().expect("tally");
-    for ((name, _, _), tally) in runs.iter().zip(&tallies).skip(1) {
+    // Against the bare server, when it ran (`THROUGHPUT_ONLY` may leave it out).
+    let against_bare = if runs[0].0 == "bare_webpki" {
+        1
+    } else {
+        runs.len()
+    };
+    for ((name, _, _), tally) in runs.iter().zip(&tallies).skip(against_bare) {
         let tally = tally.lock().expect("tally");
         let rate: Vec<f64> = bare
             .measured(SAMPLES)
