@@ -69,7 +69,7 @@
 //! snapshot, never Redis.
 //!
 //! `THROUGHPUT_ONLY=<case>,<case>…` runs those cases only (to profile
-//! them; the ratios to `bare_webpki` are printed only when it is the first).
+//! them; the ratios to `bare_webpki` are printed only when it runs).
 //!
 //! Run with `cargo bench --bench throughput` (about a minute).
 
@@ -778,9 +778,7 @@ fn throughput(c: &mut Criterion) {
     }
     #[cfg(feature = "js")]
     let js_cursor = AtomicUsize::new(0);
-    // Each case compared with another runs next to it (the JavaScript
-    // policy and the Redis deny list right after and before
-    // `edge_distinct_certs`, the two revocation cases together).
+    // Compared cases side by side (see the module documentation).
     let mut runs = vec![
         (
             "bare_webpki",
@@ -903,43 +901,6 @@ fn throughput(c: &mut Criterion) {
             eprintln!("throughput: {name:<20} {summary}");
         }
     }
-    let bare = tallies[0].lock().expect("tally");
-    // Against the bare server, when it ran (`THROUGHPUT_ONLY` may leave it out).
-    let against_bare = if runs[0].0 == "bare_webpki" {
-        1
-    } else {
-        runs.len()
-    };
-    for ((name, _, _), tally) in runs.iter().zip(&tallies).skip(against_bare) {
-        let tally = tally.lock().expect("tally");
-        let rate: Vec<f64> = bare
-            .measured(SAMPLES)
-            .iter()
-            .zip(tally.measured(SAMPLES))
-            .map(|(b, e)| e.per_second() / b.per_second())
-            .collect();
-        let cpu: Vec<f64> = bare
-            .measured(SAMPLES)
-            .iter()
-            .zip(tally.measured(SAMPLES))
-            .filter_map(|(b, e)| {
-                Some(b.server_cpu_per_handshake()? / e.server_cpu_per_handshake()?)
-            })
-            .collect();
-        if let Some((median, low, high)) = spread(rate) {
-            eprintln!(
-                "throughput: {name} / bare_webpki = {median:.2}x handshakes/s \
-                 (median of {SAMPLES} interleaved rounds, {low:.2}–{high:.2}x)"
-            );
-        }
-        if let Some((median, low, high)) = spread(cpu) {
-            eprintln!(
-                "throughput: {name} / bare_webpki = {median:.2}x less server CPU per handshake \
-                 (median, {low:.2}–{high:.2}x)"
-            );
-        }
-    }
-    drop(bare);
     // A case against the one it is compared with, by name, round by round:
     // `per_round` gives one round's ratio from (base, case).
     let paired = |name: &str, base: &str, per_round: &dyn Fn(&Batch, &Batch) -> Option<f64>| {
@@ -959,18 +920,34 @@ fn throughput(c: &mut Criterion) {
     };
     let ratio =
         |name: &str, base: &str| paired(name, base, &|b, c| Some(c.per_second() / b.per_second()));
-    if let Some((median, low, high)) = ratio("edge_redis_deny_list", "edge_distinct_certs") {
-        eprintln!(
-            "throughput: edge_redis_deny_list / edge_distinct_certs = {median:.3}x handshakes/s \
-             (median of {SAMPLES} interleaved rounds, {low:.3}–{high:.3}x)"
-        );
-    }
     // The same in server CPU per handshake (steadier on a shared machine).
     let cpu_ratio = |name: &str, base: &str| {
         paired(name, base, &|b, c| {
             Some(b.server_cpu_per_handshake()? / c.server_cpu_per_handshake()?)
         })
     };
+    // Every case against the bare server, when it ran (`THROUGHPUT_ONLY`
+    // may leave it out).
+    for (name, _, _) in runs.iter().filter(|r| r.0 != "bare_webpki") {
+        if let Some((median, low, high)) = ratio(name, "bare_webpki") {
+            eprintln!(
+                "throughput: {name} / bare_webpki = {median:.2}x handshakes/s \
+                 (median of {SAMPLES} interleaved rounds, {low:.2}–{high:.2}x)"
+            );
+        }
+        if let Some((median, low, high)) = cpu_ratio(name, "bare_webpki") {
+            eprintln!(
+                "throughput: {name} / bare_webpki = {median:.2}x less server CPU per handshake \
+                 (median, {low:.2}–{high:.2}x)"
+            );
+        }
+    }
+    if let Some((median, low, high)) = ratio("edge_redis_deny_list", "edge_distinct_certs") {
+        eprintln!(
+            "throughput: edge_redis_deny_list / edge_distinct_certs = {median:.3}x handshakes/s \
+             (median of {SAMPLES} interleaved rounds, {low:.3}–{high:.3}x)"
+        );
+    }
     // A case against its base both ways; `about` says what differs.
     let report = |name: &str, base: &str, about: &str| {
         if let Some((median, low, high)) = ratio(name, base) {
